@@ -1,0 +1,237 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * The schema of switchyard.yaml. Every field is documented in docs/configuration.md;
+ * keep the two in step. Errors name the exact path, e.g.
+ * `apps.shop.regions[1].dns.target: expected an IPv4 address`.
+ */
+
+const name = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,39}$/, 'expected a lowercase name: a letter, then letters, digits or dashes (max 40)');
+
+const hostname = z
+  .string()
+  .transform((s) => s.replace(/\.$/, '').toLowerCase())
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+        'expected a DNS name such as www.example.com',
+      ),
+  );
+
+const httpUrl = z
+  .string()
+  .url('expected a URL')
+  .refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL');
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const secret = z.string().min(1, 'must not be empty');
+
+const temporalSchema = z
+  .object({
+    address: hostPort.default('127.0.0.1:7233'),
+    namespace: z.string().min(1).default('default'),
+    /** Prefix of every task queue: `<prefix>.coordinator`, `<prefix>.<region>`. */
+    taskQueuePrefix: z.string().regex(/^[a-z][a-z0-9-]*$/).default('switchyard'),
+    tls: z.boolean().default(false),
+    apiKey: secret.optional(),
+  })
+  .strict();
+
+const apiSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+  })
+  .strict();
+
+const tokenSchema = z
+  .object({
+    principal: z.string().min(1),
+    roles: z.array(z.enum(['viewer', 'operator', 'approver', 'admin'])).min(1),
+    /** SHA-256 (hex) of the bearer token; the token itself is never stored. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 of the token, 64 hex characters'),
+  })
+  .strict();
+
+const authSchema = z.object({ tokens: z.array(tokenSchema).default([]) }).strict();
+
+const route53ProviderSchema = z
+  .object({
+    type: z.literal('route53'),
+    /** Omit for AWS; set for a Route 53 compatible endpoint (moto in the local stack). */
+    endpoint: httpUrl.optional(),
+    region: z.string().default('us-east-1'),
+    /** Omit both to use the standard AWS credential chain. */
+    accessKeyId: secret.optional(),
+    secretAccessKey: secret.optional(),
+    /** How long to wait for a change to reach INSYNC. */
+    syncTimeoutSeconds: seconds(1, 3600).default(300),
+    maxAttempts: z.number().int().min(1).max(20).default(6),
+  })
+  .strict()
+  .refine((p) => (p.accessKeyId === undefined) === (p.secretAccessKey === undefined), {
+    message: 'set both accessKeyId and secretAccessKey, or neither',
+    path: ['accessKeyId'],
+  });
+
+const powerdnsProviderSchema = z
+  .object({
+    type: z.literal('powerdns'),
+    apiUrl: httpUrl,
+    apiKey: secret,
+    serverId: z.string().default('localhost'),
+    syncTimeoutSeconds: seconds(1, 3600).default(60),
+  })
+  .strict();
+
+const dnsProviderSchema = z.discriminatedUnion('type', [route53ProviderSchema, powerdnsProviderSchema]);
+
+const bucketSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name'),
+    /** Omit for AWS S3. */
+    endpoint: httpUrl.optional(),
+    region: z.string().default('us-east-1'),
+    accessKeyId: secret.optional(),
+    secretAccessKey: secret.optional(),
+    forcePathStyle: z.boolean().default(true),
+    /** Key prefix under which Switchyard keeps its objects in this bucket. */
+    prefix: z
+      .string()
+      .regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected a key prefix ending in / (or empty)')
+      .default('switchyard/'),
+  })
+  .strict()
+  .refine((b) => (b.accessKeyId === undefined) === (b.secretAccessKey === undefined), {
+    message: 'set both accessKeyId and secretAccessKey, or neither',
+    path: ['accessKeyId'],
+  });
+
+const regionSchema = z
+  .object({
+    name,
+    /** The role this region has before Switchyard has recorded any change of active region. */
+    role: z.enum(['active', 'standby']),
+    healthUrl: httpUrl,
+    fenceUrl: httpUrl.optional(),
+    bucket: bucketSchema,
+    dns: z
+      .object({
+        target: z.string().refine((s) => isIP(s) === 4, 'expected an IPv4 address'),
+      })
+      .strict(),
+  })
+  .strict();
+
+const dnsRecordSchema = z
+  .object({
+    /** A key of `dnsProviders`. */
+    provider: z.string().min(1),
+    zone: hostname,
+    name: hostname,
+    type: z.literal('A').default('A'),
+  })
+  .strict()
+  .refine((r) => r.name === r.zone || r.name.endsWith(`.${r.zone}`), {
+    message: 'the record name must lie inside its zone',
+    path: ['name'],
+  });
+
+const verifySchema = z
+  .object({
+    /** Checked after the DNS change: resolved through `resolvers`, it must answer healthy from the target. */
+    url: httpUrl,
+    /** host:port of DNS servers to ask; the system resolver when empty. */
+    resolvers: z.array(hostPort).default([]),
+    timeoutSeconds: seconds(1, 3600).default(120),
+  })
+  .strict();
+
+const appSchema = z
+  .object({
+    description: z.string().optional(),
+    regions: z.array(regionSchema).min(2, 'an app needs at least two regions'),
+    dns: z
+      .object({
+        ttl: seconds(1, 86400).default(60),
+        /** Wait one TTL after the change before verifying, so cached answers have expired. */
+        waitForTtl: z.boolean().default(true),
+        records: z.array(dnsRecordSchema).min(1, 'an app needs at least one DNS record'),
+      })
+      .strict(),
+    verify: verifySchema,
+    policies: z
+      .object({
+        rpoSeconds: seconds(1, 30 * 86400).default(3600),
+        /** Upper bound on one preflight health probe. */
+        healthTimeoutSeconds: seconds(1, 300).default(5),
+      })
+      .strict()
+      .default({ rpoSeconds: 3600, healthTimeoutSeconds: 5 }),
+  })
+  .strict()
+  .superRefine((app, ctx) => {
+    const seen = new Map<string, number>();
+    app.regions.forEach((r, i) => {
+      const first = seen.get(r.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['regions', i, 'name'], message: `duplicate region name "${r.name}" (also regions[${first}])` });
+      }
+      seen.set(r.name, i);
+    });
+    const active = app.regions.filter((r) => r.role === 'active').length;
+    if (active !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['regions'], message: `exactly one region must have role "active" (found ${active})` });
+    }
+    const targets = new Map<string, number>();
+    app.regions.forEach((r, i) => {
+      const first = targets.get(r.dns.target);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['regions', i, 'dns', 'target'], message: `same DNS target as regions[${first}]` });
+      }
+      targets.set(r.dns.target, i);
+    });
+  });
+
+export const configSchema = z
+  .object({
+    temporal: temporalSchema.default(temporalSchema.parse({})),
+    api: apiSchema.default(apiSchema.parse({})),
+    auth: authSchema.default({ tokens: [] }),
+    dnsProviders: z.record(name, dnsProviderSchema).default({}),
+    apps: z.record(name, appSchema).refine((a) => Object.keys(a).length > 0, 'define at least one app'),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    for (const [appName, app] of Object.entries(cfg.apps)) {
+      app.dns.records.forEach((rec, i) => {
+        if (!(rec.provider in cfg.dnsProviders)) {
+          const known = Object.keys(cfg.dnsProviders).join(', ') || 'none';
+          ctx.addIssue({
+            code: 'custom',
+            path: ['apps', appName, 'dns', 'records', i, 'provider'],
+            message: `unknown DNS provider "${rec.provider}" (defined: ${known})`,
+          });
+        }
+      });
+    }
+  });
+
+export type SwitchyardConfig = z.output<typeof configSchema>;
+export type AppConfig = SwitchyardConfig['apps'][string];
+export type RegionConfig = AppConfig['regions'][number];
+export type BucketConfig = RegionConfig['bucket'];
+export type DnsRecordConfig = AppConfig['dns']['records'][number];
+export type DnsProviderConfig = SwitchyardConfig['dnsProviders'][string];
+export type Route53ProviderConfig = Extract<DnsProviderConfig, { type: 'route53' }>;
+export type PowerDnsProviderConfig = Extract<DnsProviderConfig, { type: 'powerdns' }>;

@@ -1,0 +1,82 @@
+/**
+ * The DNS port: the only thing the coordinator needs from a DNS provider.
+ * Adapters (Route 53, PowerDNS) implement it; nothing outside infra/dns knows which one it talks to.
+ */
+
+export type DnsRecordType = 'A' | 'AAAA' | 'CNAME';
+
+/** Which record set: the zone it lives in, its fully qualified name and type. Names carry no trailing dot. */
+export interface DnsRecordRef {
+  zone: string;
+  name: string;
+  type: DnsRecordType;
+}
+
+/** What a simple record set holds. `values` are sorted for comparison. */
+export interface DnsRecordSet {
+  ttl: number;
+  values: string[];
+}
+
+/** A submitted change. Providers that apply synchronously report `INSYNC` at once. */
+export interface DnsChange {
+  id: string;
+  status: 'PENDING' | 'INSYNC';
+  submittedAt: string;
+}
+
+export interface WaitForSyncOptions {
+  /** Give up (throw DnsSyncTimeoutError) after this long. */
+  timeoutMs: number;
+  /** First delay between polls; grows up to `maxPollMs`. */
+  pollMs?: number;
+  maxPollMs?: number;
+  /** Called after each poll, e.g. to heartbeat the activity. */
+  onPoll?: (status: DnsChange['status']) => void;
+  signal?: AbortSignal;
+}
+
+export interface DnsProvider {
+  /** The provider's name in switchyard.yaml (`dnsProviders.<name>`). */
+  readonly name: string;
+  readonly type: 'route53' | 'powerdns';
+  /** The record set as the provider holds it now, or null when there is none. */
+  get(ref: DnsRecordRef): Promise<DnsRecordSet | null>;
+  /** Create or replace the record set. Idempotent: upserting the same value twice changes nothing. */
+  upsert(ref: DnsRecordRef, set: DnsRecordSet): Promise<DnsChange>;
+  /** Resolve once the change is visible on all of the provider's authoritative servers. */
+  waitForSync(change: DnsChange, options: WaitForSyncOptions): Promise<void>;
+}
+
+export class DnsSyncTimeoutError extends Error {
+  constructor(
+    readonly changeId: string,
+    readonly waitedMs: number,
+  ) {
+    super(`DNS change ${changeId} was not in sync after ${Math.round(waitedMs / 1000)}s`);
+    this.name = 'DnsSyncTimeoutError';
+  }
+}
+
+/** A business-level refusal from the provider (unknown zone, bad value): retrying does not help. */
+export class DnsProviderError extends Error {
+  constructor(
+    message: string,
+    readonly provider: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'DnsProviderError';
+  }
+}
+
+export function normalizeRecordSet(set: DnsRecordSet): DnsRecordSet {
+  return { ttl: set.ttl, values: [...set.values].sort() };
+}
+
+export function sameRecordValues(a: DnsRecordSet | null, b: DnsRecordSet | null): boolean {
+  if (a === null || b === null) return a === b;
+  const x = normalizeRecordSet(a).values;
+  const y = normalizeRecordSet(b).values;
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}

@@ -1,0 +1,35 @@
+/**
+ * What a running local stack (or the test harness's servers) exposes: addresses, credentials
+ * and names. The stack writes it as JSON; tests read it from $SWITCHYARD_TEST_STACK.
+ */
+export interface S3RegionInfo {
+  region: string;
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
+  dataDir: string;
+}
+
+export interface StackInfo {
+  /** Directory holding every server's data and log files. */
+  runDir: string;
+  temporal: { address: string; namespace: string; uiUrl: string };
+  s3: S3RegionInfo[];
+  moto: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  powerdns: { apiUrl: string; apiKey: string; serverId: string; dnsHost: string; dnsPort: number };
+  /** Present when the stack also started them (the demo stack, not the test harness). */
+  demo?: { regions: { name: string; ip: string; url: string; pid: number }[] };
+  api?: { url: string };
+  worker?: { pid: number };
+}
+
+export function readStackInfoFromEnv(): StackInfo {
+  const file = process.env.SWITCHYARD_TEST_STACK;
+  if (!file) {
+    throw new Error('SWITCHYARD_TEST_STACK is not set: run the tests through `npm test`, which starts the servers');
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('node:fs') as typeof import('node:fs');
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as StackInfo;
+}
