@@ -1,0 +1,74 @@
+import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { Client } from '@temporalio/client';
+import type { NextFunction, Request, Response } from 'express';
+import type { SwitchyardConfig } from '../../infra/config/config.schema';
+import { ControlStateStore } from '../../infra/storage/control-state.store';
+import { connectClient } from '../../infra/temporal/connection';
+import { OperationsRepository } from '../../infra/temporal/operations.repository';
+import { AppsController } from './apps/apps.controller';
+import { AppsService } from './apps/apps.service';
+import { AuthGuard } from './common/auth.guard';
+import { ErrorFilter } from './common/error.filter';
+import { OperationsController } from './operations/operations.controller';
+import { OperationsService } from './operations/operations.service';
+import { Metrics } from './system/metrics';
+import { SystemController } from './system/system.controller';
+import { CONFIG } from './tokens';
+
+export interface ApiModuleOptions {
+  config: SwitchyardConfig;
+  /** Tests and embedders may hand in a client; otherwise one connection is opened on first use. */
+  temporalClient?: () => Promise<Client>;
+}
+
+function lazyClient(config: SwitchyardConfig): () => Promise<Client> {
+  let pending: Promise<Client> | undefined;
+  return () => {
+    pending ??= connectClient(config.temporal).catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  };
+}
+
+@Module({})
+export class ApiModule implements NestModule {
+  constructor(private readonly metrics: Metrics) {}
+
+  static forRoot(options: ApiModuleOptions): DynamicModule {
+    const client = options.temporalClient ?? lazyClient(options.config);
+    return {
+      module: ApiModule,
+      controllers: [SystemController, AppsController, OperationsController],
+      providers: [
+        { provide: CONFIG, useValue: options.config },
+        { provide: ControlStateStore, useFactory: () => new ControlStateStore(options.config) },
+        {
+          provide: OperationsRepository,
+          useFactory: () => new OperationsRepository(client, options.config.temporal.taskQueuePrefix),
+        },
+        Metrics,
+        AppsService,
+        OperationsService,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply((req: Request, res: Response, next: NextFunction) => {
+        const end = this.metrics.httpDuration.startTimer({ method: req.method });
+        res.on('finish', () => {
+          const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+          this.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+          end({ route });
+        });
+        next();
+      })
+      .forRoutes('*path');
+  }
+}

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+/** Every mutating request says why: the reason is kept with the operation (and, later, the audit log). */
+export const reasonSchema = z
+  .string({ error: 'required: say why (it is recorded with the operation)' })
+  .trim()
+  .min(3, 'too short: say why in a few words')
+  .max(1000, 'at most 1000 characters');
+
+export const failoverRequestSchema = z
+  .object({
+    to: z.string({ error: 'required: the region to move the app to' }).min(1, 'required: the region to move the app to'),
+    mode: z.enum(['planned', 'unplanned'], { error: 'expected "planned" or "unplanned"' }),
+    reason: reasonSchema,
+  })
+  .strict();
+
+export type FailoverRequest = z.output<typeof failoverRequestSchema>;
+
+export const operationListQuerySchema = z
+  .object({
+    app: z.string().optional(),
+    kind: z.enum(['failover']).optional(),
+    phase: z.enum(['Running', 'Compensating', 'Completed', 'Failed', 'CompensationFailed']).optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+  })
+  .strict();

@@ -1,0 +1,84 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { SwitchyardConfig } from '../../../infra/config/config.schema';
+import {
+  OperationConflictError,
+  type OperationFilter,
+  OperationsRepository,
+} from '../../../infra/temporal/operations.repository';
+import type { OperationStatus } from '../../../workflows/operation';
+import { AppsService } from '../apps/apps.service';
+import { ApiError } from '../common/api-error';
+import type { Principal } from '../common/auth.guard';
+import { Metrics } from '../system/metrics';
+import { CONFIG } from '../tokens';
+import type { FailoverRequest } from './failover.dto';
+
+@Injectable()
+export class OperationsService {
+  private readonly log = new Logger('operations');
+
+  constructor(
+    @Inject(CONFIG) private readonly config: SwitchyardConfig,
+    private readonly apps: AppsService,
+    private readonly operations: OperationsRepository,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** Checks everything that can be checked before anything starts; a refusal changes nothing. */
+  async startFailover(appName: string, req: FailoverRequest, principal: Principal): Promise<{ operationId: string }> {
+    const app = this.apps.appConfig(appName);
+    const target = app.regions.find((r) => r.name === req.to);
+    if (!target) {
+      throw ApiError.unprocessable('unknown-region', `app "${appName}" has no region "${req.to}"`, {
+        regions: app.regions.map((r) => r.name),
+      });
+    }
+    const running = await this.operations.runningOperationId(appName);
+    if (running) {
+      throw ApiError.conflict('operation-in-progress', `an operation is already running for app "${appName}"`, {
+        operationId: running,
+      });
+    }
+    const control = await this.apps.readControlState(appName);
+    if (control.state.activeRegion === req.to) {
+      throw ApiError.conflict('already-active', `region "${req.to}" is already active for app "${appName}"`, {
+        activeRegion: control.state.activeRegion,
+        epoch: control.state.epoch,
+      });
+    }
+    try {
+      const operationId = await this.operations.startFailover({
+        app: appName,
+        spec: req,
+        requestedBy: principal.name,
+        taskQueuePrefix: this.config.temporal.taskQueuePrefix,
+        plan: {
+          targetAddress: target.dns.target,
+          ttl: app.dns.ttl,
+          waitForTtl: app.dns.waitForTtl,
+          verifyTimeoutSeconds: app.verify.timeoutSeconds,
+        },
+      });
+      this.metrics.operationsStarted.inc({ kind: 'failover', app: appName });
+      this.log.log(`failover ${operationId} of ${appName} to ${req.to} (${req.mode}) requested by ${principal.name}`);
+      return { operationId };
+    } catch (err) {
+      // Between our check and the start another request may have taken the slot: Temporal decides.
+      if (err instanceof OperationConflictError) {
+        throw ApiError.conflict('operation-in-progress', err.message, { operationId: err.runningOperationId });
+      }
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<OperationStatus> {
+    const op = await this.operations.get(id);
+    if (!op) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
+    return op;
+  }
+
+  list(filter: OperationFilter) {
+    if (filter.app) this.apps.appConfig(filter.app);
+    return this.operations.list(filter);
+  }
+}

@@ -1,0 +1,218 @@
+import Table from 'cli-table3';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, loadConfigFile } from '../../infra/config/config.loader';
+import { isTerminal, type OperationStatus, type OperationStep } from '../../workflows/operation';
+import { ApiClient, ApiRequestError } from './api-client';
+
+/**
+ * `switchyard`: the CLI mirrors the HTTP API. Tables by default, JSON with --json, live progress
+ * with --watch, and a non-zero exit when the thing asked for did not happen.
+ */
+
+interface GlobalOptions {
+  api: string;
+  token?: string;
+  json?: boolean;
+}
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+const program = new Command()
+  .name('switchyard')
+  .description('Multi-region active/passive disaster-recovery coordinator')
+  .addOption(new Option('--api <url>', 'API base URL').env('SWITCHYARD_API_URL').default('http://127.0.0.1:8080'))
+  .addOption(new Option('--token <token>', 'bearer token').env('SWITCHYARD_TOKEN'))
+  .option('--json', 'print JSON instead of tables')
+  .showHelpAfterError();
+
+function client(): { api: ApiClient; opts: GlobalOptions } {
+  const opts = program.opts<GlobalOptions>();
+  return { api: new ApiClient(opts.api, opts.token), opts };
+}
+
+function print(opts: GlobalOptions, data: unknown, table: () => string): void {
+  console.log(opts.json ? JSON.stringify(data, null, 2) : table());
+}
+
+function ago(iso?: string): string {
+  if (!iso) return '';
+  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  return s < 90 ? `${s}s ago` : s < 5400 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+function duration(step: Pick<OperationStep, 'startedAt' | 'endedAt'>): string {
+  if (!step.startedAt) return '';
+  const end = step.endedAt ? Date.parse(step.endedAt) : Date.now();
+  return `${((end - Date.parse(step.startedAt)) / 1000).toFixed(1)}s`;
+}
+
+const MARK: Record<string, string> = {
+  Pending: '·',
+  Running: '▶',
+  Completed: '✓',
+  Failed: '✗',
+  Skipped: '-',
+  Compensating: '↺',
+  Compensated: '↺',
+  CompensationFailed: '‼',
+};
+
+function stepLine(s: OperationStep): string {
+  const err = s.error ? `  error: ${s.error.message}` : '';
+  const comp = s.compensationError ? `  compensation error: ${s.compensationError.message}` : '';
+  return `  ${MARK[s.status] ?? '?'} ${s.name.padEnd(10)} ${s.status.padEnd(18)} ${duration(s).padStart(7)}  ${s.detail ?? ''}${err}${comp}`;
+}
+
+function operationText(op: OperationStatus): string {
+  const lines = [
+    `${op.operationId}`,
+    `  ${op.kind} of ${op.app} to ${op.spec.to} (${op.spec.mode}), requested by ${op.requestedBy}: ${op.spec.reason}`,
+    `  phase ${op.phase}, started ${ago(op.startedAt)}${op.endedAt ? `, ended ${ago(op.endedAt)}` : ''}`,
+    ...op.steps.map(stepLine),
+  ];
+  if (op.error) lines.push(`  error (${op.error.code}): ${op.error.message}`);
+  return lines.join('\n');
+}
+
+async function watch(api: ApiClient, opts: GlobalOptions, id: string): Promise<OperationStatus> {
+  const seen = new Map<string, string>();
+  for (;;) {
+    const op = await api.request<OperationStatus>('GET', `/v1/operations/${encodeURIComponent(id)}`);
+    if (!opts.json) {
+      for (const s of op.steps) {
+        const key = `${s.status}|${s.detail ?? ''}`;
+        if (s.status !== 'Pending' && seen.get(s.name) !== key) {
+          seen.set(s.name, key);
+          console.log(stepLine(s));
+        }
+      }
+    }
+    if (isTerminal(op.phase)) {
+      if (opts.json) console.log(JSON.stringify(op, null, 2));
+      else console.log(`${op.operationId}: ${op.phase}${op.error ? ` — ${op.error.message}` : ''}`);
+      return op;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+const apps = program.command('apps').description('protected apps');
+apps
+  .command('ls', { isDefault: true })
+  .description('list apps')
+  .action(async () => {
+    const { api, opts } = client();
+    const res = await api.request<{ items: { name: string; regions: string[]; description?: string }[] }>('GET', '/v1/apps');
+    print(opts, res, () => {
+      const t = new Table({ head: ['APP', 'REGIONS', 'DESCRIPTION'] });
+      for (const a of res.items) t.push([a.name, a.regions.join(', '), a.description ?? '']);
+      return t.toString();
+    });
+  });
+apps
+  .command('show <app>')
+  .description('topology, active region, epoch and region health')
+  .action(async (app: string) => {
+    const { api, opts } = client();
+    const res = await api.request<{
+      name: string;
+      activeRegion: string;
+      epoch: number;
+      currentOperationId: string | null;
+      regions: { name: string; role: string; dnsTarget: string; health: { healthy: boolean; reason: string; latencyMs: number } }[];
+    }>('GET', `/v1/apps/${encodeURIComponent(app)}`);
+    print(opts, res, () => {
+      const t = new Table({ head: ['REGION', 'ROLE', 'DNS TARGET', 'HEALTH', 'LATENCY'] });
+      for (const r of res.regions) {
+        t.push([r.name, r.role, r.dnsTarget, r.health.healthy ? 'healthy' : `unhealthy: ${r.health.reason}`, `${r.health.latencyMs} ms`]);
+      }
+      const op = res.currentOperationId ? `\noperation running: ${res.currentOperationId}` : '';
+      return `${res.name}: active region ${res.activeRegion}, fencing epoch ${res.epoch}${op}\n${t.toString()}`;
+    });
+  });
+
+program
+  .command('failover <app>')
+  .description('move an app to another region (planned switchover or unplanned failover)')
+  .requiredOption('--to <region>', 'the region to move to')
+  .addOption(new Option('--mode <mode>', 'planned or unplanned').choices(['planned', 'unplanned']).default('planned'))
+  .requiredOption('--reason <text>', 'why (recorded with the operation)')
+  .option('--watch', 'follow the operation until it ends; exit non-zero unless it completes')
+  .action(async (app: string, o: { to: string; mode: string; reason: string; watch?: boolean }) => {
+    const { api, opts } = client();
+    const res = await api.request<{ operationId: string }>('POST', `/v1/apps/${encodeURIComponent(app)}/failovers`, {
+      to: o.to,
+      mode: o.mode,
+      reason: o.reason,
+    });
+    if (!o.watch) {
+      print(opts, res, () => `started ${res.operationId}\nfollow it: switchyard ops show ${res.operationId} --watch`);
+      return;
+    }
+    if (!opts.json) console.log(`started ${res.operationId}`);
+    const op = await watch(api, opts, res.operationId);
+    if (op.phase !== 'Completed') process.exitCode = EXIT_FAILED;
+  });
+
+const ops = program.command('ops').description('operations (failovers and everything else that runs as a workflow)');
+ops
+  .command('ls', { isDefault: true })
+  .description('list operations, newest first')
+  .option('--app <app>')
+  .option('--kind <kind>')
+  .option('--phase <phase>')
+  .option('--limit <n>', 'at most this many', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+    return n;
+  })
+  .action(async (o: { app?: string; kind?: string; phase?: string; limit?: number }) => {
+    const { api, opts } = client();
+    const q = new URLSearchParams(Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
+    const res = await api.request<{ items: (OperationStatus & { spec?: { to: string } })[] }>('GET', `/v1/operations?${q}`);
+    print(opts, res, () => {
+      const t = new Table({ head: ['OPERATION', 'KIND', 'APP', 'TO', 'PHASE', 'STARTED', 'BY'] });
+      for (const op of res.items) t.push([op.operationId, op.kind, op.app, op.spec?.to ?? '', op.phase, ago(op.startedAt), op.requestedBy ?? '']);
+      return t.toString();
+    });
+  });
+ops
+  .command('show <operationId>')
+  .description('one operation with its steps')
+  .option('--watch', 'follow it until it ends; exit non-zero unless it completes')
+  .action(async (id: string, o: { watch?: boolean }) => {
+    const { api, opts } = client();
+    if (o.watch) {
+      const op = await watch(api, opts, id);
+      if (op.phase !== 'Completed') process.exitCode = EXIT_FAILED;
+      return;
+    }
+    const op = await api.request<OperationStatus>('GET', `/v1/operations/${encodeURIComponent(id)}`);
+    print(opts, op, () => operationText(op));
+  });
+
+program
+  .command('config')
+  .description('configuration file tools')
+  .command('validate [file]')
+  .description('validate switchyard.yaml (or $SWITCHYARD_CONFIG) and report every problem with its path')
+  .action((file?: string) => {
+    const path = file ?? process.env.SWITCHYARD_CONFIG ?? 'switchyard.yaml';
+    const cfg = loadConfigFile(path);
+    console.log(`${path}: valid (${Object.keys(cfg.apps).length} app(s): ${Object.keys(cfg.apps).join(', ')})`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ApiRequestError) {
+    console.error(`error: ${err.message}${err.code && err.status ? ` (${err.status} ${err.code})` : ''}`);
+    if (err.details !== undefined && program.opts<GlobalOptions>().json) console.error(JSON.stringify(err.details, null, 2));
+    process.exitCode = err.status === 0 ? EXIT_FAILED : err.status < 500 ? EXIT_USAGE : EXIT_FAILED;
+  } else if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exitCode = EXIT_USAGE;
+  } else {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = EXIT_FAILED;
+  }
+});

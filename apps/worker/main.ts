@@ -1,0 +1,71 @@
+import { DefaultLogger, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import { createCoordinatorActivities, createRegionActivities } from '../../infra/activities/failover.activities';
+import { ConfigError, configPathFromEnv, loadConfigFile } from '../../infra/config/config.loader';
+import { createDnsProviders } from '../../infra/dns/dns.registry';
+import { createLogger } from '../../infra/logging/logger';
+import { ControlStateStore } from '../../infra/storage/control-state.store';
+import { connectWorker } from '../../infra/temporal/connection';
+import { workflowSource } from '../../infra/temporal/workflow-bundle';
+import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitions';
+
+/**
+ * The Temporal worker. By default one process serves the coordinator queue (workflows and
+ * region-independent activities) and every region's queue; in production run one per region with
+ * SWITCHYARD_WORKER_QUEUES=coordinator,<region> (or just <region>).
+ */
+async function main(): Promise<void> {
+  const log = createLogger('worker');
+  const config = loadConfigFile(configPathFromEnv());
+  Runtime.install({
+    logger: new DefaultLogger((process.env.SWITCHYARD_TEMPORAL_LOG_LEVEL ?? 'WARN') as LogLevel, (entry) =>
+      log[entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'info')]({ ...entry.meta }, entry.message),
+    ),
+  });
+
+  const regions = [...new Set(Object.values(config.apps).flatMap((a) => a.regions.map((r) => r.name)))];
+  const wanted = (process.env.SWITCHYARD_WORKER_QUEUES ?? ['coordinator', ...regions].join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const q of wanted) {
+    if (q !== 'coordinator' && !regions.includes(q)) {
+      throw new ConfigError('SWITCHYARD_WORKER_QUEUES', [
+        { path: q, message: `no app has a region named "${q}" (regions: ${regions.join(', ')})` },
+      ]);
+    }
+  }
+
+  const deps = { config, dns: createDnsProviders(config), controlState: new ControlStateStore(config), logger: log };
+  const connection = await connectWorker(config.temporal);
+  const prefix = config.temporal.taskQueuePrefix;
+  const base = { connection, namespace: config.temporal.namespace };
+
+  const workers: Worker[] = [];
+  for (const q of wanted) {
+    if (q === 'coordinator') {
+      workers.push(
+        await Worker.create({
+          ...base,
+          ...workflowSource(),
+          taskQueue: coordinatorTaskQueue(prefix),
+          activities: createCoordinatorActivities(deps),
+        }),
+      );
+    } else {
+      workers.push(
+        await Worker.create({ ...base, taskQueue: regionTaskQueue(prefix, q), activities: createRegionActivities(deps) }),
+      );
+    }
+  }
+  log.info({ queues: wanted.map((q) => (q === 'coordinator' ? coordinatorTaskQueue(prefix) : regionTaskQueue(prefix, q))), pid: process.pid }, 'worker started');
+  await Promise.all(workers.map((w) => w.run()));
+  await connection.close();
+  deps.controlState.close();
+  log.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) console.error(err.message);
+  else console.error(err);
+  process.exit(1);
+});

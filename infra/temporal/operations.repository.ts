@@ -1,0 +1,186 @@
+import {
+  type Client,
+  type WorkflowExecutionDescription,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
+import {
+  appOperationWorkflowId,
+  coordinatorTaskQueue,
+  operationIdOf,
+  parseOperationId,
+  searchAttributes,
+  STATUS_MEMO_KEY,
+  WORKFLOW_TYPES,
+} from '../../workflows/definitions';
+import type { FailoverInput } from '../../workflows/failover.workflow';
+import { FAILOVER_STEPS } from '../../workflows/failover.workflow';
+import {
+  isTerminal,
+  type OperationKind,
+  type OperationPhase,
+  type OperationStatus,
+} from '../../workflows/operation';
+
+/** Another operation holds the app's slot. */
+export class OperationConflictError extends Error {
+  constructor(
+    readonly app: string,
+    readonly runningOperationId: string | undefined,
+  ) {
+    super(
+      `an operation is already running for app "${app}"` +
+        (runningOperationId ? ` (${runningOperationId})` : ''),
+    );
+    this.name = 'OperationConflictError';
+  }
+}
+
+export interface OperationSummary {
+  operationId: string;
+  kind: OperationKind;
+  app: string;
+  phase: OperationPhase;
+  startedAt: string;
+  endedAt?: string;
+  requestedBy?: string;
+  spec?: OperationStatus['spec'];
+}
+
+export interface OperationFilter {
+  app?: string;
+  kind?: OperationKind;
+  phase?: OperationPhase;
+  limit?: number;
+}
+
+const TEMPORAL_CLOSED_WITHOUT_STATUS = new Set(['TERMINATED', 'TIMED_OUT', 'CANCELLED']);
+
+/**
+ * Operations as Temporal holds them. Reads use the workflow's memo (updated at every step
+ * transition), so an operation can be inspected even while no worker is running.
+ */
+export class OperationsRepository {
+  constructor(
+    private readonly client: () => Promise<Client>,
+    private readonly taskQueuePrefix: string,
+  ) {}
+
+  async startFailover(input: FailoverInput): Promise<string> {
+    const client = await this.client();
+    const initial: Omit<OperationStatus, 'operationId'> = {
+      kind: 'failover',
+      app: input.app,
+      spec: input.spec,
+      requestedBy: input.requestedBy,
+      phase: 'Running',
+      steps: FAILOVER_STEPS.map((name) => ({ name, status: 'Pending' })),
+      startedAt: new Date().toISOString(),
+      facts: {},
+    };
+    try {
+      const handle = await client.workflow.start(WORKFLOW_TYPES.failover, {
+        taskQueue: coordinatorTaskQueue(this.taskQueuePrefix),
+        workflowId: appOperationWorkflowId(input.app),
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        args: [input],
+        memo: { [STATUS_MEMO_KEY]: initial },
+        typedSearchAttributes: [
+          { key: searchAttributes.app, value: input.app },
+          { key: searchAttributes.kind, value: 'failover' },
+          { key: searchAttributes.phase, value: 'Running' },
+        ],
+      });
+      return operationIdOf(input.app, handle.firstExecutionRunId);
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new OperationConflictError(input.app, await this.runningOperationId(input.app));
+      }
+      throw err;
+    }
+  }
+
+  /** The id of the operation holding the app's slot, if one is running. */
+  async runningOperationId(app: string): Promise<string | undefined> {
+    const client = await this.client();
+    try {
+      const d = await client.workflow.getHandle(appOperationWorkflowId(app)).describe();
+      return d.status.name === 'RUNNING' ? operationIdOf(app, d.runId) : undefined;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async get(operationId: string): Promise<OperationStatus | null> {
+    const id = parseOperationId(operationId);
+    if (!id) return null;
+    const client = await this.client();
+    let d: WorkflowExecutionDescription;
+    try {
+      d = await client.workflow.getHandle(id.workflowId, id.runId).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+    return statusFromDescription(operationId, d);
+  }
+
+  async list(filter: OperationFilter): Promise<OperationSummary[]> {
+    const client = await this.client();
+    const clauses = [`${searchAttributes.kind.name} IS NOT NULL`];
+    if (filter.app) clauses.push(`${searchAttributes.app.name} = '${filter.app}'`);
+    if (filter.kind) clauses.push(`${searchAttributes.kind.name} = '${filter.kind}'`);
+    if (filter.phase) clauses.push(`${searchAttributes.phase.name} = '${filter.phase}'`);
+    const out: OperationSummary[] = [];
+    const limit = filter.limit ?? 100;
+    for await (const w of client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 100) })) {
+      const app = w.typedSearchAttributes.get(searchAttributes.app);
+      if (!app) continue;
+      const operationId = operationIdOf(app, w.runId);
+      const s = statusFromDescription(operationId, w as WorkflowExecutionDescription);
+      out.push({
+        operationId,
+        kind: s.kind,
+        app: s.app,
+        phase: s.phase,
+        startedAt: s.startedAt,
+        endedAt: s.endedAt,
+        requestedBy: s.requestedBy,
+        spec: s.spec,
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}
+
+function statusFromDescription(
+  operationId: string,
+  d: Pick<WorkflowExecutionDescription, 'memo' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes'>,
+): OperationStatus {
+  const memo = d.memo?.[STATUS_MEMO_KEY] as Partial<OperationStatus> | undefined;
+  const status: OperationStatus = {
+    kind: (d.typedSearchAttributes.get(searchAttributes.kind) as OperationKind | undefined) ?? 'failover',
+    app: d.typedSearchAttributes.get(searchAttributes.app) ?? '',
+    phase: 'Running',
+    steps: [],
+    startedAt: d.startTime.toISOString(),
+    facts: {},
+    requestedBy: '',
+    spec: { to: '', mode: 'planned', reason: '' },
+    ...memo,
+    operationId,
+  };
+  // Someone terminated the workflow (or it timed out) before it could record an outcome.
+  if (TEMPORAL_CLOSED_WITHOUT_STATUS.has(d.status.name) && !isTerminal(status.phase)) {
+    status.phase = 'Failed';
+    status.error = {
+      code: `workflow-${d.status.name.toLowerCase().replace('_', '-')}`,
+      message: `the workflow was ${d.status.name.toLowerCase().replace('_', ' ')} before it recorded an outcome`,
+    };
+    status.endedAt = d.closeTime?.toISOString();
+  }
+  return status;
+}

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { ConfigError, loadConfigFile, parseConfig } from '../../infra/config/config.loader';
+
+const EXAMPLE = path.resolve(__dirname, '../../../examples/switchyard.yaml');
+const ENV = {
+  PDNS_API_KEY: 'pdns-secret-key-value',
+  EAST_S3_ACCESS_KEY: 'east-ak',
+  EAST_S3_SECRET_KEY: 'east-secret-value',
+  WEST_S3_ACCESS_KEY: 'west-ak',
+  WEST_S3_SECRET_KEY: 'west-secret-value',
+};
+
+type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function example(): Doc {
+  return parse(readFileSync(EXAMPLE, 'utf8')) as Doc;
+}
+
+function issuesOf(doc: Doc | string, env: NodeJS.ProcessEnv = ENV): string[] {
+  try {
+    parseConfig(typeof doc === 'string' ? doc : stringify(doc), 'test.yaml', env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.issues.map((i) => `${i.path}: ${i.message}`);
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('accepts the shipped example and fills defaults', () => {
+    const cfg = loadConfigFile(EXAMPLE, ENV);
+    const shop = cfg.apps.shop!;
+    assert.equal(shop.regions.length, 2);
+    assert.equal(shop.dns.waitForTtl, true);
+    assert.equal(shop.regions[0]!.bucket.prefix, 'switchyard/');
+    assert.equal(cfg.temporal.taskQueuePrefix, 'switchyard');
+    assert.equal(cfg.dnsProviders['powerdns-local']!.type, 'powerdns');
+    assert.equal(shop.regions[1]!.bucket.secretAccessKey, 'west-secret-value');
+  });
+
+  it('names the exact path of a bad DNS target', () => {
+    const doc = example();
+    doc.apps.shop.regions[1].dns.target = 'not-an-ip';
+    assert.deepEqual(issuesOf(doc), ['apps.shop.regions[1].dns.target: expected an IPv4 address']);
+  });
+
+  it('reports every problem at once, with paths', () => {
+    const doc = example();
+    doc.apps.shop.regions[0].healthUrl = 'ftp://x';
+    doc.apps.shop.dns.records[0].provider = 'nope';
+    doc.apps.shop.dns.ttl = -1;
+    const issues = issuesOf(doc);
+    assert.ok(issues.includes('apps.shop.regions[0].healthUrl: expected an http:// or https:// URL'), issues.join('\n'));
+    assert.ok(issues.some((i) => i.startsWith('apps.shop.dns.records[0].provider: unknown DNS provider "nope"')), issues.join('\n'));
+    assert.ok(issues.some((i) => i.startsWith('apps.shop.dns.ttl:')), issues.join('\n'));
+  });
+
+  it('refuses unknown fields (a typo must not be ignored silently)', () => {
+    const doc = example();
+    doc.apps.shop.regions[0].helthUrl = 'http://x';
+    assert.deepEqual(issuesOf(doc), ['apps.shop.regions[0]: unknown field "helthUrl"']);
+  });
+
+  it('needs exactly one active region, unique names and distinct targets', () => {
+    const doc = example();
+    doc.apps.shop.regions[1].role = 'active';
+    doc.apps.shop.regions[1].name = 'east';
+    doc.apps.shop.regions[1].dns.target = '127.0.1.1';
+    const issues = issuesOf(doc);
+    assert.ok(issues.includes('apps.shop.regions: exactly one region must have role "active" (found 2)'), issues.join('\n'));
+    assert.ok(issues.includes('apps.shop.regions[1].name: duplicate region name "east" (also regions[0])'), issues.join('\n'));
+    assert.ok(issues.includes('apps.shop.regions[1].dns.target: same DNS target as regions[0]'), issues.join('\n'));
+  });
+
+  it('keeps a record inside its zone', () => {
+    const doc = example();
+    doc.apps.shop.dns.records[1].name = 'www.elsewhere.test';
+    assert.deepEqual(issuesOf(doc), ['apps.shop.dns.records[1].name: the record name must lie inside its zone']);
+  });
+
+  it('names the missing environment variable, never a secret value', () => {
+    const env = { ...ENV, PDNS_API_KEY: undefined };
+    const issues = issuesOf(example(), env);
+    assert.deepEqual(issues, ['dnsProviders.powerdns-local.apiKey: environment variable PDNS_API_KEY is not set']);
+    const doc = example();
+    doc.apps.shop.regions[0].bucket.name = 'Bad_Bucket';
+    const msg = issuesOf(doc).join('\n');
+    for (const secret of Object.values(ENV)) assert.ok(!msg.includes(secret), `secret leaked: ${secret}`);
+  });
+
+  it('reports YAML syntax errors with a line, and a missing file clearly', () => {
+    const issues = issuesOf('apps:\n  shop: [unclosed\n');
+    assert.equal(issues.length, 1);
+    assert.match(issues[0]!, /^: YAML: /);
+    assert.throws(() => loadConfigFile('/nonexistent/switchyard.yaml'), /\/nonexistent\/switchyard.yaml:\n {2}\(root\): file not found/);
+  });
+
+  it('needs at least one app and two regions', () => {
+    assert.deepEqual(issuesOf({ apps: {} }), ['apps: define at least one app']);
+    const doc = example();
+    doc.apps.shop.regions.pop();
+    doc.apps.shop.regions[0].role = 'active';
+    assert.deepEqual(issuesOf(doc), ['apps.shop.regions: an app needs at least two regions']);
+  });
+});

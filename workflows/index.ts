@@ -1,0 +1,2 @@
+// The worker bundles this file: every workflow Switchyard runs is exported from here.
+export { failoverWorkflow } from './failover.workflow';

@@ -1,0 +1,80 @@
+/**
+ * The Operation resource: spec (what was asked) and status (what happened), after Velero's
+ * spec + status shape. Pure types and pure functions only: this file is loaded in the
+ * workflow sandbox. Documented in docs/operations.md; keep the enums in step with it.
+ */
+
+export const OPERATION_KINDS = ['failover'] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+/**
+ * Running       → steps are executing
+ * Compensating  → a step failed (or the operation was cancelled) and completed steps are being undone
+ * Completed     → every step succeeded; the change is committed
+ * Failed        → a step failed; every compensation succeeded, the app is as it was before
+ * CompensationFailed → a step failed and at least one compensation failed too: needs a human
+ */
+export const OPERATION_PHASES = ['Running', 'Compensating', 'Completed', 'Failed', 'CompensationFailed'] as const;
+export type OperationPhase = (typeof OPERATION_PHASES)[number];
+
+export const TERMINAL_PHASES: readonly OperationPhase[] = ['Completed', 'Failed', 'CompensationFailed'];
+
+/**
+ * Pending → Running → Completed | Failed
+ * Completed → Compensating → Compensated | CompensationFailed   (when a later step fails)
+ * Skipped: not needed by this plan.
+ */
+export const STEP_STATUSES = [
+  'Pending',
+  'Running',
+  'Completed',
+  'Failed',
+  'Skipped',
+  'Compensating',
+  'Compensated',
+  'CompensationFailed',
+] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+export interface OperationError {
+  /** Stable machine-readable code, e.g. `target-unhealthy`, `already-active`. */
+  code: string;
+  message: string;
+  step?: string;
+}
+
+export interface OperationStep {
+  name: string;
+  status: StepStatus;
+  startedAt?: string;
+  endedAt?: string;
+  /** Human-readable account of what the step did or is doing. */
+  detail?: string;
+  error?: OperationError;
+  compensationError?: OperationError;
+}
+
+export interface FailoverSpec {
+  to: string;
+  mode: 'planned' | 'unplanned';
+  reason: string;
+}
+
+export interface OperationStatus {
+  operationId: string;
+  kind: OperationKind;
+  app: string;
+  spec: FailoverSpec;
+  requestedBy: string;
+  phase: OperationPhase;
+  steps: OperationStep[];
+  startedAt: string;
+  endedAt?: string;
+  error?: OperationError;
+  /** Facts the operation recorded (e.g. the DNS values it replaced, the new fencing epoch). */
+  facts: Record<string, unknown>;
+}
+
+export function isTerminal(phase: OperationPhase): boolean {
+  return TERMINAL_PHASES.includes(phase);
+}
