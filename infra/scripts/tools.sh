@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Installs the local stack's tools, each cached under a directory named by its version, and
+# exports their paths. Idempotent: run it every time; when everything is cached it takes well
+# under 2 s.
+#
+# Usage — source it, so that the exports land in your shell (this is how stack.sh uses it):
+#
+#   source infra/scripts/tools.sh
+#
+# Running it (`bash infra/scripts/tools.sh`) installs the same things and prints the exports,
+# which are then lost with the subshell. Exports:
+#
+#   SWITCHYARD_TOOLS_DIR      the cache (default $HOME/.cache/switchyard/tools)
+#   SWITCHYARD_TEMPORAL_BIN   temporal CLI v1.5.1 (dev server)      <cache>/temporal-1.5.1/bin/temporal
+#   SWITCHYARD_VERSITYGW_BIN  versitygw v1.8.0 (S3 regions)         <cache>/versitygw-1.8.0/bin/versitygw
+#   SWITCHYARD_MOTO_SERVER_BIN moto_server 5.2.1 in its own venv    <cache>/moto-5.2.1/bin/moto_server
+#
+# The TypeScript stack (infra/stack/tools.ts) reads these variables and, when they are unset,
+# falls back to the same paths, so `node dist/test/support/run-tests.js` works after one install.
+#
+# Also installs, only when missing: the Debian packages pdns-server, pdns-backend-sqlite3 and
+# dnsutils (apt-get update first, then), and node_modules (`npm ci` when node_modules is
+# missing or package-lock.json is newer than node_modules/.package-lock.json).
+# Go tools need Go >= 1.25 on PATH; the moto venv needs python3 (>= 3.9) with the venv module.
+
+SWITCHYARD_TEMPORAL_VERSION=1.5.1
+SWITCHYARD_VERSITYGW_VERSION=1.8.0
+SWITCHYARD_MOTO_VERSION=5.2.1
+
+export SWITCHYARD_TOOLS_DIR="${SWITCHYARD_TOOLS_DIR:-$HOME/.cache/switchyard/tools}"
+export SWITCHYARD_TEMPORAL_BIN="$SWITCHYARD_TOOLS_DIR/temporal-$SWITCHYARD_TEMPORAL_VERSION/bin/temporal"
+export SWITCHYARD_VERSITYGW_BIN="$SWITCHYARD_TOOLS_DIR/versitygw-$SWITCHYARD_VERSITYGW_VERSION/bin/versitygw"
+export SWITCHYARD_MOTO_SERVER_BIN="$SWITCHYARD_TOOLS_DIR/moto-$SWITCHYARD_MOTO_VERSION/bin/moto_server"
+
+_sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# Everything below runs in a subshell with strict mode, so sourcing never changes the
+# caller's shell options and a failure never exits the caller's shell.
+(
+  set -euo pipefail
+  cache="$SWITCHYARD_TOOLS_DIR"
+  mkdir -p "$cache"
+
+  now() { date +%s.%N; }
+  took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+  say() { printf 'tools: %-22s %s\n' "$1" "$2"; }
+  fail() {
+    printf 'tools: FAILED to install %s: %s\n' "$1" "$2" >&2
+    exit 1
+  }
+
+  # go install into a temporary GOBIN, then rename: an interrupted build never looks cached.
+  go_tool() {
+    local name="$1" version="$2" module="$3" bin="$4"
+    if [[ -x "$bin" ]]; then
+      say "$name $version" "cached"
+      return
+    fi
+    command -v go >/dev/null || fail "$name $version" "go is not on PATH (Go >= 1.25 is needed)"
+    local dir tmp start log
+    dir="$(dirname "$(dirname "$bin")")"
+    tmp="$dir.tmp.$$"
+    log="$cache/$name-$version.build.log"
+    rm -rf "$tmp"
+    mkdir -p "$tmp/bin"
+    start="$(now)"
+    say "$name $version" "building (go install $module@v$version, log $log)..."
+    if ! GOBIN="$tmp/bin" go install "$module@v$version" >"$log" 2>&1; then
+      rm -rf "$tmp"
+      tail -n 20 "$log" >&2 || true
+      fail "$name $version" "go install failed, see $log"
+    fi
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    say "$name $version" "built in $(took "$start")"
+  }
+
+  # A venv is not relocatable, so it is built in place and marked complete at the end.
+  moto_venv() {
+    local version="$SWITCHYARD_MOTO_VERSION" dir log start
+    dir="$cache/moto-$version"
+    if [[ -f "$dir/.complete" && -x "$SWITCHYARD_MOTO_SERVER_BIN" ]]; then
+      say "moto $version" "cached"
+      return
+    fi
+    command -v python3 >/dev/null || fail "moto $version" "python3 is not on PATH"
+    log="$cache/moto-$version.build.log"
+    start="$(now)"
+    rm -rf "$dir"
+    say "moto $version" "installing (venv + pip install moto[server]==$version, log $log)..."
+    if ! { python3 -m venv "$dir" && "$dir/bin/pip" install --quiet "moto[server]==$version"; } >"$log" 2>&1; then
+      rm -rf "$dir"
+      tail -n 20 "$log" >&2 || true
+      fail "moto $version" "venv or pip install failed, see $log"
+    fi
+    [[ -x "$SWITCHYARD_MOTO_SERVER_BIN" ]] || fail "moto $version" "pip succeeded but $SWITCHYARD_MOTO_SERVER_BIN is missing"
+    touch "$dir/.complete"
+    say "moto $version" "installed in $(took "$start")"
+  }
+
+  apt_packages() {
+    local missing=() p start
+    for p in pdns-server pdns-backend-sqlite3 dnsutils; do
+      dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+      say "apt packages" "cached (pdns-server pdns-backend-sqlite3 dnsutils)"
+      return
+    fi
+    local sudo=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+      command -v sudo >/dev/null || fail "apt ${missing[*]}" "not root and sudo is not available"
+      sudo=(sudo)
+    fi
+    start="$(now)"
+    say "apt packages" "installing ${missing[*]}..."
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null ||
+      fail "apt ${missing[*]}" "apt-get update failed"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+      fail "apt ${missing[*]}" "apt-get install failed"
+    say "apt packages" "installed in $(took "$start")"
+  }
+
+  node_modules() {
+    local root="$_sy_repo_root" start
+    if [[ -d "$root/node_modules" && ! "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+      say "node_modules" "cached"
+      return
+    fi
+    start="$(now)"
+    say "node_modules" "npm ci..."
+    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error) || fail "node_modules" "npm ci failed"
+    say "node_modules" "installed in $(took "$start")"
+  }
+
+  go_tool temporal "$SWITCHYARD_TEMPORAL_VERSION" github.com/temporalio/cli/cmd/temporal "$SWITCHYARD_TEMPORAL_BIN"
+  go_tool versitygw "$SWITCHYARD_VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw "$SWITCHYARD_VERSITYGW_BIN"
+  moto_venv
+  apt_packages
+  node_modules
+)
+_sy_status=$?
+unset _sy_repo_root
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  # Executed, not sourced: show what a caller would get.
+  if [[ $_sy_status -eq 0 ]]; then
+    env | grep -E '^SWITCHYARD_(TOOLS_DIR|[A-Z_]+_BIN)=' | sed 's/^/export /'
+  fi
+  exit $_sy_status
+fi
+return $_sy_status
