@@ -1,0 +1,300 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+/**
+ * A small process supervisor for the local stack: each child gets its own log file under the
+ * run dir, readiness is an event polled until a deadline (never a fixed sleep), and every
+ * child started is stopped when the parent is asked to stop (Ctrl-C, SIGTERM) or exits.
+ */
+
+/** The event that tells a component is ready. */
+export type Readiness =
+  | { kind: 'http'; url: string; headers?: Record<string, string>; status?: number }
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'fn'; what: string; check: () => Promise<boolean> };
+
+export interface StartSpec {
+  /** Component name used in messages and as the log file name, e.g. `versitygw-east`. */
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  readiness: Readiness;
+  /** Readiness deadline; default 30 s. */
+  timeoutMs?: number;
+  /** SIGTERM → SIGKILL grace period on stop; default 5 s. */
+  graceMs?: number;
+}
+
+/** What every component starter returns besides its addresses. */
+export interface Component {
+  /** The supervisor's name for it, also the log file's name. */
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  /** SIGTERM, then SIGKILL after the grace period. Resolves once the process has exited. */
+  stop(): Promise<void>;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export class ReadinessError extends Error {
+  constructor(
+    readonly component: string,
+    readonly logFile: string,
+    reason: string,
+    logTail: string,
+  ) {
+    super(
+      `${component} did not become ready: ${reason}\n` +
+        `log file: ${logFile}\n` +
+        `last lines of the log:\n${logTail || '  (empty)'}`,
+    );
+    this.name = 'ReadinessError';
+  }
+}
+
+/** The last `lines` lines of a file, indented; '' when it cannot be read. */
+export function tailFile(file: string, lines = 30): string {
+  try {
+    const text = readFileSync(file, 'utf8').trimEnd();
+    return text
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `  ${l}`)
+      .join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** One probe of a readiness event; errors count as "not yet". */
+export async function probe(r: Readiness, timeoutMs = 2000): Promise<boolean> {
+  try {
+    switch (r.kind) {
+      case 'http':
+        return (await httpStatus(r.url, r.headers ?? {}, timeoutMs)) === (r.status ?? 200);
+      case 'tcp':
+        return await tcpAccepts(r.host, r.port, timeoutMs);
+      case 'fn':
+        return await r.check();
+    }
+  } catch {
+    return false;
+  }
+}
+
+export function describeReadiness(r: Readiness): string {
+  switch (r.kind) {
+    case 'http':
+      return `HTTP ${r.status ?? 200} from GET ${r.url}`;
+    case 'tcp':
+      return `TCP connect to ${r.host}:${r.port}`;
+    case 'fn':
+      return r.what;
+  }
+}
+
+export function httpStatus(url: string, headers: Record<string, string>, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { headers, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+export function tcpAccepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** True when `exited` did not settle within `ms`; the timer never outlives the wait. */
+async function outlasts(exited: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)));
+  try {
+    return await Promise.race([exited.then(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class Supervisor {
+  private readonly children = new Set<{ name: string; child: ChildProcess; stop: () => Promise<void> }>();
+  private signalsInstalled = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly runDir: string,
+    private readonly options: { handleSignals?: boolean } = {},
+  ) {}
+
+  get logDir(): string {
+    return join(this.runDir, 'logs');
+  }
+
+  /** Starts the process and resolves once it is ready; throws ReadinessError otherwise. */
+  async start(spec: StartSpec): Promise<ManagedProcess> {
+    mkdirSync(this.logDir, { recursive: true });
+    const logFile = join(this.logDir, `${spec.name}.log`);
+    const fd = openSync(logFile, 'a');
+    let child: ChildProcess;
+    try {
+      // detached: the child gets its own process group, so a terminal's Ctrl-C reaches only
+      // us and we stop children in order; killing the group also reaches grandchildren.
+      child = spawn(spec.command, spec.args, {
+        cwd: spec.cwd,
+        env: spec.env ?? process.env,
+        stdio: ['ignore', fd, fd],
+        detached: true,
+      });
+    } finally {
+      closeSync(fd);
+    }
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', () => resolve({ code: null, signal: null }));
+    });
+    let hasExited = false;
+    void exited.then(() => (hasExited = true));
+
+    const graceMs = spec.graceMs ?? 5000;
+    const entry = {
+      name: spec.name,
+      child,
+      stop: async () => {
+        if (!hasExited && child.pid !== undefined) {
+          killGroup(child.pid, 'SIGTERM');
+          if (await outlasts(exited, graceMs)) killGroup(child.pid, 'SIGKILL');
+          await exited;
+        }
+        this.children.delete(entry);
+      },
+    };
+    this.children.add(entry);
+    this.installSignalHandlers();
+
+    const fail = async (reason: string): Promise<never> => {
+      await entry.stop();
+      throw new ReadinessError(spec.name, logFile, reason, tailFile(logFile));
+    };
+
+    const timeoutMs = spec.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    let interval = 25;
+    for (;;) {
+      const early = await Promise.race([
+        spawnError.then((e) => `could not start ${spec.command}: ${e.message}`),
+        exited.then(
+          ({ code, signal }) => `process exited before it was ready (code ${code}, signal ${signal})`,
+        ),
+        delay(0).then(() => undefined),
+      ]);
+      if (early) return fail(early);
+      if (await probe(spec.readiness, Math.min(2000, Math.max(100, deadline - Date.now())))) break;
+      if (hasExited) continue; // report the exit rather than a timeout
+      if (Date.now() >= deadline) {
+        return fail(`timed out after ${timeoutMs / 1000}s waiting for ${describeReadiness(spec.readiness)}`);
+      }
+      await Promise.race([delay(interval), exited]);
+      interval = Math.min(interval * 2, 250);
+    }
+    return { name: spec.name, pid: child.pid ?? -1, logFile, stop: entry.stop, exited };
+  }
+
+  /** Stops every child still running, most recently started first. Idempotent. */
+  stopAll(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const entry of [...this.children].reverse()) {
+        await entry.stop().catch(() => undefined);
+      }
+    })().finally(() => (this.stopping = undefined));
+    return this.stopping;
+  }
+
+  /**
+   * Tracks a child started elsewhere (e.g. a test runner with inherited stdio), so that
+   * stopAll() and the signal handlers stop it too.
+   */
+  adopt(name: string, child: ChildProcess, graceMs = 5000): { stop: () => Promise<void> } {
+    let hasExited = child.exitCode !== null || child.signalCode !== null;
+    const exited = new Promise<void>((resolve) => {
+      if (hasExited) resolve();
+      child.once('exit', () => resolve());
+    }).then(() => void (hasExited = true));
+    const entry = {
+      name,
+      child,
+      stop: async () => {
+        if (!hasExited && child.pid !== undefined) {
+          child.kill('SIGTERM');
+          if (await outlasts(exited, graceMs)) child.kill('SIGKILL');
+          await exited;
+        }
+        this.children.delete(entry);
+      },
+    };
+    this.children.add(entry);
+    this.installSignalHandlers();
+    return entry;
+  }
+
+  /** Names and pids of the children still tracked. */
+  running(): { name: string; pid: number }[] {
+    return [...this.children].map((e) => ({ name: e.name, pid: e.child.pid ?? -1 }));
+  }
+
+  private installSignalHandlers(): void {
+    if (this.signalsInstalled) return;
+    this.signalsInstalled = true;
+    // Last resort when the parent exits without stopping (uncaught error, process.exit).
+    process.once('exit', () => {
+      for (const e of this.children) if (e.child.pid !== undefined) killGroup(e.child.pid, 'SIGKILL');
+    });
+    if (this.options.handleSignals === false) return;
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        process.stderr.write(`\n${signal}: stopping ${this.children.size} process(es)...\n`);
+        const code = 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1);
+        void this.stopAll().finally(() => process.exit(code));
+      });
+    }
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
