@@ -19,15 +19,32 @@ export interface StackInfo {
   moto: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   powerdns: { apiUrl: string; apiKey: string; serverId: string; dnsHost: string; dnsPort: number };
   /** Present when the stack also started them (the demo stack, not the test harness). */
-  demo?: { regions: { name: string; ip: string; url: string; pid: number }[] };
-  api?: { url: string };
+  demo?: DemoInfo;
+  api?: { url: string; pid?: number };
   worker?: { pid: number };
+  /** Every process the stack started, e.g. to stop one region's S3 server in a test. */
+  processes?: { name: string; pid: number; logFile: string }[];
+  /** The pid of the process that owns the stack (the harness or `main.js up`). */
+  ownerPid?: number;
+}
+
+export interface DemoInfo {
+  regions: { name: string; ip: string; url: string; pid: number }[];
+  /** The app name in the generated switchyard.yaml. */
+  app?: string;
+  /** The generated switchyard.yaml the worker and API run with. */
+  configFile?: string;
+  dns?: { zone: string; record: string; ttl: number };
+  /** Demo bearer tokens in clear (the yaml holds only their SHA-256). */
+  tokens?: { principal: string; role: string; token: string }[];
 }
 
 export function readStackInfoFromEnv(): StackInfo {
   const file = process.env.SWITCHYARD_TEST_STACK;
   if (!file) {
-    throw new Error('SWITCHYARD_TEST_STACK is not set: run the tests through `npm test`, which starts the servers');
+    throw new Error(
+      'SWITCHYARD_TEST_STACK is not set: run the tests through `npm test`, which starts the servers',
+    );
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require('node:fs') as typeof import('node:fs');

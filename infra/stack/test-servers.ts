@@ -1,0 +1,86 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startMoto } from './moto.component';
+import { startPowerDns } from './powerdns.component';
+import { type StackInfo } from './stack-info';
+import { Supervisor } from './supervisor';
+import { startTemporal } from './temporal.component';
+import { startVersitygw } from './versitygw.component';
+
+/** The two S3 regions of the local stack and their backup buckets. */
+export const TEST_REGIONS = [
+  { region: 'east', bucket: 'switchyard-east' },
+  { region: 'west', bucket: 'switchyard-west' },
+] as const;
+
+export interface RunningServers {
+  info: StackInfo;
+  supervisor: Supervisor;
+  /** Stops every process started (also those started later on the same supervisor). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Temporal, two versitygw regions, moto and PowerDNS on free loopback ports, all at
+ * once. If one fails, the others are stopped and the first error is thrown.
+ */
+export async function startTestServers(
+  runDir: string,
+  supervisor: Supervisor = new Supervisor(runDir),
+): Promise<RunningServers> {
+  mkdirSync(runDir, { recursive: true });
+  const results = await Promise.allSettled([
+    startTemporal(supervisor),
+    Promise.all(TEST_REGIONS.map((r) => startVersitygw(supervisor, r.region, r.bucket))),
+    startMoto(supervisor),
+    startPowerDns(supervisor),
+  ] as const);
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failures.length > 0) {
+    await supervisor.stopAll();
+    const [first, ...rest] = failures.map((f) => f.reason as Error);
+    if (rest.length > 0 && first)
+      first.message += `\n(and ${rest.length} more: ${rest.map((e) => e.message.split('\n')[0]).join('; ')})`;
+    throw first;
+  }
+  const [temporal, s3, moto, powerdns] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    Awaited<ReturnType<typeof startTemporal>>,
+    Awaited<ReturnType<typeof startVersitygw>>[],
+    Awaited<ReturnType<typeof startMoto>>,
+    Awaited<ReturnType<typeof startPowerDns>>,
+  ];
+  const info: StackInfo = {
+    runDir,
+    temporal: { address: temporal.address, namespace: temporal.namespace, uiUrl: temporal.uiUrl },
+    s3: s3.map(({ region, endpoint, accessKeyId, secretAccessKey, bucket, dataDir }) => ({
+      region,
+      endpoint,
+      accessKeyId,
+      secretAccessKey,
+      bucket,
+      dataDir,
+    })),
+    moto: {
+      endpoint: moto.endpoint,
+      region: moto.region,
+      accessKeyId: moto.accessKeyId,
+      secretAccessKey: moto.secretAccessKey,
+    },
+    powerdns: {
+      apiUrl: powerdns.apiUrl,
+      apiKey: powerdns.apiKey,
+      serverId: powerdns.serverId,
+      dnsHost: powerdns.dnsHost,
+      dnsPort: powerdns.dnsPort,
+    },
+    processes: [temporal, ...s3, moto, powerdns].map(({ name, pid, logFile }) => ({ name, pid, logFile })),
+    ownerPid: process.pid,
+  };
+  return { info, supervisor, stop: () => supervisor.stopAll() };
+}
+
+/** Writes the StackInfo as JSON (mode 0600: it holds credentials) and returns the file path. */
+export function writeStackInfo(info: StackInfo, file = join(info.runDir, 'stack.json')): string {
+  writeFileSync(file, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  return file;
+}
