@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { type PowerDnsProviderConfig } from '../config/config.schema';
+import {
+  DnsProviderError,
+  normalizeRecordSet,
+  type DnsChange,
+  type DnsProvider,
+  type DnsRecordRef,
+  type DnsRecordSet,
+  type WaitForSyncOptions,
+} from './dns.port';
+
+export interface PowerDnsProviderDeps {
+  fetch?: typeof fetch;
+  /** Upper bound on one HTTP request. */
+  requestTimeoutMs?: number;
+  now?: () => number;
+}
+
+interface PdnsRecord {
+  content: string;
+  disabled?: boolean;
+}
+
+interface PdnsRrset {
+  name: string;
+  type: string;
+  ttl: number;
+  records: PdnsRecord[];
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * PowerDNS Authoritative through its HTTP API. A PATCH is applied to the backend before the API
+ * answers, so every change is in sync at once (for this server; secondaries fed by AXFR are not seen).
+ */
+export class PowerDnsProvider implements DnsProvider {
+  readonly type = 'powerdns' as const;
+  private readonly serverUrl: string;
+  private readonly apiKey: string;
+  private readonly fetch: typeof fetch;
+  private readonly requestTimeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    readonly name: string,
+    config: PowerDnsProviderConfig,
+    deps: PowerDnsProviderDeps = {},
+  ) {
+    // Accept the API root with or without its /api/v1 suffix.
+    const root = config.apiUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
+    this.serverUrl = `${root}/api/v1/servers/${encodeURIComponent(config.serverId)}`;
+    this.apiKey = config.apiKey;
+    this.fetch = deps.fetch ?? fetch;
+    this.requestTimeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.now = deps.now ?? Date.now;
+  }
+
+  async get(ref: DnsRecordRef): Promise<DnsRecordSet | null> {
+    this.checkInZone(ref);
+    const name = canonical(ref.name);
+    // rrset_name/rrset_type narrow the answer on PowerDNS >= 4.8; older servers send the whole zone.
+    const query = new URLSearchParams({ rrset_name: name, rrset_type: ref.type });
+    const res = await this.request(
+      'GET',
+      `${zonePath(ref.zone)}?${query.toString()}`,
+      ref,
+      `read ${describe(ref)}`,
+    );
+    const zone = (await this.readJson(res, ref, `read ${describe(ref)}`)) as { rrsets?: PdnsRrset[] };
+    const rrset = (zone.rrsets ?? []).find((r) => canonical(r.name) === name && r.type === ref.type);
+    const enabled = (rrset?.records ?? []).filter((r) => !r.disabled);
+    if (!rrset || enabled.length === 0) return null;
+    return normalizeRecordSet({
+      ttl: rrset.ttl,
+      values: enabled.map((r) => fromContent(ref.type, r.content)),
+    });
+  }
+
+  async upsert(ref: DnsRecordRef, set: DnsRecordSet): Promise<DnsChange> {
+    this.checkInZone(ref);
+    if (set.values.length === 0) {
+      throw this.error(`cannot upsert ${describe(ref)} with no values`, false);
+    }
+    const normalized = normalizeRecordSet(set);
+    const body = {
+      rrsets: [
+        {
+          name: canonical(ref.name),
+          type: ref.type,
+          ttl: normalized.ttl,
+          changetype: 'REPLACE',
+          records: normalized.values.map((v) => ({ content: toContent(ref.type, v), disabled: false })),
+        },
+      ],
+    };
+    const res = await this.request('PATCH', zonePath(ref.zone), ref, `upsert ${describe(ref)}`, body);
+    await res.arrayBuffer(); // 204: nothing to read, but release the connection
+    return { id: `pdns-${randomUUID()}`, status: 'INSYNC', submittedAt: new Date(this.now()).toISOString() };
+  }
+
+  async waitForSync(change: DnsChange, _options: WaitForSyncOptions): Promise<void> {
+    if (change.status === 'INSYNC') return;
+    throw this.error(`change ${change.id} is pending, but PowerDNS changes are applied at once`, false);
+  }
+
+  private async request(
+    method: 'GET' | 'PATCH',
+    path: string,
+    ref: DnsRecordRef,
+    what: string,
+    body?: unknown,
+  ): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.fetch(`${this.serverUrl}${path}`, {
+        method,
+        headers: {
+          'X-API-Key': this.apiKey,
+          Accept: 'application/json',
+          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+      });
+    } catch (err) {
+      const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+      const reason =
+        e.name === 'TimeoutError'
+          ? `no answer within ${this.requestTimeoutMs} ms`
+          : (e.cause?.code ?? e.cause?.message ?? e.message ?? String(err));
+      throw this.error(`${what} failed: ${reason}`, true);
+    }
+    if (res.ok) return res;
+    const text = await res.text().catch(() => '');
+    const pdnsError = errorText(text);
+    if (res.status === 404) {
+      throw this.error(`${what} failed: zone ${canonical(ref.zone)} not found (HTTP 404)`, false);
+    }
+    if (res.status === 401 || res.status === 403) {
+      throw this.error(`${what} failed: the API key was refused (HTTP ${res.status})`, false);
+    }
+    const retryable = res.status >= 500 || res.status === 429;
+    throw this.error(`${what} failed: HTTP ${res.status}${pdnsError ? `: ${pdnsError}` : ''}`, retryable);
+  }
+
+  private async readJson(res: Response, ref: DnsRecordRef, what: string): Promise<unknown> {
+    try {
+      return await res.json();
+    } catch {
+      throw this.error(`${what} failed: the answer for zone ${canonical(ref.zone)} was not JSON`, true);
+    }
+  }
+
+  private checkInZone(ref: DnsRecordRef): void {
+    const name = canonical(ref.name);
+    const zone = canonical(ref.zone);
+    if (name !== zone && !name.endsWith(`.${zone}`)) {
+      throw this.error(`${describe(ref)}: the name is not inside the zone`, false);
+    }
+  }
+
+  private error(message: string, retryable: boolean): DnsProviderError {
+    const text = `PowerDNS provider "${this.name}": ${message}`.split(this.apiKey).join('***');
+    return new DnsProviderError(text, this.name, retryable);
+  }
+}
+
+/** PowerDNS names are canonical: lower case with a trailing dot. */
+function canonical(name: string): string {
+  return `${name.replace(/\.$/, '').toLowerCase()}.`;
+}
+
+function zonePath(zone: string): string {
+  return `/zones/${encodeURIComponent(canonical(zone))}`;
+}
+
+function describe(ref: DnsRecordRef): string {
+  return `${ref.type} ${ref.name.replace(/\.$/, '')} in zone ${ref.zone.replace(/\.$/, '')}`;
+}
+
+/** CNAME targets are absolute names in PowerDNS content; the port's values carry no trailing dot. */
+function toContent(type: DnsRecordRef['type'], value: string): string {
+  return type === 'CNAME' ? canonical(value) : value;
+}
+
+function fromContent(type: DnsRecordRef['type'], content: string): string {
+  return type === 'CNAME' ? content.replace(/\.$/, '').toLowerCase() : content;
+}
+
+function errorText(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown };
+    if (typeof parsed.error === 'string') return parsed.error;
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return body.trim().slice(0, 300);
+}
