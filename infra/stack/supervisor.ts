@@ -150,7 +150,12 @@ export class Supervisor {
 
   constructor(
     readonly runDir: string,
-    private readonly options: { handleSignals?: boolean } = {},
+    private readonly options: {
+      /** Stop every child and exit on SIGINT/SIGTERM/SIGHUP; default true. */
+      handleSignals?: boolean;
+      /** Called when a child that was ready exits without having been asked to stop. */
+      onUnexpectedExit?: (name: string, logFile: string, code: number | null, signal: string | null) => void;
+    } = {},
   ) {}
 
   get logDir(): string {
@@ -184,10 +189,16 @@ export class Supervisor {
     void exited.then(() => (hasExited = true));
 
     const graceMs = spec.graceMs ?? 5000;
+    let ready = false;
+    let stopRequested = false;
+    void exited.then(({ code, signal }) => {
+      if (ready && !stopRequested) this.options.onUnexpectedExit?.(spec.name, logFile, code, signal);
+    });
     const entry = {
       name: spec.name,
       child,
       stop: async () => {
+        stopRequested = true;
         if (!hasExited && child.pid !== undefined) {
           killGroup(child.pid, 'SIGTERM');
           if (await outlasts(exited, graceMs)) killGroup(child.pid, 'SIGKILL');
@@ -224,6 +235,7 @@ export class Supervisor {
       await Promise.race([delay(interval), exited]);
       interval = Math.min(interval * 2, 250);
     }
+    ready = true;
     return { name: spec.name, pid: child.pid ?? -1, logFile, stop: entry.stop, exited };
   }
 
