@@ -1,0 +1,222 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitions';
+import { DEMO, demoConfigYaml, demoTokens } from './demo-config';
+import { assertBindable, freePort } from './free-port';
+import { createMotoZoneWithA } from './moto.component';
+import { createPowerDnsZoneWithA } from './powerdns.component';
+import { type StackInfo } from './stack-info';
+import { type StartSpec, Supervisor } from './supervisor';
+import { taskQueueHasPollers } from './temporal.component';
+import { startTestServers, writeStackInfo } from './test-servers';
+
+/**
+ * The local demo stack: `node dist/infra/stack/main.js up` (what `npm run stack` runs).
+ * Starts every server, the demo app in both regions, the worker and the API, prints how to
+ * use them, and stays in the foreground until Ctrl-C, then stops everything it started.
+ */
+
+const REPO_ROOT = resolve(__dirname, '../../..');
+const DIST = resolve(__dirname, '../..');
+const RUN_MARKER = '.switchyard-run';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Empties the run dir of a previous stack; refuses while that stack runs or for a foreign dir. */
+function prepareRunDir(runDir: string): void {
+  if (existsSync(runDir) && readdirSync(runDir).length > 0) {
+    if (!existsSync(join(runDir, RUN_MARKER))) {
+      throw new Error(
+        `${runDir} is not empty and was not made by the stack; choose another SWITCHYARD_RUN_DIR`,
+      );
+    }
+    const stackFile = join(runDir, 'stack.json');
+    if (existsSync(stackFile)) {
+      const previous = JSON.parse(readFileSync(stackFile, 'utf8')) as StackInfo;
+      if (previous.ownerPid && previous.ownerPid !== process.pid && isAlive(previous.ownerPid)) {
+        throw new Error(
+          `a stack is already running from ${runDir} (pid ${previous.ownerPid}); stop it first`,
+        );
+      }
+    }
+    rmSync(runDir, { recursive: true, force: true });
+  }
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, RUN_MARKER), '');
+}
+
+async function up(): Promise<void> {
+  const started = Date.now();
+  const runDir = resolve(process.env.SWITCHYARD_RUN_DIR ?? join(REPO_ROOT, '.switchyard', 'run'));
+  prepareRunDir(runDir);
+
+  // The demo instances need their own loopback addresses; say so before starting anything.
+  for (const r of DEMO.regions) {
+    await assertBindable(r.ip, DEMO.port).catch((err: Error) => {
+      throw new Error(
+        `demo app ${r.name}: ${err.message}. The demo serves each region from its own loopback address ` +
+          `(${DEMO.regions.map((x) => x.ip).join(', ')}); on Linux all of 127.0.0.0/8 is local, elsewhere add ` +
+          `the aliases (macOS: sudo ifconfig lo0 alias ${r.ip}) or stop what holds port ${DEMO.port}.`,
+        { cause: err },
+      );
+    });
+  }
+
+  const supervisor = new Supervisor(runDir, {
+    onUnexpectedExit: (name, logFile, code, signal) =>
+      process.stderr.write(
+        `\n!! ${name} exited unexpectedly (code ${code}, signal ${signal}); log: ${logFile}\n`,
+      ),
+  });
+  try {
+    await startAll(supervisor, runDir, started);
+  } catch (err) {
+    await supervisor.stopAll();
+    throw err;
+  }
+  // Stay in the foreground; the supervisor stops everything on Ctrl-C / SIGTERM and exits.
+  setInterval(() => undefined, 1 << 30);
+}
+
+async function startAll(supervisor: Supervisor, runDir: string, started: number): Promise<void> {
+  const servers = await startTestServers(runDir, supervisor);
+  const info: StackInfo = servers.info;
+
+  const demoRecord = { name: DEMO.record, ip: DEMO.regions[0].ip, ttl: DEMO.ttl };
+  await Promise.all([
+    createMotoZoneWithA(info.moto, DEMO.zone, demoRecord),
+    createPowerDnsZoneWithA(info.powerdns, DEMO.zone, demoRecord),
+  ]);
+
+  const demoRegions = await Promise.all(
+    DEMO.regions.map(async (r) => {
+      const url = `http://${r.ip}:${DEMO.port}`;
+      const proc = await supervisor.start({
+        name: `demo-${r.name}`,
+        command: process.execPath,
+        args: [
+          join(DIST, 'apps/demo/main.js'),
+          '--region',
+          r.name,
+          '--host',
+          r.ip,
+          '--port',
+          String(DEMO.port),
+        ],
+        env: { ...process.env, DEMO_STATE_DIR: join(runDir, `demo-${r.name}`) },
+        readiness: { kind: 'http', url: `${url}/healthz` },
+        timeoutMs: 15_000,
+      });
+      return { name: r.name, ip: r.ip, url, pid: proc.pid };
+    }),
+  );
+
+  const tokens = demoTokens();
+  const api = { host: '127.0.0.1', port: await freePort() };
+  const configFile = join(runDir, 'switchyard.yaml');
+  writeFileSync(configFile, demoConfigYaml(info, tokens, api), { mode: 0o600 });
+  info.demo = {
+    regions: demoRegions,
+    app: DEMO.app,
+    configFile,
+    dns: { zone: DEMO.zone, record: DEMO.record, ttl: DEMO.ttl },
+    tokens,
+  };
+
+  const warnings: string[] = [];
+  const startIfBuilt = (file: string, spec: Omit<StartSpec, 'command' | 'args' | 'env'>) => {
+    if (existsSync(file)) {
+      return supervisor.start({ ...spec, command: process.execPath, args: [file], env: appEnv });
+    }
+    warnings.push(`${file} does not exist (not written or not built yet): the ${spec.name} was NOT started`);
+    return undefined;
+  };
+  const appEnv = { ...process.env, SWITCHYARD_CONFIG: configFile };
+  const queues = [
+    coordinatorTaskQueue('switchyard'),
+    ...DEMO.regions.map((r) => regionTaskQueue('switchyard', r.name)),
+  ];
+  const [worker, apiProc] = await Promise.all([
+    startIfBuilt(join(DIST, 'apps/worker/main.js'), {
+      name: 'worker',
+      readiness: {
+        kind: 'fn',
+        what: `a poller on task queue ${queues.join(' or ')}`,
+        check: () => taskQueueHasPollers(info.temporal.address, info.temporal.namespace, queues),
+      },
+      timeoutMs: 60_000,
+    }),
+    startIfBuilt(join(DIST, 'apps/api/main.js'), {
+      name: 'api',
+      readiness: { kind: 'http', url: `http://${api.host}:${api.port}/healthz` },
+      timeoutMs: 60_000,
+    }),
+  ]);
+  if (worker) info.worker = { pid: worker.pid };
+  if (apiProc) info.api = { url: `http://${api.host}:${api.port}`, pid: apiProc.pid };
+  info.processes = supervisor.running().map(({ name, pid }) => ({
+    name,
+    pid,
+    logFile: join(supervisor.logDir, `${name}.log`),
+  }));
+  const stackFile = writeStackInfo(info);
+
+  printSummary(info, stackFile, warnings, Date.now() - started);
+}
+
+function printSummary(info: StackInfo, stackFile: string, warnings: string[], tookMs: number): void {
+  const pdnsDns = `${info.powerdns.dnsHost}:${info.powerdns.dnsPort}`;
+  const apiUrl = info.api?.url ?? '(API not started)';
+  const operator = info.demo?.tokens?.find((t) => t.principal === 'alice')?.token ?? '';
+  const lines = [
+    '',
+    `Switchyard local stack is up (${(tookMs / 1000).toFixed(1)}s). Run dir: ${info.runDir}`,
+    '',
+    `  API             ${apiUrl}   (OpenAPI: ${apiUrl}/docs)`,
+    `  Temporal        ${info.temporal.address}   namespace ${info.temporal.namespace}   UI ${info.temporal.uiUrl}`,
+    ...info.s3.map(
+      (r) => `  S3 ${r.region.padEnd(13)}${r.endpoint}   bucket ${r.bucket}   key ${r.accessKeyId}`,
+    ),
+    `  Route 53 (moto) ${info.moto.endpoint}`,
+    `  PowerDNS        API ${info.powerdns.apiUrl}   DNS ${pdnsDns} (udp/tcp)`,
+    ...(info.demo?.regions ?? []).map((r) => `  demo ${r.name.padEnd(11)}${r.url}`),
+    `  config          ${info.demo?.configFile ?? ''}`,
+    `  stack.json      ${stackFile}`,
+    `  logs            ${join(info.runDir, 'logs')}`,
+    '',
+    'Demo tokens (only their SHA-256 is in the config):',
+    ...(info.demo?.tokens ?? []).map((t) => `  ${t.principal.padEnd(7)} ${t.role.padEnd(9)} ${t.token}`),
+    '',
+    'What to do next:',
+    `  dig @${info.powerdns.dnsHost} -p ${info.powerdns.dnsPort} ${DEMO.record} +short`,
+    `  curl -s -X POST ${apiUrl}/v1/apps/${DEMO.app}/failovers \\`,
+    `    -H "Authorization: Bearer ${operator}" -H 'Content-Type: application/json' \\`,
+    `    -d '{"to":"west","mode":"planned","reason":"demo switchover"}'`,
+    `  export SWITCHYARD_API_URL=${apiUrl} SWITCHYARD_TOKEN=${operator}`,
+    `  bin/switchyard failover ${DEMO.app} --to west --reason "demo switchover" --watch`,
+    `  dig @${info.powerdns.dnsHost} -p ${info.powerdns.dnsPort} ${DEMO.record} +short   # now ${DEMO.regions[1].ip}`,
+    '',
+    ...warnings.map((w) => `WARNING: ${w}`),
+    ...(warnings.length ? [''] : []),
+    'Press Ctrl-C to stop everything.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+}
+
+const command = process.argv[2];
+if (command !== 'up') {
+  process.stderr.write('usage: node dist/infra/stack/main.js up\n');
+  process.exit(2);
+}
+up().catch((err: unknown) => {
+  process.stderr.write(`\nstack: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
