@@ -44,8 +44,9 @@ export interface FailoverInput {
 export const FAILOVER_STEPS = ['preflight', 'dns', 'verify', 'commit'] as const;
 type StepName = (typeof FAILOVER_STEPS)[number];
 
+// Short calls: a crashed worker's attempt is retried elsewhere after at most 15 s.
 const coordinator = proxyActivities<CoordinatorActivities>({
-  startToCloseTimeout: '30s',
+  startToCloseTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
 

@@ -1,0 +1,92 @@
+import { stringify } from 'yaml';
+import type { StackInfo } from './stack-info';
+
+/**
+ * Builds a switchyard.yaml document for one app protected across the local stack's two S3
+ * regions, with its DNS record in both moto (Route 53 API) and PowerDNS. Used by the demo stack
+ * and by the end-to-end tests, so both run the configuration a user would write.
+ */
+export interface LocalAppSpec {
+  app: string;
+  zone: string;
+  record: string;
+  ttl: number;
+  /** One entry per region, in the order of `stack.s3`; the first is active. */
+  regions: { name: string; ip: string; port: number }[];
+  api: { host: string; port: number };
+  tokens: { principal: string; roles: string[]; sha256: string }[];
+  taskQueuePrefix?: string;
+  /** Path of the verify URL on the app (default /healthz). */
+  verifyPath?: string;
+  verifyTimeoutSeconds?: number;
+  /** Key prefix in the buckets (default switchyard/); tests isolate themselves with it. */
+  bucketPrefix?: string;
+}
+
+export function localAppConfig(stack: StackInfo, spec: LocalAppSpec): Record<string, unknown> {
+  const port = spec.regions[0]!.port;
+  return {
+    temporal: {
+      address: stack.temporal.address,
+      namespace: stack.temporal.namespace,
+      ...(spec.taskQueuePrefix ? { taskQueuePrefix: spec.taskQueuePrefix } : {}),
+    },
+    api: spec.api,
+    auth: { tokens: spec.tokens },
+    dnsProviders: {
+      'route53-local': {
+        type: 'route53',
+        endpoint: stack.moto.endpoint,
+        region: stack.moto.region,
+        accessKeyId: stack.moto.accessKeyId,
+        secretAccessKey: stack.moto.secretAccessKey,
+        syncTimeoutSeconds: 30,
+      },
+      'powerdns-local': {
+        type: 'powerdns',
+        apiUrl: stack.powerdns.apiUrl,
+        apiKey: stack.powerdns.apiKey,
+        serverId: stack.powerdns.serverId,
+      },
+    },
+    apps: {
+      [spec.app]: {
+        description: 'Demo app protected across two local regions',
+        regions: spec.regions.map((r, i) => {
+          const s3 = stack.s3[i];
+          if (!s3) throw new Error(`the stack has no S3 region #${i}`);
+          return {
+            name: r.name,
+            role: i === 0 ? 'active' : 'standby',
+            healthUrl: `http://${r.ip}:${r.port}/healthz`,
+            fenceUrl: `http://${r.ip}:${r.port}/fence`,
+            bucket: {
+              name: s3.bucket,
+              endpoint: s3.endpoint,
+              accessKeyId: s3.accessKeyId,
+              secretAccessKey: s3.secretAccessKey,
+              ...(spec.bucketPrefix ? { prefix: spec.bucketPrefix } : {}),
+            },
+            dns: { target: r.ip },
+          };
+        }),
+        dns: {
+          ttl: spec.ttl,
+          records: [
+            { provider: 'route53-local', zone: spec.zone, name: spec.record },
+            { provider: 'powerdns-local', zone: spec.zone, name: spec.record },
+          ],
+        },
+        verify: {
+          url: `http://${spec.record}:${port}${spec.verifyPath ?? '/healthz'}`,
+          resolvers: [`${stack.powerdns.dnsHost}:${stack.powerdns.dnsPort}`],
+          timeoutSeconds: spec.verifyTimeoutSeconds ?? 60,
+        },
+      },
+    },
+  };
+}
+
+export function toYaml(doc: Record<string, unknown>, header = ''): string {
+  return header + stringify(doc);
+}

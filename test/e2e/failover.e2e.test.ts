@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { createApi } from '../../apps/api/bootstrap';
+import { appOperationWorkflowId, parseOperationId } from '../../workflows/definitions';
+import type { OperationStatus } from '../../workflows/operation';
+import { startAppFixture, startWorker, type AppFixture, type WorkerProcess } from '../support/app-fixture';
+import { waitFor } from '../support/stack';
+
+/**
+ * The first failover, end to end: API (supertest) → Temporal dev server → worker process →
+ * Route 53 API (moto, read back through the SDK) and PowerDNS (read back through a real DNS query).
+ */
+describe('failover end to end', () => {
+  let fx: AppFixture;
+  let api: NestExpressApplication;
+  let worker: WorkerProcess;
+  const EAST = '127.0.1.1';
+  const WEST = '127.0.1.2';
+
+  const as = (token: string) => ({ Authorization: `Bearer ${token}` });
+  const http = () => request(api.getHttpServer());
+
+  async function operation(id: string): Promise<OperationStatus> {
+    const res = await http().get(`/v1/operations/${id}`).set(as(fx.tokens.viewer)).expect(200);
+    return res.body as OperationStatus;
+  }
+
+  async function finished(id: string, timeoutMs = 90_000): Promise<OperationStatus> {
+    return waitFor(
+      async () => {
+        const op = await operation(id);
+        return ['Completed', 'Failed', 'CompensationFailed'].includes(op.phase) ? op : false;
+      },
+      { what: `operation ${id} to finish`, timeoutMs, intervalMs: 200 },
+    );
+  }
+
+  async function startFailover(to: string, token = fx.tokens.operator) {
+    return http().post(`/v1/apps/${fx.app}/failovers`).set(as(token)).send({ to, mode: 'planned', reason: 'e2e test of the failover' });
+  }
+
+  async function completedActivityCount(operationId: string, activityType: string): Promise<number> {
+    const id = parseOperationId(operationId)!;
+    const client = await fx.temporal();
+    const history = await client.workflow.getHandle(id.workflowId, id.runId).fetchHistory();
+    const scheduled = new Map<string, string>();
+    let completed = 0;
+    for (const e of history.events ?? []) {
+      if (e.activityTaskScheduledEventAttributes) {
+        scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '');
+      }
+      const done = e.activityTaskCompletedEventAttributes;
+      if (done && scheduled.get(String(done.scheduledEventId)) === activityType) completed++;
+    }
+    return completed;
+  }
+
+  before(async () => {
+    fx = await startAppFixture({ ttl: 2, verifyTimeoutSeconds: 30 });
+    worker = await startWorker(fx);
+    api = await createApi({ config: fx.config, temporalClient: fx.temporal, logger: false });
+    await api.init();
+  });
+
+  after(async () => {
+    await worker?.kill('SIGKILL');
+    await api?.close();
+    await fx?.stop();
+  });
+
+  it('starts with DNS on the active region in both providers', async () => {
+    assert.deepEqual(await fx.route53A(), [EAST]);
+    assert.deepEqual(await fx.powerDnsA(), [EAST]);
+    const res = await http().get(`/v1/apps/${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
+    assert.equal(res.body.activeRegion, 'east');
+    assert.equal(res.body.epoch, 0);
+    assert.equal(res.body.controlStateSource, 'config');
+    assert.deepEqual(
+      res.body.regions.map((r: { name: string; role: string; health: { healthy: boolean } }) => [r.name, r.role, r.health.healthy]),
+      [
+        ['east', 'active', true],
+        ['west', 'standby', true],
+      ],
+    );
+  });
+
+  it('refuses bad requests with a clear 4xx and changes nothing', async () => {
+    const cases: [string, () => PromiseLike<request.Response>, number, string][] = [
+      ['no token', () => http().post(`/v1/apps/${fx.app}/failovers`).send({ to: 'west', mode: 'planned', reason: 'x x x' }), 401, 'unauthorized'],
+      ['viewer role', () => startFailover('west', fx.tokens.viewer), 403, 'forbidden'],
+      ['unknown app', () => http().post('/v1/apps/nope/failovers').set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned', reason: 'because' }), 404, 'app-not-found'],
+      ['unknown region', () => startFailover('mars'), 422, 'unknown-region'],
+      ['already active', () => startFailover('east'), 409, 'already-active'],
+      ['missing reason', () => http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned' }), 400, 'validation-failed'],
+      ['bad mode', () => http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'yolo', reason: 'because' }), 400, 'validation-failed'],
+      ['unknown field', () => http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned', reason: 'because', force: true }), 400, 'validation-failed'],
+    ];
+    for (const [name, send, status, code] of cases) {
+      const res = await send();
+      assert.equal(res.status, status, `${name}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error, code, name);
+      assert.equal(typeof res.body.message, 'string', name);
+    }
+    const missing = await http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned' });
+    assert.match(missing.body.message, /body\.reason: required/);
+    // nothing started, nothing moved
+    const ops = await http().get(`/v1/operations?app=${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
+    assert.equal(ops.body.items.length, 0);
+    await assert.rejects((await fx.temporal()).workflow.getHandle(appOperationWorkflowId(fx.app)).describe(), /not found/i);
+    assert.deepEqual(await fx.route53A(), [EAST]);
+    assert.deepEqual(await fx.powerDnsA(), [EAST]);
+  });
+
+  it('fails over to the standby: DNS moves in both providers, the operation completes', async () => {
+    const res = await startFailover('west');
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const { operationId } = res.body as { operationId: string };
+    assert.ok(parseOperationId(operationId), operationId);
+
+    // While it runs, a second request for the same app is refused by Temporal's id conflict policy.
+    const second = await startFailover('west');
+    assert.equal(second.status, 409, JSON.stringify(second.body));
+    assert.equal(second.body.error, 'operation-in-progress');
+    assert.equal(second.body.details.operationId, operationId);
+
+    const op = await finished(operationId);
+    assert.equal(op.phase, 'Completed', JSON.stringify(op.error));
+    assert.deepEqual(op.steps.map((s) => [s.name, s.status]), [
+      ['preflight', 'Completed'],
+      ['dns', 'Completed'],
+      ['verify', 'Completed'],
+      ['commit', 'Completed'],
+    ]);
+    for (const s of op.steps) {
+      assert.ok(s.startedAt && s.endedAt && Date.parse(s.endedAt) >= Date.parse(s.startedAt), `${s.name} has times`);
+    }
+    assert.equal(op.requestedBy, 'alice');
+    assert.equal(op.facts.epoch, 1);
+
+    assert.deepEqual(await fx.route53A(), [WEST]);
+    assert.deepEqual(await fx.powerDnsA(), [WEST]);
+
+    const app = await http().get(`/v1/apps/${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
+    assert.equal(app.body.activeRegion, 'west');
+    assert.equal(app.body.epoch, 1);
+    assert.equal(app.body.controlStateSource, 'buckets');
+    assert.equal(app.body.currentOperationId, null);
+
+    const again = await startFailover('west');
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error, 'already-active');
+
+    const list = await http().get(`/v1/operations?app=${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
+    assert.ok(list.body.items.some((o: { operationId: string }) => o.operationId === operationId));
+  });
+
+  it('survives the worker being killed mid-failover: completes, DNS changed once', async () => {
+    const res = await startFailover('east');
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const { operationId } = res.body as { operationId: string };
+
+    // Kill the worker as soon as the DNS step has started.
+    await waitFor(async () => (await operation(operationId)).steps.find((s) => s.name === 'dns')?.status !== 'Pending', {
+      what: 'the dns step to start',
+      timeoutMs: 30_000,
+      intervalMs: 20,
+    });
+    await worker.kill('SIGKILL');
+    worker = await startWorker(fx, 'worker-restarted');
+
+    const op = await finished(operationId);
+    assert.equal(op.phase, 'Completed', JSON.stringify(op.error));
+    assert.deepEqual(await fx.route53A(), [EAST]);
+    assert.deepEqual(await fx.powerDnsA(), [EAST]);
+    // The values captured before the change are the old ones (west), i.e. captured once, before it.
+    const previous = op.facts.previousDns as { previous: { values: string[] } }[];
+    assert.deepEqual(previous.map((p) => p.previous.values), [[WEST], [WEST]]);
+    assert.equal(await completedActivityCount(operationId, 'applyDnsRecords'), 1);
+    assert.equal(await completedActivityCount(operationId, 'commitControlState'), 1);
+    assert.equal(op.facts.epoch, 2);
+  });
+});
+
+describe('failover that cannot complete', () => {
+  let fx: AppFixture;
+  let api: NestExpressApplication;
+  let worker: WorkerProcess;
+  const EAST = '127.0.1.1';
+
+  const as = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  async function runFailover(): Promise<OperationStatus> {
+    const res = await request(api.getHttpServer())
+      .post(`/v1/apps/${fx.app}/failovers`)
+      .set(as(fx.tokens.operator))
+      .send({ to: 'west', mode: 'unplanned', reason: 'e2e test of a failing failover' });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = (res.body as { operationId: string }).operationId;
+    return waitFor(
+      async () => {
+        const op = (await request(api.getHttpServer()).get(`/v1/operations/${id}`).set(as(fx.tokens.viewer))).body as OperationStatus;
+        return ['Completed', 'Failed', 'CompensationFailed'].includes(op.phase) ? op : false;
+      },
+      { what: `operation ${id} to finish`, timeoutMs: 60_000, intervalMs: 200 },
+    );
+  }
+
+  before(async () => {
+    // The verify URL answers 404 on the demo app: DNS switches, then verification fails.
+    fx = await startAppFixture({ ttl: 1, verifyPath: '/no-such-page', verifyTimeoutSeconds: 3 });
+    worker = await startWorker(fx);
+    api = await createApi({ config: fx.config, temporalClient: fx.temporal, logger: false });
+    await api.init();
+  });
+
+  after(async () => {
+    await worker?.kill('SIGKILL');
+    await api?.close();
+    await fx?.stop();
+  });
+
+  it('refuses at preflight when the target is unhealthy, touching nothing', async () => {
+    const west = fx.regions.find((r) => r.name === 'west')!;
+    const toggle = (path: string) => fetch(`http://${west.ip}:${west.port}${path}`, { method: 'POST' });
+    assert.equal((await toggle('/admin/unhealthy')).status, 200);
+    try {
+      const op = await runFailover();
+      assert.equal(op.phase, 'Failed');
+      assert.equal(op.error?.code, 'target-unhealthy');
+      assert.match(op.error!.message, /HTTP 503/);
+      assert.deepEqual(op.steps.map((s) => s.status), ['Failed', 'Skipped', 'Skipped', 'Skipped']);
+    } finally {
+      await toggle('/admin/healthy');
+    }
+    assert.deepEqual(await fx.route53A(), [EAST]);
+    assert.deepEqual(await fx.powerDnsA(), [EAST]);
+  });
+
+  it('puts DNS back when verification fails after the switch', async () => {
+    const op = await runFailover();
+    assert.equal(op.phase, 'Failed', JSON.stringify(op));
+    assert.equal(op.error?.step, 'verify');
+    assert.deepEqual(op.steps.map((s) => [s.name, s.status]), [
+      ['preflight', 'Completed'],
+      ['dns', 'Compensated'],
+      ['verify', 'Failed'],
+      ['commit', 'Skipped'],
+    ]);
+    assert.deepEqual(await fx.route53A(), [EAST]);
+    assert.deepEqual(await fx.powerDnsA(), [EAST]);
+    const app = await request(api.getHttpServer()).get(`/v1/apps/${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
+    assert.equal(app.body.activeRegion, 'east');
+    assert.equal(app.body.epoch, 0);
+  });
+});

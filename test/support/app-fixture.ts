@@ -1,0 +1,178 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import type { Client } from '@temporalio/client';
+import { createDemoApp } from '../../apps/demo/demo-app';
+import { sha256Hex } from '../../apps/api/common/auth.guard';
+import { parseConfig } from '../../infra/config/config.loader';
+import type { SwitchyardConfig } from '../../infra/config/config.schema';
+import { resolveA } from '../../infra/health/endpoint-verifier';
+import { localAppConfig, toYaml, type LocalAppSpec } from '../../infra/stack/app-config';
+import { freePort } from '../../infra/stack/free-port';
+import { createMotoZoneWithA, motoRoute53Client } from '../../infra/stack/moto.component';
+import { createPowerDnsZoneWithA } from '../../infra/stack/powerdns.component';
+import { taskQueueHasPollers } from '../../infra/stack/temporal.component';
+import { connectClient } from '../../infra/temporal/connection';
+import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitions';
+import { stack, uniqueName, waitFor } from './stack';
+
+/**
+ * One protected app on the shared test servers, isolated from every other test: its own DNS zone,
+ * its own task queue prefix (so no other test's worker takes its tasks), its own bucket prefix,
+ * and its own demo app instances on 127.0.1.1 and 127.0.1.2.
+ */
+export interface AppFixture {
+  app: string;
+  zone: string;
+  record: string;
+  regions: { name: string; ip: string; port: number; server: Server }[];
+  config: SwitchyardConfig;
+  configFile: string;
+  dir: string;
+  tokens: { operator: string; viewer: string; admin: string; approver: string };
+  temporal(): Promise<Client>;
+  route53A(): Promise<string[]>;
+  powerDnsA(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export const REGION_IPS = ['127.0.1.1', '127.0.1.2'] as const;
+
+export async function startAppFixture(
+  options: Partial<Pick<LocalAppSpec, 'ttl' | 'verifyPath' | 'verifyTimeoutSeconds'>> = {},
+): Promise<AppFixture> {
+  const s = stack();
+  const app = uniqueName('shop').slice(0, 40);
+  const zone = `${app}.switchyard.test`;
+  const record = `www.${zone}`;
+  const ttl = options.ttl ?? 2;
+  const dir = mkdtempSync(path.join(tmpdir(), `${app}-`));
+
+  const port = await freePort(REGION_IPS[0]);
+  const names = s.s3.map((r) => r.region);
+  const regions = await Promise.all(
+    REGION_IPS.map(async (ip, i) => {
+      const name = names[i]!;
+      const server = createDemoApp({
+        region: name,
+        stateDir: path.join(dir, `demo-${name}`),
+        log: () => undefined,
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, ip, () => resolve());
+      });
+      return { name, ip, port, server };
+    }),
+  );
+
+  await createMotoZoneWithA(s.moto, zone, { name: record, ip: REGION_IPS[0], ttl });
+  await createPowerDnsZoneWithA(s.powerdns, zone, { name: record, ip: REGION_IPS[0], ttl });
+
+  const token = () => randomBytes(24).toString('base64url');
+  const tokens = { operator: token(), viewer: token(), admin: token(), approver: token() };
+  const doc = localAppConfig(s, {
+    app,
+    zone,
+    record,
+    ttl,
+    regions: regions.map(({ name, ip }) => ({ name, ip, port })),
+    api: { host: '127.0.0.1', port: 0 },
+    tokens: [
+      { principal: 'alice', roles: ['operator'], sha256: sha256Hex(tokens.operator) },
+      { principal: 'victor', roles: ['viewer'], sha256: sha256Hex(tokens.viewer) },
+      { principal: 'carol', roles: ['admin'], sha256: sha256Hex(tokens.admin) },
+      { principal: 'bob', roles: ['approver'], sha256: sha256Hex(tokens.approver) },
+    ],
+    taskQueuePrefix: `t-${app}`,
+    bucketPrefix: `${app}/`,
+    verifyPath: options.verifyPath,
+    verifyTimeoutSeconds: options.verifyTimeoutSeconds,
+  });
+  const configFile = path.join(dir, 'switchyard.yaml');
+  const yaml = toYaml(doc);
+  writeFileSync(configFile, yaml);
+  const config = parseConfig(yaml, configFile, {});
+
+  let client: Promise<Client> | undefined;
+  const r53 = motoRoute53Client(s.moto);
+  return {
+    app,
+    zone,
+    record,
+    regions,
+    config,
+    configFile,
+    dir,
+    tokens,
+    temporal: () => (client ??= connectClient(config.temporal)),
+    async route53A() {
+      const { HostedZones } = await r53.send(new ListHostedZonesByNameCommand({ DNSName: `${zone}.` }));
+      const id = HostedZones?.find((z) => z.Name === `${zone}.`)?.Id;
+      if (!id) throw new Error(`moto has no hosted zone ${zone}`);
+      const out = await r53.send(
+        new ListResourceRecordSetsCommand({
+          HostedZoneId: id,
+          StartRecordName: `${record}.`,
+          StartRecordType: 'A',
+          MaxItems: 10,
+        }),
+      );
+      const sets = (out.ResourceRecordSets ?? []).filter((r) => r.Name === `${record}.` && r.Type === 'A');
+      if (sets.length !== 1)
+        throw new Error(`expected one A record set for ${record}, moto holds ${sets.length}`);
+      return (sets[0]!.ResourceRecords ?? []).map((r) => r.Value!).sort();
+    },
+    powerDnsA: () => resolveA(record, [`${s.powerdns.dnsHost}:${s.powerdns.dnsPort}`]),
+    async stop() {
+      await Promise.all(regions.map((r) => new Promise((res) => r.server.close(res))));
+      if (client) await (await client).connection.close();
+      r53.destroy();
+    },
+  };
+}
+
+/** A worker as its own OS process, so a test can kill -9 it like a crash would. */
+export interface WorkerProcess {
+  child: ChildProcess;
+  logFile: string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const WORKER_MAIN = path.resolve(__dirname, '../../apps/worker/main.js');
+
+export async function startWorker(fx: AppFixture, name = 'worker'): Promise<WorkerProcess> {
+  const logFile = path.join(fx.dir, `${name}-${Date.now()}.log`);
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [WORKER_MAIN], {
+    env: { ...process.env, SWITCHYARD_CONFIG: fx.configFile },
+    stdio: ['ignore', out, out],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const prefix = fx.config.temporal.taskQueuePrefix;
+  const queues = [coordinatorTaskQueue(prefix), ...fx.regions.map((r) => regionTaskQueue(prefix, r.name))];
+  let early = false;
+  void exited.then(() => (early = true));
+  // Ready when the worker says so (pollers of a killed worker linger in Temporal for a while,
+  // so the task queue alone cannot tell a fresh worker from a dead one).
+  await waitFor(
+    async () => {
+      if (early) throw new Error(`worker exited; see ${logFile}`);
+      if (!readFileSync(logFile, 'utf8').includes('"worker started"')) return false;
+      return taskQueueHasPollers(fx.config.temporal.address, fx.config.temporal.namespace, queues);
+    },
+    { what: `worker polling ${queues.join(', ')} (log: ${logFile})`, timeoutMs: 30_000, intervalMs: 100 },
+  );
+  return {
+    child,
+    logFile,
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
