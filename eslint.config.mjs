@@ -10,8 +10,16 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
+      ],
     },
+  },
+  {
+    // Nest resolves constructor parameters from emitted decorator metadata: those imports must stay values.
+    files: ['apps/api/**/*.ts'],
+    rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {
     // Workflow code is replayed deterministically: no I/O, no wall clock, no randomness.
@@ -21,8 +29,15 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'http', 'https', 'net', 'dns', 'crypto', 'child_process'], message: 'workflows/ is deterministic code: no Node built-ins.' },
-            { group: ['@aws-sdk/*', '@nestjs/*', '../infra/*', '../../infra/*', '../apps/*'], message: 'workflows/ must not import adapters; use activities (import type only).', allowTypeImports: true },
+            {
+              group: ['node:*', 'fs', 'path', 'http', 'https', 'net', 'dns', 'crypto', 'child_process'],
+              message: 'workflows/ is deterministic code: no Node built-ins.',
+            },
+            {
+              group: ['@aws-sdk/*', '@nestjs/*', '../infra/*', '../../infra/*', '../apps/*'],
+              message: 'workflows/ must not import adapters; use activities (import type only).',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

@@ -123,12 +123,21 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
       status.facts.from = state.activeRegion;
       status.facts.previousEpoch = state.epoch;
       if (state.activeRegion === spec.to) {
-        throw ApplicationFailure.nonRetryable(`region "${spec.to}" is already active for app "${app}"`, 'already-active');
+        throw ApplicationFailure.nonRetryable(
+          `region "${spec.to}" is already active for app "${app}"`,
+          'already-active',
+        );
       }
-      const probe = await regionActivities(input.taskQueuePrefix, spec.to).probeRegionHealth({ app, region: spec.to });
+      const probe = await regionActivities(input.taskQueuePrefix, spec.to).probeRegionHealth({
+        app,
+        region: spec.to,
+      });
       status.facts.targetHealth = probe;
       if (!probe.healthy) {
-        throw ApplicationFailure.nonRetryable(`target region "${spec.to}" is not healthy: ${probe.reason}`, 'target-unhealthy');
+        throw ApplicationFailure.nonRetryable(
+          `target region "${spec.to}" is not healthy: ${probe.reason}`,
+          'target-unhealthy',
+        );
       }
       newEpoch = state.epoch + 1;
       step.detail = `active region ${state.activeRegion}; target ${spec.to} healthy (${probe.latencyMs} ms)`;
@@ -150,7 +159,10 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
           });
         },
       });
-      const writes = captured.map((c) => ({ index: c.index, set: { ttl: plan.ttl, values: [plan.targetAddress] } }));
+      const writes = captured.map((c) => ({
+        index: c.index,
+        set: { ttl: plan.ttl, values: [plan.targetAddress] },
+      }));
       step.detail = `switching ${captured.length} record(s) to ${plan.targetAddress}`;
       publish();
       const changes = await coordinator.applyDnsRecords({ app, writes });
@@ -194,7 +206,8 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
       status.facts.commit = results;
       const missed = results.filter((r) => !r.ok).map((r) => r.region);
       step.detail =
-        `active region ${spec.to}, epoch ${newEpoch}` + (missed.length ? `; not recorded in ${missed.join(', ')}` : '');
+        `active region ${spec.to}, epoch ${newEpoch}` +
+        (missed.length ? `; not recorded in ${missed.join(', ')}` : '');
     });
     status.phase = 'Completed';
   } catch (err) {
@@ -223,7 +236,11 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
   status.endedAt = new Date().toISOString();
   publish();
   if (status.phase !== 'Completed') {
-    throw ApplicationFailure.nonRetryable(status.error?.message ?? 'failover failed', status.error?.code ?? 'failed', status);
+    throw ApplicationFailure.nonRetryable(
+      status.error?.message ?? 'failover failed',
+      status.error?.code ?? 'failed',
+      status,
+    );
   }
   return status;
 }

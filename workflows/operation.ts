@@ -14,7 +14,13 @@ export type OperationKind = (typeof OPERATION_KINDS)[number];
  * Failed        → a step failed; every compensation succeeded, the app is as it was before
  * CompensationFailed → a step failed and at least one compensation failed too: needs a human
  */
-export const OPERATION_PHASES = ['Running', 'Compensating', 'Completed', 'Failed', 'CompensationFailed'] as const;
+export const OPERATION_PHASES = [
+  'Running',
+  'Compensating',
+  'Completed',
+  'Failed',
+  'CompensationFailed',
+] as const;
 export type OperationPhase = (typeof OPERATION_PHASES)[number];
 
 export const TERMINAL_PHASES: readonly OperationPhase[] = ['Completed', 'Failed', 'CompensationFailed'];

@@ -18,7 +18,9 @@ function nestLogger(log: Logger): LoggerService {
 }
 
 /** Builds the HTTP API (not yet listening); used by main.ts and by the controller and e2e tests. */
-export async function createApi(options: ApiModuleOptions & { logger?: Logger | false }): Promise<NestExpressApplication> {
+export async function createApi(
+  options: ApiModuleOptions & { logger?: Logger | false },
+): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(options), {
     logger: options.logger ? nestLogger(options.logger) : false,
     bodyParser: false,
@@ -30,7 +32,9 @@ export async function createApi(options: ApiModuleOptions & { logger?: Logger | 
     .setVersion('v1')
     .addBearerAuth()
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), {
+    jsonDocumentUrl: 'docs/openapi.json',
+  });
   app.enableShutdownHooks();
   return app;
 }

@@ -32,7 +32,11 @@ export class ApiClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ApiRequestError(0, 'unreachable', `cannot reach the Switchyard API at ${this.baseUrl}: ${cause}`);
+      throw new ApiRequestError(
+        0,
+        'unreachable',
+        `cannot reach the Switchyard API at ${this.baseUrl}: ${cause}`,
+      );
     }
     const text = await res.text();
     let json: unknown;
@@ -43,7 +47,12 @@ export class ApiClient {
     }
     if (!res.ok) {
       const e = (json ?? {}) as { error?: string; message?: string; details?: unknown };
-      throw new ApiRequestError(res.status, e.error ?? `http-${res.status}`, e.message ?? (text || res.statusText), e.details);
+      throw new ApiRequestError(
+        res.status,
+        e.error ?? `http-${res.status}`,
+        e.message ?? (text || res.statusText),
+        e.details,
+      );
     }
     return json as T;
   }

@@ -21,7 +21,9 @@ const EXIT_USAGE = 2;
 const program = new Command()
   .name('switchyard')
   .description('Multi-region active/passive disaster-recovery coordinator')
-  .addOption(new Option('--api <url>', 'API base URL').env('SWITCHYARD_API_URL').default('http://127.0.0.1:8080'))
+  .addOption(
+    new Option('--api <url>', 'API base URL').env('SWITCHYARD_API_URL').default('http://127.0.0.1:8080'),
+  )
   .addOption(new Option('--token <token>', 'bearer token').env('SWITCHYARD_TOKEN'))
   .option('--json', 'print JSON instead of tables')
   .showHelpAfterError();
@@ -103,7 +105,10 @@ apps
   .description('list apps')
   .action(async () => {
     const { api, opts } = client();
-    const res = await api.request<{ items: { name: string; regions: string[]; description?: string }[] }>('GET', '/v1/apps');
+    const res = await api.request<{ items: { name: string; regions: string[]; description?: string }[] }>(
+      'GET',
+      '/v1/apps',
+    );
     print(opts, res, () => {
       const t = new Table({ head: ['APP', 'REGIONS', 'DESCRIPTION'] });
       for (const a of res.items) t.push([a.name, a.regions.join(', '), a.description ?? '']);
@@ -120,12 +125,23 @@ apps
       activeRegion: string;
       epoch: number;
       currentOperationId: string | null;
-      regions: { name: string; role: string; dnsTarget: string; health: { healthy: boolean; reason: string; latencyMs: number } }[];
+      regions: {
+        name: string;
+        role: string;
+        dnsTarget: string;
+        health: { healthy: boolean; reason: string; latencyMs: number };
+      }[];
     }>('GET', `/v1/apps/${encodeURIComponent(app)}`);
     print(opts, res, () => {
       const t = new Table({ head: ['REGION', 'ROLE', 'DNS TARGET', 'HEALTH', 'LATENCY'] });
       for (const r of res.regions) {
-        t.push([r.name, r.role, r.dnsTarget, r.health.healthy ? 'healthy' : `unhealthy: ${r.health.reason}`, `${r.health.latencyMs} ms`]);
+        t.push([
+          r.name,
+          r.role,
+          r.dnsTarget,
+          r.health.healthy ? 'healthy' : `unhealthy: ${r.health.reason}`,
+          `${r.health.latencyMs} ms`,
+        ]);
       }
       const op = res.currentOperationId ? `\noperation running: ${res.currentOperationId}` : '';
       return `${res.name}: active region ${res.activeRegion}, fencing epoch ${res.epoch}${op}\n${t.toString()}`;
@@ -136,18 +152,28 @@ program
   .command('failover <app>')
   .description('move an app to another region (planned switchover or unplanned failover)')
   .requiredOption('--to <region>', 'the region to move to')
-  .addOption(new Option('--mode <mode>', 'planned or unplanned').choices(['planned', 'unplanned']).default('planned'))
+  .addOption(
+    new Option('--mode <mode>', 'planned or unplanned').choices(['planned', 'unplanned']).default('planned'),
+  )
   .requiredOption('--reason <text>', 'why (recorded with the operation)')
   .option('--watch', 'follow the operation until it ends; exit non-zero unless it completes')
   .action(async (app: string, o: { to: string; mode: string; reason: string; watch?: boolean }) => {
     const { api, opts } = client();
-    const res = await api.request<{ operationId: string }>('POST', `/v1/apps/${encodeURIComponent(app)}/failovers`, {
-      to: o.to,
-      mode: o.mode,
-      reason: o.reason,
-    });
+    const res = await api.request<{ operationId: string }>(
+      'POST',
+      `/v1/apps/${encodeURIComponent(app)}/failovers`,
+      {
+        to: o.to,
+        mode: o.mode,
+        reason: o.reason,
+      },
+    );
     if (!o.watch) {
-      print(opts, res, () => `started ${res.operationId}\nfollow it: switchyard ops show ${res.operationId} --watch`);
+      print(
+        opts,
+        res,
+        () => `started ${res.operationId}\nfollow it: switchyard ops show ${res.operationId} --watch`,
+      );
       return;
     }
     if (!opts.json) console.log(`started ${res.operationId}`);
@@ -155,7 +181,9 @@ program
     if (op.phase !== 'Completed') process.exitCode = EXIT_FAILED;
   });
 
-const ops = program.command('ops').description('operations (failovers and everything else that runs as a workflow)');
+const ops = program
+  .command('ops')
+  .description('operations (failovers and everything else that runs as a workflow)');
 ops
   .command('ls', { isDefault: true })
   .description('list operations, newest first')
@@ -169,11 +197,27 @@ ops
   })
   .action(async (o: { app?: string; kind?: string; phase?: string; limit?: number }) => {
     const { api, opts } = client();
-    const q = new URLSearchParams(Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
-    const res = await api.request<{ items: (OperationStatus & { spec?: { to: string } })[] }>('GET', `/v1/operations?${q}`);
+    const q = new URLSearchParams(
+      Object.entries(o)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]): [string, string] => [k, String(v)]),
+    );
+    const res = await api.request<{ items: (OperationStatus & { spec?: { to: string } })[] }>(
+      'GET',
+      `/v1/operations?${q}`,
+    );
     print(opts, res, () => {
       const t = new Table({ head: ['OPERATION', 'KIND', 'APP', 'TO', 'PHASE', 'STARTED', 'BY'] });
-      for (const op of res.items) t.push([op.operationId, op.kind, op.app, op.spec?.to ?? '', op.phase, ago(op.startedAt), op.requestedBy ?? '']);
+      for (const op of res.items)
+        t.push([
+          op.operationId,
+          op.kind,
+          op.app,
+          op.spec?.to ?? '',
+          op.phase,
+          ago(op.startedAt),
+          op.requestedBy ?? '',
+        ]);
       return t.toString();
     });
   });
@@ -200,13 +244,16 @@ program
   .action((file?: string) => {
     const path = file ?? process.env.SWITCHYARD_CONFIG ?? 'switchyard.yaml';
     const cfg = loadConfigFile(path);
-    console.log(`${path}: valid (${Object.keys(cfg.apps).length} app(s): ${Object.keys(cfg.apps).join(', ')})`);
+    console.log(
+      `${path}: valid (${Object.keys(cfg.apps).length} app(s): ${Object.keys(cfg.apps).join(', ')})`,
+    );
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiRequestError) {
     console.error(`error: ${err.message}${err.code && err.status ? ` (${err.status} ${err.code})` : ''}`);
-    if (err.details !== undefined && program.opts<GlobalOptions>().json) console.error(JSON.stringify(err.details, null, 2));
+    if (err.details !== undefined && program.opts<GlobalOptions>().json)
+      console.error(JSON.stringify(err.details, null, 2));
     process.exitCode = err.status === 0 ? EXIT_FAILED : err.status < 500 ? EXIT_USAGE : EXIT_FAILED;
   } else if (err instanceof ConfigError) {
     console.error(err.message);

@@ -1,5 +1,8 @@
 import { DefaultLogger, Runtime, Worker, type LogLevel } from '@temporalio/worker';
-import { createCoordinatorActivities, createRegionActivities } from '../../infra/activities/failover.activities';
+import {
+  createCoordinatorActivities,
+  createRegionActivities,
+} from '../../infra/activities/failover.activities';
 import { ConfigError, configPathFromEnv, loadConfigFile } from '../../infra/config/config.loader';
 import { createDnsProviders } from '../../infra/dns/dns.registry';
 import { createLogger } from '../../infra/logging/logger';
@@ -18,7 +21,10 @@ async function main(): Promise<void> {
   const config = loadConfigFile(configPathFromEnv());
   Runtime.install({
     logger: new DefaultLogger((process.env.SWITCHYARD_TEMPORAL_LOG_LEVEL ?? 'WARN') as LogLevel, (entry) =>
-      log[entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'info')]({ ...entry.meta }, entry.message),
+      log[entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'info')](
+        { ...entry.meta },
+        entry.message,
+      ),
     ),
   });
 
@@ -35,7 +41,12 @@ async function main(): Promise<void> {
     }
   }
 
-  const deps = { config, dns: createDnsProviders(config), controlState: new ControlStateStore(config), logger: log };
+  const deps = {
+    config,
+    dns: createDnsProviders(config),
+    controlState: new ControlStateStore(config),
+    logger: log,
+  };
   const connection = await connectWorker(config.temporal);
   const prefix = config.temporal.taskQueuePrefix;
   const base = { connection, namespace: config.temporal.namespace };
@@ -53,11 +64,23 @@ async function main(): Promise<void> {
       );
     } else {
       workers.push(
-        await Worker.create({ ...base, taskQueue: regionTaskQueue(prefix, q), activities: createRegionActivities(deps) }),
+        await Worker.create({
+          ...base,
+          taskQueue: regionTaskQueue(prefix, q),
+          activities: createRegionActivities(deps),
+        }),
       );
     }
   }
-  log.info({ queues: wanted.map((q) => (q === 'coordinator' ? coordinatorTaskQueue(prefix) : regionTaskQueue(prefix, q))), pid: process.pid }, 'worker started');
+  log.info(
+    {
+      queues: wanted.map((q) =>
+        q === 'coordinator' ? coordinatorTaskQueue(prefix) : regionTaskQueue(prefix, q),
+      ),
+      pid: process.pid,
+    },
+    'worker started',
+  );
   await Promise.all(workers.map((w) => w.run()));
   await connection.close();
   deps.controlState.close();

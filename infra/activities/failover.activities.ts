@@ -2,7 +2,13 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { AppConfig, SwitchyardConfig } from '../config/config.schema';
-import { DnsProviderError, type DnsChange, type DnsProvider, type DnsRecordRef, type DnsRecordSet } from '../dns/dns.port';
+import {
+  DnsProviderError,
+  type DnsChange,
+  type DnsProvider,
+  type DnsRecordRef,
+  type DnsRecordSet,
+} from '../dns/dns.port';
 import { checkEndpoint, type EndpointCheck } from '../health/endpoint-verifier';
 import { probeHttp, type ProbeResult } from '../health/http-probe';
 import type { ControlState, ControlStateStore, RegionReadResult } from '../storage/control-state.store';
@@ -46,9 +52,11 @@ function appOf(config: SwitchyardConfig, app: string): AppConfig {
 
 function recordOf(deps: ActivityDeps, app: string, index: number) {
   const rec = appOf(deps.config, app).dns.records[index];
-  if (!rec) throw ApplicationFailure.nonRetryable(`app "${app}" has no DNS record #${index}`, 'unknown-record');
+  if (!rec)
+    throw ApplicationFailure.nonRetryable(`app "${app}" has no DNS record #${index}`, 'unknown-record');
   const provider = deps.dns.get(rec.provider);
-  if (!provider) throw ApplicationFailure.nonRetryable(`unknown DNS provider "${rec.provider}"`, 'unknown-provider');
+  if (!provider)
+    throw ApplicationFailure.nonRetryable(`unknown DNS provider "${rec.provider}"`, 'unknown-provider');
   const ref: DnsRecordRef = { zone: rec.zone, name: rec.name, type: rec.type };
   return { rec, provider, ref };
 }
@@ -84,7 +92,10 @@ export function createCoordinatorActivities(deps: ActivityDeps) {
       for (const w of input.writes) {
         const { rec, provider, ref } = recordOf(deps, input.app, w.index);
         const change = await provider.upsert(ref, w.set).catch(classify);
-        deps.logger.info({ app: input.app, record: ref.name, provider: rec.provider, values: w.set.values }, 'dns record upserted');
+        deps.logger.info(
+          { app: input.app, record: ref.name, provider: rec.provider, values: w.set.values },
+          'dns record upserted',
+        );
         out.push({ index: w.index, provider: rec.provider, change });
       }
       return out;
@@ -94,7 +105,8 @@ export function createCoordinatorActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       for (const c of input.changes) {
         const provider = deps.dns.get(c.provider);
-        if (!provider) throw ApplicationFailure.nonRetryable(`unknown DNS provider "${c.provider}"`, 'unknown-provider');
+        if (!provider)
+          throw ApplicationFailure.nonRetryable(`unknown DNS provider "${c.provider}"`, 'unknown-provider');
         const cfg = deps.config.dnsProviders[c.provider]!;
         await provider
           .waitForSync(c.change, {
@@ -124,7 +136,9 @@ export function createCoordinatorActivities(deps: ActivityDeps) {
       const results = await deps.controlState.write(input.state.app, input.state);
       const target = results.find((r) => r.region === input.state.activeRegion);
       if (!target?.ok) {
-        throw new Error(`could not record the control state in region ${input.state.activeRegion}: ${target?.error ?? 'no such region'}`);
+        throw new Error(
+          `could not record the control state in region ${input.state.activeRegion}: ${target?.error ?? 'no such region'}`,
+        );
       }
       return results;
     },
@@ -136,7 +150,8 @@ export function createRegionActivities(deps: ActivityDeps) {
     async probeRegionHealth(input: { app: string; region: string }): Promise<ProbeResult> {
       const app = appOf(deps.config, input.app);
       const region = app.regions.find((r) => r.name === input.region);
-      if (!region) throw ApplicationFailure.nonRetryable(`unknown region "${input.region}"`, 'unknown-region');
+      if (!region)
+        throw ApplicationFailure.nonRetryable(`unknown region "${input.region}"`, 'unknown-region');
       return probeHttp(region.healthUrl, app.policies.healthTimeoutSeconds * 1000);
     },
   };

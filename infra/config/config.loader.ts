@@ -17,7 +17,9 @@ export class ConfigError extends Error {
   ) {
     super(
       `invalid configuration ${source}:\n` +
-        issues.map((i) => `  ${i.path || '(root)'}: ${i.message}${i.line ? ` (line ${i.line})` : ''}`).join('\n'),
+        issues
+          .map((i) => `  ${i.path || '(root)'}: ${i.message}${i.line ? ` (line ${i.line})` : ''}`)
+          .join('\n'),
     );
     this.name = 'ConfigError';
   }
@@ -77,13 +79,21 @@ function lineOf(doc: ReturnType<typeof parseDocument>, counter: LineCounter, pat
 }
 
 /** Parses and validates configuration text. Throws ConfigError listing every issue. */
-export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): SwitchyardConfig {
+export function parseConfig(
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): SwitchyardConfig {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}`, line: e.linePos?.[0]?.line })),
+      doc.errors.map((e) => ({
+        path: '',
+        message: `YAML: ${e.message.split('\n')[0]}`,
+        line: e.linePos?.[0]?.line,
+      })),
     );
   }
   const issues: ConfigIssue[] = [];
@@ -92,12 +102,18 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(source, toIssues(parsed.error, (p) => lineOf(doc, counter, p)));
+    throw new ConfigError(
+      source,
+      toIssues(parsed.error, (p) => lineOf(doc, counter, p)),
+    );
   }
   return parsed.data;
 }
 
-export function toIssues(error: z.ZodError, line?: (path: readonly PropertyKey[]) => number | undefined): ConfigIssue[] {
+export function toIssues(
+  error: z.ZodError,
+  line?: (path: readonly PropertyKey[]) => number | undefined,
+): ConfigIssue[] {
   return error.issues.map((issue) => {
     const message =
       issue.code === 'unrecognized_keys'
@@ -113,7 +129,9 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read: ${code}` }]);
+    throw new ConfigError(file, [
+      { path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read: ${code}` },
+    ]);
   }
   return parseConfig(text, file, env);
 }

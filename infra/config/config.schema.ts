@@ -9,7 +9,10 @@ import { z } from 'zod';
 
 const name = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,39}$/, 'expected a lowercase name: a letter, then letters, digits or dashes (max 40)');
+  .regex(
+    /^[a-z][a-z0-9-]{0,39}$/,
+    'expected a lowercase name: a letter, then letters, digits or dashes (max 40)',
+  );
 
 const hostname = z
   .string()
@@ -28,9 +31,7 @@ const httpUrl = z
   .url('expected a URL')
   .refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL');
 
-const hostPort = z
-  .string()
-  .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -41,7 +42,10 @@ const temporalSchema = z
     address: hostPort.default('127.0.0.1:7233'),
     namespace: z.string().min(1).default('default'),
     /** Prefix of every task queue: `<prefix>.coordinator`, `<prefix>.<region>`. */
-    taskQueuePrefix: z.string().regex(/^[a-z][a-z0-9-]*$/).default('switchyard'),
+    taskQueuePrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*$/)
+      .default('switchyard'),
     tls: z.boolean().default(false),
     apiKey: secret.optional(),
   })
@@ -185,19 +189,31 @@ const appSchema = z
     app.regions.forEach((r, i) => {
       const first = seen.get(r.name);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['regions', i, 'name'], message: `duplicate region name "${r.name}" (also regions[${first}])` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', i, 'name'],
+          message: `duplicate region name "${r.name}" (also regions[${first}])`,
+        });
       }
       seen.set(r.name, i);
     });
     const active = app.regions.filter((r) => r.role === 'active').length;
     if (active !== 1) {
-      ctx.addIssue({ code: 'custom', path: ['regions'], message: `exactly one region must have role "active" (found ${active})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['regions'],
+        message: `exactly one region must have role "active" (found ${active})`,
+      });
     }
     const targets = new Map<string, number>();
     app.regions.forEach((r, i) => {
       const first = targets.get(r.dns.target);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['regions', i, 'dns', 'target'], message: `same DNS target as regions[${first}]` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', i, 'dns', 'target'],
+          message: `same DNS target as regions[${first}]`,
+        });
       }
       targets.set(r.dns.target, i);
     });

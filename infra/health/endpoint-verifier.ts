@@ -22,17 +22,30 @@ export async function resolveA(host: string, resolvers: string[]): Promise<strin
   return (await r.resolve4(host)).sort();
 }
 
-export async function checkEndpoint(url: string, resolvers: string[], timeoutMs: number): Promise<EndpointCheck> {
+export async function checkEndpoint(
+  url: string,
+  resolvers: string[],
+  timeoutMs: number,
+): Promise<EndpointCheck> {
   const u = new URL(url);
   let addresses: string[];
   try {
     addresses = await resolveA(u.hostname, resolvers);
   } catch (err) {
-    return { url, resolvedAddresses: [], healthy: false, reason: `cannot resolve ${u.hostname}: ${(err as Error).message}` };
+    return {
+      url,
+      resolvedAddresses: [],
+      healthy: false,
+      reason: `cannot resolve ${u.hostname}: ${(err as Error).message}`,
+    };
   }
   const lookup: LookupFunction = (_host, opts, cb) => {
     const all = (opts as { all?: boolean }).all;
-    if (all) (cb as (e: null, a: LookupAddress[]) => void)(null, addresses.map((a) => ({ address: a, family: 4 })));
+    if (all)
+      (cb as (e: null, a: LookupAddress[]) => void)(
+        null,
+        addresses.map((a) => ({ address: a, family: 4 })),
+      );
     else cb(null, addresses[0]!, 4);
   };
   const client = u.protocol === 'https:' ? https : http;
@@ -42,10 +55,18 @@ export async function checkEndpoint(url: string, resolvers: string[], timeoutMs:
       res.on('end', () => {
         const status = res.statusCode ?? 0;
         const healthy = status >= 200 && status < 300;
-        resolve({ url, resolvedAddresses: addresses, status, healthy, reason: healthy ? 'ok' : `HTTP ${status}` });
+        resolve({
+          url,
+          resolvedAddresses: addresses,
+          status,
+          healthy,
+          reason: healthy ? 'ok' : `HTTP ${status}`,
+        });
       });
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ url, resolvedAddresses: addresses, healthy: false, reason: err.message }));
+    req.on('error', (err) =>
+      resolve({ url, resolvedAddresses: addresses, healthy: false, reason: err.message }),
+    );
   });
 }

@@ -7,7 +7,11 @@ export interface ProbeResult {
   reason: string;
 }
 
-export async function probeHttp(url: string, timeoutMs: number, now: () => number = Date.now): Promise<ProbeResult> {
+export async function probeHttp(
+  url: string,
+  timeoutMs: number,
+  now: () => number = Date.now,
+): Promise<ProbeResult> {
   const started = now();
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
@@ -19,7 +23,9 @@ export async function probeHttp(url: string, timeoutMs: number, now: () => numbe
     const latencyMs = now() - started;
     const e = err as Error & { cause?: { code?: string } };
     const reason =
-      e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message ?? 'request failed');
+      e.name === 'TimeoutError'
+        ? `no answer within ${timeoutMs} ms`
+        : (e.cause?.code ?? e.message ?? 'request failed');
     return { healthy: false, latencyMs, reason };
   }
 }

@@ -89,7 +89,9 @@ export class ControlStateStore {
     const states = results.map(([, s]) => s).filter((s): s is ControlState => s !== null);
     if (states.length === 0) {
       if (results.every(([r]) => !r.ok)) {
-        throw new Error(`no region's bucket could be read for app "${app}": ${results.map(([r]) => `${r.region}: ${r.error}`).join('; ')}`);
+        throw new Error(
+          `no region's bucket could be read for app "${app}": ${results.map(([r]) => `${r.region}: ${r.error}`).join('; ')}`,
+        );
       }
       return { state: this.initialState(app), source: 'config', regions: results.map(([r]) => r) };
     }

@@ -135,7 +135,10 @@ export class OperationsRepository {
     if (filter.phase) clauses.push(`${searchAttributes.phase.name} = '${filter.phase}'`);
     const out: OperationSummary[] = [];
     const limit = filter.limit ?? 100;
-    for await (const w of client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 100) })) {
+    for await (const w of client.workflow.list({
+      query: clauses.join(' AND '),
+      pageSize: Math.min(limit, 100),
+    })) {
       const app = w.typedSearchAttributes.get(searchAttributes.app);
       if (!app) continue;
       const operationId = operationIdOf(app, w.runId);
@@ -158,7 +161,10 @@ export class OperationsRepository {
 
 function statusFromDescription(
   operationId: string,
-  d: Pick<WorkflowExecutionDescription, 'memo' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes'>,
+  d: Pick<
+    WorkflowExecutionDescription,
+    'memo' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes'
+  >,
 ): OperationStatus {
   const memo = d.memo?.[STATUS_MEMO_KEY] as Partial<OperationStatus> | undefined;
   const status: OperationStatus = {

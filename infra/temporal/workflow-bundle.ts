@@ -1,6 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 
 /**
  * Workflows are bundled once at build time (`npm run build`), so a worker starts in well under a
@@ -17,9 +17,14 @@ export function workflowSource(): { workflowBundle: { codePath: string } } | { w
 
 if (require.main === module) {
   void (async () => {
-    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      logger: new DefaultLogger('WARN'),
+    });
     writeFileSync(WORKFLOW_BUNDLE_PATH, code);
-    console.log(`workflow bundle: ${path.relative(process.cwd(), WORKFLOW_BUNDLE_PATH)} (${Math.round(code.length / 1024)} KiB)`);
+    console.log(
+      `workflow bundle: ${path.relative(process.cwd(), WORKFLOW_BUNDLE_PATH)} (${Math.round(code.length / 1024)} KiB)`,
+    );
   })().catch((err: unknown) => {
     console.error(err);
     process.exit(1);

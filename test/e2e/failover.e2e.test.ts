@@ -38,7 +38,10 @@ describe('failover end to end', () => {
   }
 
   async function startFailover(to: string, token = fx.tokens.operator) {
-    return http().post(`/v1/apps/${fx.app}/failovers`).set(as(token)).send({ to, mode: 'planned', reason: 'e2e test of the failover' });
+    return http()
+      .post(`/v1/apps/${fx.app}/failovers`)
+      .set(as(token))
+      .send({ to, mode: 'planned', reason: 'e2e test of the failover' });
   }
 
   async function completedActivityCount(operationId: string, activityType: string): Promise<number> {
@@ -78,7 +81,11 @@ describe('failover end to end', () => {
     assert.equal(res.body.epoch, 0);
     assert.equal(res.body.controlStateSource, 'config');
     assert.deepEqual(
-      res.body.regions.map((r: { name: string; role: string; health: { healthy: boolean } }) => [r.name, r.role, r.health.healthy]),
+      res.body.regions.map((r: { name: string; role: string; health: { healthy: boolean } }) => [
+        r.name,
+        r.role,
+        r.health.healthy,
+      ]),
       [
         ['east', 'active', true],
         ['west', 'standby', true],
@@ -88,14 +95,56 @@ describe('failover end to end', () => {
 
   it('refuses bad requests with a clear 4xx and changes nothing', async () => {
     const cases: [string, () => PromiseLike<request.Response>, number, string][] = [
-      ['no token', () => http().post(`/v1/apps/${fx.app}/failovers`).send({ to: 'west', mode: 'planned', reason: 'x x x' }), 401, 'unauthorized'],
+      [
+        'no token',
+        () =>
+          http().post(`/v1/apps/${fx.app}/failovers`).send({ to: 'west', mode: 'planned', reason: 'x x x' }),
+        401,
+        'unauthorized',
+      ],
       ['viewer role', () => startFailover('west', fx.tokens.viewer), 403, 'forbidden'],
-      ['unknown app', () => http().post('/v1/apps/nope/failovers').set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned', reason: 'because' }), 404, 'app-not-found'],
+      [
+        'unknown app',
+        () =>
+          http()
+            .post('/v1/apps/nope/failovers')
+            .set(as(fx.tokens.operator))
+            .send({ to: 'west', mode: 'planned', reason: 'because' }),
+        404,
+        'app-not-found',
+      ],
       ['unknown region', () => startFailover('mars'), 422, 'unknown-region'],
       ['already active', () => startFailover('east'), 409, 'already-active'],
-      ['missing reason', () => http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned' }), 400, 'validation-failed'],
-      ['bad mode', () => http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'yolo', reason: 'because' }), 400, 'validation-failed'],
-      ['unknown field', () => http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned', reason: 'because', force: true }), 400, 'validation-failed'],
+      [
+        'missing reason',
+        () =>
+          http()
+            .post(`/v1/apps/${fx.app}/failovers`)
+            .set(as(fx.tokens.operator))
+            .send({ to: 'west', mode: 'planned' }),
+        400,
+        'validation-failed',
+      ],
+      [
+        'bad mode',
+        () =>
+          http()
+            .post(`/v1/apps/${fx.app}/failovers`)
+            .set(as(fx.tokens.operator))
+            .send({ to: 'west', mode: 'yolo', reason: 'because' }),
+        400,
+        'validation-failed',
+      ],
+      [
+        'unknown field',
+        () =>
+          http()
+            .post(`/v1/apps/${fx.app}/failovers`)
+            .set(as(fx.tokens.operator))
+            .send({ to: 'west', mode: 'planned', reason: 'because', force: true }),
+        400,
+        'validation-failed',
+      ],
     ];
     for (const [name, send, status, code] of cases) {
       const res = await send();
@@ -103,12 +152,18 @@ describe('failover end to end', () => {
       assert.equal(res.body.error, code, name);
       assert.equal(typeof res.body.message, 'string', name);
     }
-    const missing = await http().post(`/v1/apps/${fx.app}/failovers`).set(as(fx.tokens.operator)).send({ to: 'west', mode: 'planned' });
+    const missing = await http()
+      .post(`/v1/apps/${fx.app}/failovers`)
+      .set(as(fx.tokens.operator))
+      .send({ to: 'west', mode: 'planned' });
     assert.match(missing.body.message, /body\.reason: required/);
     // nothing started, nothing moved
     const ops = await http().get(`/v1/operations?app=${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
     assert.equal(ops.body.items.length, 0);
-    await assert.rejects((await fx.temporal()).workflow.getHandle(appOperationWorkflowId(fx.app)).describe(), /not found/i);
+    await assert.rejects(
+      (await fx.temporal()).workflow.getHandle(appOperationWorkflowId(fx.app)).describe(),
+      /not found/i,
+    );
     assert.deepEqual(await fx.route53A(), [EAST]);
     assert.deepEqual(await fx.powerDnsA(), [EAST]);
   });
@@ -127,14 +182,20 @@ describe('failover end to end', () => {
 
     const op = await finished(operationId);
     assert.equal(op.phase, 'Completed', JSON.stringify(op.error));
-    assert.deepEqual(op.steps.map((s) => [s.name, s.status]), [
-      ['preflight', 'Completed'],
-      ['dns', 'Completed'],
-      ['verify', 'Completed'],
-      ['commit', 'Completed'],
-    ]);
+    assert.deepEqual(
+      op.steps.map((s) => [s.name, s.status]),
+      [
+        ['preflight', 'Completed'],
+        ['dns', 'Completed'],
+        ['verify', 'Completed'],
+        ['commit', 'Completed'],
+      ],
+    );
     for (const s of op.steps) {
-      assert.ok(s.startedAt && s.endedAt && Date.parse(s.endedAt) >= Date.parse(s.startedAt), `${s.name} has times`);
+      assert.ok(
+        s.startedAt && s.endedAt && Date.parse(s.endedAt) >= Date.parse(s.startedAt),
+        `${s.name} has times`,
+      );
     }
     assert.equal(op.requestedBy, 'alice');
     assert.equal(op.facts.epoch, 1);
@@ -162,11 +223,14 @@ describe('failover end to end', () => {
     const { operationId } = res.body as { operationId: string };
 
     // Kill the worker as soon as the DNS step has started.
-    await waitFor(async () => (await operation(operationId)).steps.find((s) => s.name === 'dns')?.status !== 'Pending', {
-      what: 'the dns step to start',
-      timeoutMs: 30_000,
-      intervalMs: 20,
-    });
+    await waitFor(
+      async () => (await operation(operationId)).steps.find((s) => s.name === 'dns')?.status !== 'Pending',
+      {
+        what: 'the dns step to start',
+        timeoutMs: 30_000,
+        intervalMs: 20,
+      },
+    );
     await worker.kill('SIGKILL');
     worker = await startWorker(fx, 'worker-restarted');
 
@@ -176,7 +240,10 @@ describe('failover end to end', () => {
     assert.deepEqual(await fx.powerDnsA(), [EAST]);
     // The values captured before the change are the old ones (west), i.e. captured once, before it.
     const previous = op.facts.previousDns as { previous: { values: string[] } }[];
-    assert.deepEqual(previous.map((p) => p.previous.values), [[WEST], [WEST]]);
+    assert.deepEqual(
+      previous.map((p) => p.previous.values),
+      [[WEST], [WEST]],
+    );
     assert.equal(await completedActivityCount(operationId, 'applyDnsRecords'), 1);
     assert.equal(await completedActivityCount(operationId, 'commitControlState'), 1);
     assert.equal(op.facts.epoch, 2);
@@ -200,7 +267,8 @@ describe('failover that cannot complete', () => {
     const id = (res.body as { operationId: string }).operationId;
     return waitFor(
       async () => {
-        const op = (await request(api.getHttpServer()).get(`/v1/operations/${id}`).set(as(fx.tokens.viewer))).body as OperationStatus;
+        const op = (await request(api.getHttpServer()).get(`/v1/operations/${id}`).set(as(fx.tokens.viewer)))
+          .body as OperationStatus;
         return ['Completed', 'Failed', 'CompensationFailed'].includes(op.phase) ? op : false;
       },
       { what: `operation ${id} to finish`, timeoutMs: 60_000, intervalMs: 200 },
@@ -230,7 +298,10 @@ describe('failover that cannot complete', () => {
       assert.equal(op.phase, 'Failed');
       assert.equal(op.error?.code, 'target-unhealthy');
       assert.match(op.error!.message, /HTTP 503/);
-      assert.deepEqual(op.steps.map((s) => s.status), ['Failed', 'Skipped', 'Skipped', 'Skipped']);
+      assert.deepEqual(
+        op.steps.map((s) => s.status),
+        ['Failed', 'Skipped', 'Skipped', 'Skipped'],
+      );
     } finally {
       await toggle('/admin/healthy');
     }
@@ -242,15 +313,21 @@ describe('failover that cannot complete', () => {
     const op = await runFailover();
     assert.equal(op.phase, 'Failed', JSON.stringify(op));
     assert.equal(op.error?.step, 'verify');
-    assert.deepEqual(op.steps.map((s) => [s.name, s.status]), [
-      ['preflight', 'Completed'],
-      ['dns', 'Compensated'],
-      ['verify', 'Failed'],
-      ['commit', 'Skipped'],
-    ]);
+    assert.deepEqual(
+      op.steps.map((s) => [s.name, s.status]),
+      [
+        ['preflight', 'Completed'],
+        ['dns', 'Compensated'],
+        ['verify', 'Failed'],
+        ['commit', 'Skipped'],
+      ],
+    );
     assert.deepEqual(await fx.route53A(), [EAST]);
     assert.deepEqual(await fx.powerDnsA(), [EAST]);
-    const app = await request(api.getHttpServer()).get(`/v1/apps/${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
+    const app = await request(api.getHttpServer())
+      .get(`/v1/apps/${fx.app}`)
+      .set(as(fx.tokens.viewer))
+      .expect(200);
     assert.equal(app.body.activeRegion, 'east');
     assert.equal(app.body.epoch, 0);
   });

@@ -54,9 +54,18 @@ describe('configuration', () => {
     doc.apps.shop.dns.records[0].provider = 'nope';
     doc.apps.shop.dns.ttl = -1;
     const issues = issuesOf(doc);
-    assert.ok(issues.includes('apps.shop.regions[0].healthUrl: expected an http:// or https:// URL'), issues.join('\n'));
-    assert.ok(issues.some((i) => i.startsWith('apps.shop.dns.records[0].provider: unknown DNS provider "nope"')), issues.join('\n'));
-    assert.ok(issues.some((i) => i.startsWith('apps.shop.dns.ttl:')), issues.join('\n'));
+    assert.ok(
+      issues.includes('apps.shop.regions[0].healthUrl: expected an http:// or https:// URL'),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.some((i) => i.startsWith('apps.shop.dns.records[0].provider: unknown DNS provider "nope"')),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.some((i) => i.startsWith('apps.shop.dns.ttl:')),
+      issues.join('\n'),
+    );
   });
 
   it('refuses unknown fields (a typo must not be ignored silently)', () => {
@@ -71,21 +80,34 @@ describe('configuration', () => {
     doc.apps.shop.regions[1].name = 'east';
     doc.apps.shop.regions[1].dns.target = '127.0.1.1';
     const issues = issuesOf(doc);
-    assert.ok(issues.includes('apps.shop.regions: exactly one region must have role "active" (found 2)'), issues.join('\n'));
-    assert.ok(issues.includes('apps.shop.regions[1].name: duplicate region name "east" (also regions[0])'), issues.join('\n'));
-    assert.ok(issues.includes('apps.shop.regions[1].dns.target: same DNS target as regions[0]'), issues.join('\n'));
+    assert.ok(
+      issues.includes('apps.shop.regions: exactly one region must have role "active" (found 2)'),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.includes('apps.shop.regions[1].name: duplicate region name "east" (also regions[0])'),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.includes('apps.shop.regions[1].dns.target: same DNS target as regions[0]'),
+      issues.join('\n'),
+    );
   });
 
   it('keeps a record inside its zone', () => {
     const doc = example();
     doc.apps.shop.dns.records[1].name = 'www.elsewhere.test';
-    assert.deepEqual(issuesOf(doc), ['apps.shop.dns.records[1].name: the record name must lie inside its zone']);
+    assert.deepEqual(issuesOf(doc), [
+      'apps.shop.dns.records[1].name: the record name must lie inside its zone',
+    ]);
   });
 
   it('names the missing environment variable, never a secret value', () => {
     const env = { ...ENV, PDNS_API_KEY: undefined };
     const issues = issuesOf(example(), env);
-    assert.deepEqual(issues, ['dnsProviders.powerdns-local.apiKey: environment variable PDNS_API_KEY is not set']);
+    assert.deepEqual(issues, [
+      'dnsProviders.powerdns-local.apiKey: environment variable PDNS_API_KEY is not set',
+    ]);
     const doc = example();
     doc.apps.shop.regions[0].bucket.name = 'Bad_Bucket';
     const msg = issuesOf(doc).join('\n');
@@ -96,7 +118,10 @@ describe('configuration', () => {
     const issues = issuesOf('apps:\n  shop: [unclosed\n');
     assert.equal(issues.length, 1);
     assert.match(issues[0]!, /^: YAML: /);
-    assert.throws(() => loadConfigFile('/nonexistent/switchyard.yaml'), /\/nonexistent\/switchyard.yaml:\n {2}\(root\): file not found/);
+    assert.throws(
+      () => loadConfigFile('/nonexistent/switchyard.yaml'),
+      /\/nonexistent\/switchyard.yaml:\n {2}\(root\): file not found/,
+    );
   });
 
   it('needs at least one app and two regions', () => {

@@ -13,7 +13,16 @@ describe('operation ids', () => {
   });
 
   it('rejects anything else', () => {
-    for (const bad of ['', runId, `-${runId}`, `Shop-${runId}`, 'shop-123', `shop_${runId}`, `shop-${runId}x`, `../x-${runId}`]) {
+    for (const bad of [
+      '',
+      runId,
+      `-${runId}`,
+      `Shop-${runId}`,
+      'shop-123',
+      `shop_${runId}`,
+      `shop-${runId}x`,
+      `../x-${runId}`,
+    ]) {
       assert.equal(parseOperationId(bad), null, bad);
     }
   });

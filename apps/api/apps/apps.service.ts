@@ -40,7 +40,9 @@ export class AppsService {
   appConfig(app: string): AppConfig {
     const a = this.config.apps[app];
     if (!a) {
-      throw ApiError.notFound('app-not-found', `no app named "${app}"`, { apps: Object.keys(this.config.apps) });
+      throw ApiError.notFound('app-not-found', `no app named "${app}"`, {
+        apps: Object.keys(this.config.apps),
+      });
     }
     return a;
   }
@@ -65,7 +67,11 @@ export class AppsService {
     const app = this.appConfig(name);
     const [control, health, currentOperationId] = await Promise.all([
       this.readControlState(name),
-      Promise.all(app.regions.map((r) => probeHttp(r.healthUrl, Math.min(2000, app.policies.healthTimeoutSeconds * 1000)))),
+      Promise.all(
+        app.regions.map((r) =>
+          probeHttp(r.healthUrl, Math.min(2000, app.policies.healthTimeoutSeconds * 1000)),
+        ),
+      ),
       this.operations.runningOperationId(name).catch(() => undefined),
     ]);
     return {
@@ -90,7 +96,15 @@ export class AppsService {
           },
         };
       }),
-      dns: { ttl: app.dns.ttl, records: app.dns.records.map((r) => ({ provider: r.provider, zone: r.zone, name: r.name, type: r.type })) },
+      dns: {
+        ttl: app.dns.ttl,
+        records: app.dns.records.map((r) => ({
+          provider: r.provider,
+          zone: r.zone,
+          name: r.name,
+          type: r.type,
+        })),
+      },
       policies: app.policies,
     };
   }

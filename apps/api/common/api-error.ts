@@ -12,7 +12,10 @@ export interface ErrorBody {
 
 export class ApiError extends HttpException {
   constructor(status: number, code: string, message: string, details?: unknown) {
-    super({ error: code, message, ...(details === undefined ? {} : { details }) } satisfies ErrorBody, status);
+    super(
+      { error: code, message, ...(details === undefined ? {} : { details }) } satisfies ErrorBody,
+      status,
+    );
   }
 
   static badRequest(code: string, message: string, details?: unknown) {

@@ -59,9 +59,17 @@ export class AuthGuard implements CanActivate {
     req.principal = found.principal;
     const needed = this.reflector.getAllAndOverride<Role[]>(ROLES_KEY, targets) ?? ['viewer'];
     const roles = found.principal.roles;
-    if (roles.includes('admin') || needed.some((r) => roles.includes(r)) || (needed.includes('viewer') && roles.length > 0)) {
+    if (
+      roles.includes('admin') ||
+      needed.some((r) => roles.includes(r)) ||
+      (needed.includes('viewer') && roles.length > 0)
+    ) {
       return true;
     }
-    throw new ApiError(403, 'forbidden', `${found.principal.name} lacks a role this needs: one of ${needed.join(', ')}`);
+    throw new ApiError(
+      403,
+      'forbidden',
+      `${found.principal.name} lacks a role this needs: one of ${needed.join(', ')}`,
+    );
   }
 }

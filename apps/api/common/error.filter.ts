@@ -24,11 +24,19 @@ export class ErrorFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
-      if (typeof body === 'object' && body !== null && 'error' in body && 'message' in body && typeof (body as ErrorBody).error === 'string' && !('statusCode' in body)) {
+      if (
+        typeof body === 'object' &&
+        body !== null &&
+        'error' in body &&
+        'message' in body &&
+        typeof (body as ErrorBody).error === 'string' &&
+        !('statusCode' in body)
+      ) {
         res.status(status).json(body);
         return;
       }
-      const message = typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
+      const message =
+        typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
       res.status(status).json({
         error: CODES[status] ?? (status >= 500 ? 'internal' : 'error'),
         message: Array.isArray(message) ? message.join('; ') : String(message),
@@ -36,6 +44,8 @@ export class ErrorFilter implements ExceptionFilter {
       return;
     }
     this.log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
-    res.status(500).json({ error: 'internal', message: 'internal error; see the API log' } satisfies ErrorBody);
+    res
+      .status(500)
+      .json({ error: 'internal', message: 'internal error; see the API log' } satisfies ErrorBody);
   }
 }

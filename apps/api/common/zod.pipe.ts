@@ -16,9 +16,13 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.ou
     const issues = parsed.error.issues.map((i) => {
       const path = formatPath([this.part, ...i.path]);
       const message =
-        i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}` : i.message;
+        i.code === 'unrecognized_keys'
+          ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`
+          : i.message;
       return { path, message };
     });
-    throw ApiError.badRequest('validation-failed', issues.map((i) => `${i.path}: ${i.message}`).join('; '), { issues });
+    throw ApiError.badRequest('validation-failed', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+      issues,
+    });
   }
 }

@@ -9,7 +9,9 @@ export const reasonSchema = z
 
 export const failoverRequestSchema = z
   .object({
-    to: z.string({ error: 'required: the region to move the app to' }).min(1, 'required: the region to move the app to'),
+    to: z
+      .string({ error: 'required: the region to move the app to' })
+      .min(1, 'required: the region to move the app to'),
     mode: z.enum(['planned', 'unplanned'], { error: 'expected "planned" or "unplanned"' }),
     reason: reasonSchema,
   })

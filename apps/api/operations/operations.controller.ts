@@ -20,7 +20,9 @@ export class OperationsController {
   @Post('apps/:app/failovers')
   @HttpCode(202)
   @Roles('operator')
-  @ApiOperation({ summary: 'Start a failover (planned switchover or unplanned failover) of an app to a region' })
+  @ApiOperation({
+    summary: 'Start a failover (planned switchover or unplanned failover) of an app to a region',
+  })
   @ApiBody({ schema: jsonSchema(failoverRequestSchema) })
   startFailover(
     @Param('app') app: string,
@@ -36,7 +38,9 @@ export class OperationsController {
   @ApiQuery({ name: 'app', required: false })
   @ApiQuery({ name: 'kind', required: false })
   @ApiQuery({ name: 'phase', required: false })
-  async list(@Query(new ZodPipe(operationListQuerySchema, 'query')) q: z.output<typeof operationListQuerySchema>) {
+  async list(
+    @Query(new ZodPipe(operationListQuerySchema, 'query')) q: z.output<typeof operationListQuerySchema>,
+  ) {
     return { items: await this.operations.list(q) };
   }
 

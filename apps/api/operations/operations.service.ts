@@ -25,7 +25,11 @@ export class OperationsService {
   ) {}
 
   /** Checks everything that can be checked before anything starts; a refusal changes nothing. */
-  async startFailover(appName: string, req: FailoverRequest, principal: Principal): Promise<{ operationId: string }> {
+  async startFailover(
+    appName: string,
+    req: FailoverRequest,
+    principal: Principal,
+  ): Promise<{ operationId: string }> {
     const app = this.apps.appConfig(appName);
     const target = app.regions.find((r) => r.name === req.to);
     if (!target) {
@@ -35,9 +39,13 @@ export class OperationsService {
     }
     const running = await this.operations.runningOperationId(appName);
     if (running) {
-      throw ApiError.conflict('operation-in-progress', `an operation is already running for app "${appName}"`, {
-        operationId: running,
-      });
+      throw ApiError.conflict(
+        'operation-in-progress',
+        `an operation is already running for app "${appName}"`,
+        {
+          operationId: running,
+        },
+      );
     }
     const control = await this.apps.readControlState(appName);
     if (control.state.activeRegion === req.to) {
@@ -60,12 +68,16 @@ export class OperationsService {
         },
       });
       this.metrics.operationsStarted.inc({ kind: 'failover', app: appName });
-      this.log.log(`failover ${operationId} of ${appName} to ${req.to} (${req.mode}) requested by ${principal.name}`);
+      this.log.log(
+        `failover ${operationId} of ${appName} to ${req.to} (${req.mode}) requested by ${principal.name}`,
+      );
       return { operationId };
     } catch (err) {
       // Between our check and the start another request may have taken the slot: Temporal decides.
       if (err instanceof OperationConflictError) {
-        throw ApiError.conflict('operation-in-progress', err.message, { operationId: err.runningOperationId });
+        throw ApiError.conflict('operation-in-progress', err.message, {
+          operationId: err.runningOperationId,
+        });
       }
       throw err;
     }
