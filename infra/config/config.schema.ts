@@ -48,6 +48,8 @@ const temporalSchema = z
       .default('switchyard'),
     tls: z.boolean().default(false),
     apiKey: secret.optional(),
+    /** How long the API waits for a connection before answering 503 temporal-unavailable. */
+    connectTimeoutSeconds: seconds(1, 300).default(10),
   })
   .strict();
 

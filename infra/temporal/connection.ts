@@ -9,7 +9,10 @@ function options(t: TemporalConfig) {
 }
 
 export async function connectClient(t: TemporalConfig): Promise<Client> {
-  const connection = await Connection.connect({ ...options(t), connectTimeout: '10s' });
+  const connection = await Connection.connect({
+    ...options(t),
+    connectTimeout: t.connectTimeoutSeconds * 1000,
+  });
   return new Client({ connection, namespace: t.namespace });
 }
 

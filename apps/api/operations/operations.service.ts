@@ -13,6 +13,27 @@ import { Metrics } from '../system/metrics';
 import { CONFIG } from '../tokens';
 import type { FailoverRequest } from './failover.dto';
 
+/** Temporal could not be reached: say so plainly instead of a 500. */
+function temporalUnavailable(err: unknown): ApiError | undefined {
+  const e = err as { name?: string; message?: string; code?: number };
+  const text = `${e.name ?? ''} ${e.message ?? ''}`;
+  if (
+    /Failed to connect|UNAVAILABLE|ECONNREFUSED|TransportError|DEADLINE_EXCEEDED/i.test(text) ||
+    e.code === 14
+  ) {
+    return new ApiError(503, 'temporal-unavailable', `Temporal is unreachable: ${e.message ?? 'no answer'}`);
+  }
+  return undefined;
+}
+
+async function orUnavailable<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw temporalUnavailable(err) ?? err;
+  }
+}
+
 @Injectable()
 export class OperationsService {
   private readonly log = new Logger('operations');
@@ -37,7 +58,7 @@ export class OperationsService {
         regions: app.regions.map((r) => r.name),
       });
     }
-    const running = await this.operations.runningOperationId(appName);
+    const running = await orUnavailable(this.operations.runningOperationId(appName));
     if (running) {
       throw ApiError.conflict(
         'operation-in-progress',
@@ -84,13 +105,13 @@ export class OperationsService {
   }
 
   async get(id: string): Promise<OperationStatus> {
-    const op = await this.operations.get(id);
+    const op = await orUnavailable(this.operations.get(id));
     if (!op) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
     return op;
   }
 
   list(filter: OperationFilter) {
     if (filter.app) this.apps.appConfig(filter.app);
-    return this.operations.list(filter);
+    return orUnavailable(this.operations.list(filter));
   }
 }
