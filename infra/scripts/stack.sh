@@ -14,4 +14,6 @@ start=$(date +%s.%N)
 npx tsc -p tsconfig.json
 awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "build: tsc in %.1fs\n", b - a }'
 
+# The AWS SDK warns once per process that its 2027 releases need Node >= 22; known, and noise here.
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED="${AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED:-true}"
 exec node dist/infra/stack/main.js up

@@ -61,7 +61,7 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
     dir="$(dirname "$(dirname "$bin")")"
     tmp="$dir.tmp.$$"
     log="$cache/$name-$version.build.log"
-    rm -rf "$tmp"
+    rm -rf "$dir".tmp.* # left by an interrupted build
     mkdir -p "$tmp/bin"
     start="$(now)"
     say "$name $version" "building (go install $module@v$version, log $log)..."

@@ -60,12 +60,11 @@ async function up(): Promise<void> {
   // The demo instances need their own loopback addresses; say so before starting anything.
   for (const r of DEMO.regions) {
     await assertBindable(r.ip, DEMO.port).catch((err: Error) => {
-      throw new Error(
-        `demo app ${r.name}: ${err.message}. The demo serves each region from its own loopback address ` +
-          `(${DEMO.regions.map((x) => x.ip).join(', ')}); on Linux all of 127.0.0.0/8 is local, elsewhere add ` +
-          `the aliases (macOS: sudo ifconfig lo0 alias ${r.ip}) or stop what holds port ${DEMO.port}.`,
-        { cause: err },
-      );
+      const hint = err.message.includes('EADDRINUSE')
+        ? `something already listens there (another stack? \`ss -ltnp | grep ${DEMO.port}\`)`
+        : `the demo serves each region from its own loopback address (${DEMO.regions.map((x) => x.ip).join(', ')}); ` +
+          `Linux routes all of 127.0.0.0/8 to lo, elsewhere add an alias (macOS: sudo ifconfig lo0 alias ${r.ip})`;
+      throw new Error(`demo app ${r.name}: ${err.message}: ${hint}`, { cause: err });
     });
   }
 
@@ -168,18 +167,25 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
   }));
   const stackFile = writeStackInfo(info);
 
-  printSummary(info, stackFile, warnings, Date.now() - started);
+  printSummary(info, `http://${api.host}:${api.port}`, stackFile, warnings, Date.now() - started);
 }
 
-function printSummary(info: StackInfo, stackFile: string, warnings: string[], tookMs: number): void {
+function printSummary(
+  info: StackInfo,
+  apiUrl: string,
+  stackFile: string,
+  warnings: string[],
+  tookMs: number,
+): void {
   const pdnsDns = `${info.powerdns.dnsHost}:${info.powerdns.dnsPort}`;
-  const apiUrl = info.api?.url ?? '(API not started)';
   const operator = info.demo?.tokens?.find((t) => t.principal === 'alice')?.token ?? '';
   const lines = [
     '',
     `Switchyard local stack is up (${(tookMs / 1000).toFixed(1)}s). Run dir: ${info.runDir}`,
     '',
-    `  API             ${apiUrl}   (OpenAPI: ${apiUrl}/docs)`,
+    info.api
+      ? `  API             ${apiUrl}   (OpenAPI: ${apiUrl}/docs)`
+      : `  API             NOT started (would be ${apiUrl})`,
     `  Temporal        ${info.temporal.address}   namespace ${info.temporal.namespace}   UI ${info.temporal.uiUrl}`,
     ...info.s3.map(
       (r) => `  S3 ${r.region.padEnd(13)}${r.endpoint}   bucket ${r.bucket}   key ${r.accessKeyId}`,
