@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +139,35 @@ describe('supervisor', () => {
       assert.deepEqual(sup.running(), []);
     } finally {
       await sup.stopAll();
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops every child it started when the parent gets SIGTERM', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'switchyard-sup-'));
+    // A parent that starts one long-running child through the supervisor and prints its pid.
+    const script = [
+      `const { Supervisor } = require(${JSON.stringify(require.resolve('../../infra/stack/supervisor'))});`,
+      `const sup = new Supervisor(${JSON.stringify(runDir)});`,
+      'sup.start({ name: "sleeper", command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)"],',
+      '  readiness: { kind: "fn", what: "started", check: async () => true } })',
+      '  .then((p) => console.log(`child ${p.pid}`));',
+      'setInterval(() => {}, 1000);',
+    ].join('\n');
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      parent.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const childPid = Number(
+        await waitFor(() => /child (\d+)/.exec(out)?.[1], { what: 'the supervised child to be ready' }),
+      );
+      assert.doesNotThrow(() => process.kill(childPid, 0), 'child runs');
+      const exited = new Promise((resolve) => parent.once('exit', (code) => resolve(code)));
+      parent.kill('SIGTERM');
+      assert.equal(await exited, 143);
+      assert.throws(() => process.kill(childPid, 0), /ESRCH/, 'the child was stopped with its parent');
+    } finally {
+      parent.kill('SIGKILL');
       rmSync(runDir, { recursive: true, force: true });
     }
   });

@@ -24,7 +24,7 @@ async function main(): Promise<number> {
   let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = signal;
-    process.stderr.write(`\nrun-tests: ${signal}, stopping tests and servers...\n`);
+    process.stderr.write(`\nrun-tests: ${signal}, stopping tests and servers (logs stay in ${runDir})...\n`);
     void supervisor.stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
