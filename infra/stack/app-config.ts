@@ -11,7 +11,8 @@ export interface LocalAppSpec {
   zone: string;
   record: string;
   ttl: number;
-  /** One entry per region, in the order of `stack.s3`; the first is active. */
+  description?: string;
+  /** One entry per region, named like the stack's S3 regions; the first is active. */
   regions: { name: string; ip: string; port: number }[];
   api: { host: string; port: number };
   tokens: { principal: string; roles: string[]; sha256: string }[];
@@ -23,7 +24,10 @@ export interface LocalAppSpec {
   bucketPrefix?: string;
 }
 
-export function localAppConfig(stack: StackInfo, spec: LocalAppSpec): Record<string, unknown> {
+export function localAppConfig(
+  stack: Pick<StackInfo, 'temporal' | 's3' | 'moto' | 'powerdns'>,
+  spec: LocalAppSpec,
+): Record<string, unknown> {
   const port = spec.regions[0]!.port;
   return {
     temporal: {
@@ -51,10 +55,10 @@ export function localAppConfig(stack: StackInfo, spec: LocalAppSpec): Record<str
     },
     apps: {
       [spec.app]: {
-        description: 'Demo app protected across two local regions',
+        description: spec.description ?? 'Demo app protected across two local regions',
         regions: spec.regions.map((r, i) => {
-          const s3 = stack.s3[i];
-          if (!s3) throw new Error(`the stack has no S3 region #${i}`);
+          const s3 = stack.s3.find((x) => x.region === r.name);
+          if (!s3) throw new Error(`the stack has no S3 region "${r.name}"`);
           return {
             name: r.name,
             role: i === 0 ? 'active' : 'standby',

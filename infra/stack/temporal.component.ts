@@ -1,13 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/definitions';
 import { freePort } from './free-port';
 import { type Component, type Supervisor } from './supervisor';
 import { requireExecutable, toolPaths } from './tools';
 
 /** The search attributes Switchyard's workflows set; registered when the dev server starts. */
-export const SWITCHYARD_SEARCH_ATTRIBUTES = ['SwitchyardApp', 'SwitchyardKind', 'SwitchyardPhase'].map(
-  (name) => `${name}=Keyword`,
-);
+export const SWITCHYARD_SEARCH_ATTRIBUTES = SEARCH_ATTRIBUTE_NAMES.map((name) => `${name}=Keyword`);
 
 export interface TemporalOptions {
   /** `Name=Type` pairs, e.g. `SwitchyardApp=Keyword`; default SWITCHYARD_SEARCH_ATTRIBUTES. */
