@@ -19,7 +19,16 @@ import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitio
 async function main(): Promise<void> {
   const log = createLogger('worker');
   const config = loadConfigFile(configPathFromEnv());
+  const metricsAddress = process.env.SWITCHYARD_WORKER_METRICS_ADDRESS;
   Runtime.install({
+    // Temporal's own worker metrics (task latencies, slots, polls) in Prometheus format at /metrics.
+    ...(metricsAddress
+      ? {
+          telemetryOptions: {
+            metrics: { metricPrefix: 'switchyard_worker_', prometheus: { bindAddress: metricsAddress } },
+          },
+        }
+      : {}),
     logger: new DefaultLogger((process.env.SWITCHYARD_TEMPORAL_LOG_LEVEL ?? 'WARN') as LogLevel, (entry) =>
       log[entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'info')](
         { ...entry.meta },

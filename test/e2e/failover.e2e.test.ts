@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -7,6 +10,8 @@ import { appOperationWorkflowId, parseOperationId } from '../../workflows/defini
 import type { OperationStatus } from '../../workflows/operation';
 import { startAppFixture, startWorker, type AppFixture, type WorkerProcess } from '../support/app-fixture';
 import { waitFor } from '../support/stack';
+
+const CLI = path.resolve(__dirname, '../../apps/cli/main.js');
 
 /**
  * The first failover, end to end: API (supertest) → Temporal dev server → worker process →
@@ -37,11 +42,13 @@ describe('failover end to end', () => {
     );
   }
 
-  async function startFailover(to: string, token = fx.tokens.operator) {
-    return http()
-      .post(`/v1/apps/${fx.app}/failovers`)
-      .set(as(token))
-      .send({ to, mode: 'planned', reason: 'e2e test of the failover' });
+  function postFailover(body: object, token: string | null = fx.tokens.operator, app = fx.app): request.Test {
+    const req = http().post(`/v1/apps/${app}/failovers`);
+    return (token === null ? req : req.set(as(token))).send(body);
+  }
+
+  function startFailover(to: string, token = fx.tokens.operator) {
+    return postFailover({ to, mode: 'planned', reason: 'e2e test of the failover' }, token);
   }
 
   async function completedActivityCount(operationId: string, activityType: string): Promise<number> {
@@ -64,7 +71,7 @@ describe('failover end to end', () => {
     fx = await startAppFixture({ ttl: 2, verifyTimeoutSeconds: 30 });
     worker = await startWorker(fx);
     api = await createApi({ config: fx.config, temporalClient: fx.temporal, logger: false });
-    await api.init();
+    await api.listen(0, '127.0.0.1');
   });
 
   after(async () => {
@@ -72,6 +79,21 @@ describe('failover end to end', () => {
     await api?.close();
     await fx?.stop();
   });
+
+  function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: {
+        ...process.env,
+        SWITCHYARD_API_URL: `http://127.0.0.1:${(api.getHttpServer().address() as AddressInfo).port}`,
+        SWITCHYARD_TOKEN: fx.tokens.operator,
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  }
 
   it('starts with DNS on the active region in both providers', async () => {
     assert.deepEqual(await fx.route53A(), [EAST]);
@@ -94,68 +116,24 @@ describe('failover end to end', () => {
   });
 
   it('refuses bad requests with a clear 4xx and changes nothing', async () => {
-    const cases: [string, () => PromiseLike<request.Response>, number, string][] = [
-      [
-        'no token',
-        () =>
-          http().post(`/v1/apps/${fx.app}/failovers`).send({ to: 'west', mode: 'planned', reason: 'x x x' }),
-        401,
-        'unauthorized',
-      ],
-      ['viewer role', () => startFailover('west', fx.tokens.viewer), 403, 'forbidden'],
-      [
-        'unknown app',
-        () =>
-          http()
-            .post('/v1/apps/nope/failovers')
-            .set(as(fx.tokens.operator))
-            .send({ to: 'west', mode: 'planned', reason: 'because' }),
-        404,
-        'app-not-found',
-      ],
-      ['unknown region', () => startFailover('mars'), 422, 'unknown-region'],
-      ['already active', () => startFailover('east'), 409, 'already-active'],
-      [
-        'missing reason',
-        () =>
-          http()
-            .post(`/v1/apps/${fx.app}/failovers`)
-            .set(as(fx.tokens.operator))
-            .send({ to: 'west', mode: 'planned' }),
-        400,
-        'validation-failed',
-      ],
-      [
-        'bad mode',
-        () =>
-          http()
-            .post(`/v1/apps/${fx.app}/failovers`)
-            .set(as(fx.tokens.operator))
-            .send({ to: 'west', mode: 'yolo', reason: 'because' }),
-        400,
-        'validation-failed',
-      ],
-      [
-        'unknown field',
-        () =>
-          http()
-            .post(`/v1/apps/${fx.app}/failovers`)
-            .set(as(fx.tokens.operator))
-            .send({ to: 'west', mode: 'planned', reason: 'because', force: true }),
-        400,
-        'validation-failed',
-      ],
+    const ok = { to: 'west', mode: 'planned', reason: 'because' };
+    const cases: [string, request.Test, number, string][] = [
+      ['no token', postFailover(ok, null), 401, 'unauthorized'],
+      ['viewer role', postFailover(ok, fx.tokens.viewer), 403, 'forbidden'],
+      ['unknown app', postFailover(ok, fx.tokens.operator, 'nope'), 404, 'app-not-found'],
+      ['unknown region', postFailover({ ...ok, to: 'mars' }), 422, 'unknown-region'],
+      ['already active', postFailover({ ...ok, to: 'east' }), 409, 'already-active'],
+      ['missing reason', postFailover({ to: 'west', mode: 'planned' }), 400, 'validation-failed'],
+      ['bad mode', postFailover({ ...ok, mode: 'yolo' }), 400, 'validation-failed'],
+      ['unknown field', postFailover({ ...ok, force: true }), 400, 'validation-failed'],
     ];
-    for (const [name, send, status, code] of cases) {
-      const res = await send();
+    for (const [name, pending, status, code] of cases) {
+      const res = await pending;
       assert.equal(res.status, status, `${name}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error, code, name);
       assert.equal(typeof res.body.message, 'string', name);
     }
-    const missing = await http()
-      .post(`/v1/apps/${fx.app}/failovers`)
-      .set(as(fx.tokens.operator))
-      .send({ to: 'west', mode: 'planned' });
+    const missing = await postFailover({ to: 'west', mode: 'planned' });
     assert.match(missing.body.message, /body\.reason: required/);
     // nothing started, nothing moved
     const ops = await http().get(`/v1/operations?app=${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
@@ -213,6 +191,9 @@ describe('failover end to end', () => {
     assert.equal(again.status, 409);
     assert.equal(again.body.error, 'already-active');
 
+    const metrics = await (await fetch(worker.metricsUrl)).text();
+    assert.match(metrics, /switchyard_worker_activity_execution_latency/);
+
     const list = await http().get(`/v1/operations?app=${fx.app}`).set(as(fx.tokens.viewer)).expect(200);
     assert.ok(list.body.items.some((o: { operationId: string }) => o.operationId === operationId));
   });
@@ -247,6 +228,33 @@ describe('failover end to end', () => {
     assert.equal(await completedActivityCount(operationId, 'applyDnsRecords'), 1);
     assert.equal(await completedActivityCount(operationId, 'commitControlState'), 1);
     assert.equal(op.facts.epoch, 2);
+  });
+
+  it('is driven by the CLI: --watch follows it to Completed, errors exit non-zero', async () => {
+    const bad = await cli('failover', fx.app, '--to', 'mars', '--reason', 'cli test of an unknown region');
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /has no region "mars" \(422 unknown-region\)/);
+
+    const run = await cli(
+      'failover',
+      fx.app,
+      '--to',
+      'west',
+      '--reason',
+      'cli test of a switchover',
+      '--watch',
+    );
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /started shop-/);
+    assert.match(run.stdout, /✓ commit/);
+    assert.match(run.stdout, /: Completed/);
+    assert.deepEqual(await fx.route53A(), [WEST]);
+
+    const ls = await cli('--json', 'ops', 'ls', '--app', fx.app);
+    assert.equal(ls.code, 0, ls.stderr);
+    const items = (JSON.parse(ls.stdout) as { items: { phase: string }[] }).items;
+    assert.equal(items.length, 3);
+    assert.ok(items.every((o) => o.phase === 'Completed'));
   });
 });
 

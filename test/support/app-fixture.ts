@@ -140,6 +140,8 @@ export async function startAppFixture(
 export interface WorkerProcess {
   child: ChildProcess;
   logFile: string;
+  /** The worker's Prometheus endpoint. */
+  metricsUrl: string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -148,8 +150,13 @@ const WORKER_MAIN = path.resolve(__dirname, '../../apps/worker/main.js');
 export async function startWorker(fx: AppFixture, name = 'worker'): Promise<WorkerProcess> {
   const logFile = path.join(fx.dir, `${name}-${Date.now()}.log`);
   const out = openSync(logFile, 'a');
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
   const child = spawn(process.execPath, [WORKER_MAIN], {
-    env: { ...process.env, SWITCHYARD_CONFIG: fx.configFile },
+    env: {
+      ...process.env,
+      SWITCHYARD_CONFIG: fx.configFile,
+      SWITCHYARD_WORKER_METRICS_ADDRESS: metricsAddress,
+    },
     stdio: ['ignore', out, out],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -170,6 +177,7 @@ export async function startWorker(fx: AppFixture, name = 'worker'): Promise<Work
   return {
     child,
     logFile,
+    metricsUrl: `http://${metricsAddress}/metrics`,
     async kill(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
