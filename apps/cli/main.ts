@@ -33,8 +33,13 @@ function client(): { api: ApiClient; opts: GlobalOptions } {
   return { api: new ApiClient(opts.api, opts.token), opts };
 }
 
-function print(opts: GlobalOptions, data: unknown, table: () => string): void {
-  console.log(opts.json ? JSON.stringify(data, null, 2) : table());
+/** Tables without colour codes when the output is not a terminal (pipes, files, CI logs). */
+function table(head: string[]): Table.Table {
+  return new Table({ head, ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }) });
+}
+
+function print(opts: GlobalOptions, data: unknown, render: () => string): void {
+  console.log(opts.json ? JSON.stringify(data, null, 2) : render());
 }
 
 function ago(iso?: string): string {
@@ -110,7 +115,7 @@ apps
       '/v1/apps',
     );
     print(opts, res, () => {
-      const t = new Table({ head: ['APP', 'REGIONS', 'DESCRIPTION'] });
+      const t = table(['APP', 'REGIONS', 'DESCRIPTION']);
       for (const a of res.items) t.push([a.name, a.regions.join(', '), a.description ?? '']);
       return t.toString();
     });
@@ -133,7 +138,7 @@ apps
       }[];
     }>('GET', `/v1/apps/${encodeURIComponent(app)}`);
     print(opts, res, () => {
-      const t = new Table({ head: ['REGION', 'ROLE', 'DNS TARGET', 'HEALTH', 'LATENCY'] });
+      const t = table(['REGION', 'ROLE', 'DNS TARGET', 'HEALTH', 'LATENCY']);
       for (const r of res.regions) {
         t.push([
           r.name,
@@ -207,7 +212,7 @@ ops
       `/v1/operations?${q}`,
     );
     print(opts, res, () => {
-      const t = new Table({ head: ['OPERATION', 'KIND', 'APP', 'TO', 'PHASE', 'STARTED', 'BY'] });
+      const t = table(['OPERATION', 'KIND', 'APP', 'TO', 'PHASE', 'STARTED', 'BY']);
       for (const op of res.items)
         t.push([
           op.operationId,

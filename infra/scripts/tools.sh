@@ -101,7 +101,8 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   apt_packages() {
     local missing=() p start
     for p in pdns-server pdns-backend-sqlite3 dnsutils; do
-      dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+      # "install ok installed" only: a removed package keeps its config ("rc") and still answers dpkg -s.
+      [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
     done
     if [[ ${#missing[@]} -eq 0 ]]; then
       say "apt packages" "cached (pdns-server pdns-backend-sqlite3 dnsutils)"
