@@ -71,6 +71,22 @@ const tokenSchema = z
 
 const authSchema = z.object({ tokens: z.array(tokenSchema).default([]) }).strict();
 
+/**
+ * Where the audit log and API tokens live: `sqlite:<file>` (default) or `postgres://...`.
+ * The DATABASE_URL environment variable, when set, takes precedence.
+ */
+const databaseSchema = z
+  .object({
+    url: z
+      .string()
+      .regex(
+        /^(sqlite:.+|postgres(ql)?:\/\/.+)$/,
+        'expected sqlite:<file> or postgres://user:password@host:port/db',
+      )
+      .default('sqlite:.switchyard/switchyard.db'),
+  })
+  .strict();
+
 const route53ProviderSchema = z
   .object({
     type: z.literal('route53'),
@@ -226,6 +242,7 @@ export const configSchema = z
     temporal: temporalSchema.default(temporalSchema.parse({})),
     api: apiSchema.default(apiSchema.parse({})),
     auth: authSchema.default({ tokens: [] }),
+    database: databaseSchema.default({ url: 'sqlite:.switchyard/switchyard.db' }),
     dnsProviders: z.record(name, dnsProviderSchema).default({}),
     apps: z.record(name, appSchema).refine((a) => Object.keys(a).length > 0, 'define at least one app'),
   })
