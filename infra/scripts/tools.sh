@@ -18,8 +18,8 @@
 # The TypeScript stack (infra/stack/tools.ts) reads these variables and, when they are unset,
 # falls back to the same paths, so `node dist/test/support/run-tests.js` works after one install.
 #
-# Also installs, only when missing: the Debian packages pdns-server, pdns-backend-sqlite3 and
-# dnsutils (apt-get update first, then), and node_modules (`npm ci` when node_modules is
+# Also installs, only when missing: the Debian packages pdns-server, pdns-backend-sqlite3,
+# dnsutils and postgresql (apt-get update first, then), and node_modules (`npm ci` when node_modules is
 # missing or package-lock.json is newer than node_modules/.package-lock.json).
 # Go tools need Go >= 1.25 on PATH; the moto venv needs python3 (>= 3.9) with the venv module.
 
@@ -100,12 +100,12 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
   apt_packages() {
     local missing=() p start
-    for p in pdns-server pdns-backend-sqlite3 dnsutils; do
+    for p in pdns-server pdns-backend-sqlite3 dnsutils postgresql; do
       # "install ok installed" only: a removed package keeps its config ("rc") and still answers dpkg -s.
       [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
     done
     if [[ ${#missing[@]} -eq 0 ]]; then
-      say "apt packages" "cached (pdns-server pdns-backend-sqlite3 dnsutils)"
+      say "apt packages" "cached (pdns-server pdns-backend-sqlite3 dnsutils postgresql)"
       return
     fi
     local sudo=()

@@ -18,6 +18,8 @@ export interface StackInfo {
   s3: S3RegionInfo[];
   moto: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   powerdns: { apiUrl: string; apiKey: string; serverId: string; dnsHost: string; dnsPort: number };
+  /** A PostgreSQL database (`switchyard_test`) for the SQL stores' tests; the test harness starts it. */
+  postgres?: { url: string };
   /** Present when the stack also started them (the demo stack, not the test harness). */
   demo?: DemoInfo;
   api?: { url: string; pid?: number };

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMoto } from './moto.component';
+import { startPostgres } from './postgres.component';
 import { startPowerDns } from './powerdns.component';
 import { type StackInfo } from './stack-info';
 import { Supervisor } from './supervisor';
@@ -21,8 +22,8 @@ export interface RunningServers {
 }
 
 /**
- * Starts Temporal, two versitygw regions, moto and PowerDNS on free loopback ports, all at
- * once. If one fails, the others are stopped and the first error is thrown.
+ * Starts Temporal, two versitygw regions, moto, PowerDNS and PostgreSQL on free loopback ports,
+ * all at once. If one fails, the others are stopped and the first error is thrown.
  */
 export async function startTestServers(
   runDir: string,
@@ -34,6 +35,7 @@ export async function startTestServers(
     Promise.all(TEST_REGIONS.map((r) => startVersitygw(supervisor, r.region, r.bucket))),
     startMoto(supervisor),
     startPowerDns(supervisor),
+    startPostgres(supervisor),
   ] as const);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failures.length > 0) {
@@ -43,11 +45,14 @@ export async function startTestServers(
       first.message += `\n(and ${rest.length} more: ${rest.map((e) => e.message.split('\n')[0]).join('; ')})`;
     throw first;
   }
-  const [temporal, s3, moto, powerdns] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+  const [temporal, s3, moto, powerdns, postgres] = results.map(
+    (r) => (r as PromiseFulfilledResult<unknown>).value,
+  ) as [
     Awaited<ReturnType<typeof startTemporal>>,
     Awaited<ReturnType<typeof startVersitygw>>[],
     Awaited<ReturnType<typeof startMoto>>,
     Awaited<ReturnType<typeof startPowerDns>>,
+    Awaited<ReturnType<typeof startPostgres>>,
   ];
   const info: StackInfo = {
     runDir,
@@ -73,7 +78,12 @@ export async function startTestServers(
       dnsHost: powerdns.dnsHost,
       dnsPort: powerdns.dnsPort,
     },
-    processes: [temporal, ...s3, moto, powerdns].map(({ name, pid, logFile }) => ({ name, pid, logFile })),
+    postgres: { url: postgres.url },
+    processes: [temporal, ...s3, moto, powerdns, postgres].map(({ name, pid, logFile }) => ({
+      name,
+      pid,
+      logFile,
+    })),
     ownerPid: process.pid,
   };
   return { info, supervisor, stop: () => supervisor.stopAll() };

@@ -1,0 +1,167 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { freePort } from './free-port';
+import { type Component, type Supervisor } from './supervisor';
+import { requireExecutable } from './tools';
+
+export interface PostgresServer extends Component {
+  /** `postgres://postgres@127.0.0.1:<port>/<database>` (trust authentication, no password). */
+  url: string;
+  /** The same server's `postgres` database, for creating and dropping databases. */
+  adminUrl: string;
+  port: number;
+  dataDir: string;
+}
+
+export interface PostgresOptions {
+  /** Created once the server is ready; default `switchyard_test`. */
+  database?: string;
+  timeoutMs?: number;
+}
+
+/** PostgreSQL's bin dir: `pg_config --bindir` when it has the server, else the newest Debian one. */
+export function postgresBinDir(): string {
+  const candidates: string[] = [];
+  try {
+    candidates.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim());
+  } catch {
+    // no pg_config (libpq-dev): look where Debian's postgresql-NN puts the server
+  }
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    const versions = readdirSync(debian)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
+    candidates.push(...versions.map((v) => join(debian, v, 'bin')));
+  }
+  return candidates.find((dir) => existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'initdb'))) ?? '';
+}
+
+/**
+ * Starts a throwaway PostgreSQL in the run dir on a free loopback port, with trust authentication
+ * and durability off (fsync): test data only. Ready when a real connection succeeds; then the
+ * database `options.database` is created.
+ */
+export async function startPostgres(sup: Supervisor, options: PostgresOptions = {}): Promise<PostgresServer> {
+  const binDir = postgresBinDir();
+  if (!binDir) {
+    throw new Error(
+      'PostgreSQL server not found (pg_config --bindir, /usr/lib/postgresql/*/bin): ' +
+        'run `source infra/scripts/tools.sh` (it installs postgresql)',
+    );
+  }
+  const initdb = requireExecutable('PostgreSQL initdb', join(binDir, 'initdb'));
+  const postgres = requireExecutable('PostgreSQL server', join(binDir, 'postgres'));
+  const database = options.database ?? 'switchyard_test';
+  const dir = join(sup.runDir, 'postgres');
+  const dataDir = join(dir, 'data');
+  const socketDir = join(dir, 'sock');
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(socketDir, { recursive: true });
+  const asPostgres = postgresUserCommand(sup.runDir, [dir, dataDir, socketDir]);
+
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    const logFile = join(sup.logDir, 'postgres-initdb.log');
+    mkdirSync(sup.logDir, { recursive: true });
+    const args = ['-D', dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=trust'];
+    args.push('-E', 'UTF8', '--no-locale', '--no-sync');
+    try {
+      const [command, commandArgs] = asPostgres(initdb, args);
+      const out = await promisify(execFile)(command, commandArgs, { timeout: 60_000 });
+      writeFileSync(logFile, out.stdout + out.stderr);
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      writeFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
+      throw new Error(`postgres: initdb failed: ${(e.stderr || e.message).trim()} (log ${logFile})`, {
+        cause: err,
+      });
+    }
+  }
+
+  const port = await freePort();
+  // A Unix socket path is limited to 107 bytes; a deep run dir gets TCP only.
+  const socketDirs = join(socketDir, `.s.PGSQL.${port}`).length < 100 ? socketDir : '';
+  const serverArgs = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'];
+  serverArgs.push('-c', `unix_socket_directories=${socketDirs}`);
+  serverArgs.push('-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'synchronous_commit=off');
+  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const [command, args] = asPostgres(postgres, serverArgs);
+  const proc = await sup.start({
+    name: 'postgres',
+    command,
+    args,
+    readiness: { kind: 'fn', what: `a connection to ${adminUrl}`, check: () => connects(adminUrl) },
+    timeoutMs: options.timeoutMs ?? 60_000,
+  });
+  try {
+    await createDatabase(adminUrl, database);
+  } catch (err) {
+    await proc.stop();
+    throw new Error(`postgres: creating database ${database} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/${database}`,
+    adminUrl,
+    port,
+    dataDir,
+    name: proc.name,
+    pid: proc.pid,
+    logFile: proc.logFile,
+    stop: proc.stop,
+  };
+}
+
+/**
+ * PostgreSQL refuses to run as root. As root, the server's directories go to the `postgres` OS
+ * user and the run dir becomes traversable (not listable) by others so that user can reach them.
+ * setpriv, not runuser: setpriv execs, so the supervisor's SIGTERM reaches the postmaster itself;
+ * runuser forks, and on SIGTERM it SIGKILLs its child two seconds later, mid-shutdown.
+ * Returns how to run a PostgreSQL program: as is, or through setpriv when root. (initdb itself
+ * makes the data dir private.)
+ */
+function postgresUserCommand(
+  runDir: string,
+  dirs: string[],
+): (command: string, args: string[]) => [string, string[]] {
+  if (process.getuid?.() !== 0) return (command, args) => [command, args];
+  let uid: number;
+  let gid: number;
+  try {
+    uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  } catch {
+    throw new Error('postgres: running as root and there is no `postgres` OS user (install postgresql)');
+  }
+  for (const d of dirs) chownSync(d, uid, gid);
+  chmodSync(runDir, statSync(runDir).mode | 0o001);
+  const prefix = ['--reuid=postgres', '--regid=postgres', '--init-groups', '--'];
+  return (command, args) => ['setpriv', [...prefix, command, ...args]];
+}
+
+async function connects(url: string): Promise<boolean> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function createDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const exists = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`create database "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}
