@@ -1,5 +1,6 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { ApprovalState, DecisionRequest } from './approval';
 import type { OperationKind, OperationStatus } from './operation';
 
 /**
@@ -58,3 +59,6 @@ export const SEARCH_ATTRIBUTE_NAMES = Object.values(searchAttributes).map((k) =>
 export const STATUS_MEMO_KEY = 'status';
 
 export const operationStatusQuery = defineQuery<OperationStatus>('operationStatus');
+
+/** An approver's decision, sent by the API with the identity it authenticated. */
+export const decideApprovalUpdate = defineUpdate<ApprovalState, [DecisionRequest]>('decideApproval');

@@ -1,13 +1,10 @@
 import {
-  ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
-  log,
+  condition,
   proxyActivities,
   setHandler,
   sleep,
-  TimeoutFailure,
-  upsertMemo,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
@@ -16,13 +13,18 @@ import type {
   RegionActivities,
 } from '../infra/activities/failover.activities';
 import {
-  operationIdOf,
-  operationStatusQuery,
-  regionTaskQueue,
-  searchAttributes,
-  STATUS_MEMO_KEY,
-} from './definitions';
-import type { FailoverSpec, OperationError, OperationStatus, OperationStep } from './operation';
+  type ApprovalFacts,
+  type ApprovalPolicy,
+  applyDecision,
+  checkDecision,
+  factsChanged,
+  initialApprovalState,
+  openRound,
+  voidRound,
+} from './approval';
+import { decideApprovalUpdate, operationIdOf, operationStatusQuery, regionTaskQueue } from './definitions';
+import { OperationRuntime, toOperationError } from './operation-runtime';
+import type { FailoverSpec, OperationStatus } from './operation';
 
 /**
  * What the API fixes when it starts a failover: the request, and the facts of the plan taken from
@@ -38,14 +40,14 @@ export interface FailoverInput {
     ttl: number;
     waitForTtl: boolean;
     verifyTimeoutSeconds: number;
+    approval: ApprovalPolicy;
   };
 }
 
-export const FAILOVER_STEPS = ['preflight', 'dns', 'verify', 'commit'] as const;
-type StepName = (typeof FAILOVER_STEPS)[number];
+export const FAILOVER_STEPS = ['preflight', 'approval', 'dns', 'verify', 'commit'] as const;
 
-// Short calls: a crashed worker's attempt is retried elsewhere after at most 15 s.
 const coordinator = proxyActivities<CoordinatorActivities>({
+  // Short calls: a crashed worker's attempt is retried elsewhere after at most 15 s.
   startToCloseTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
@@ -60,23 +62,10 @@ function regionActivities(prefix: string, region: string) {
   });
 }
 
-function toOperationError(err: unknown, step: string): OperationError {
-  let cause: unknown = err;
-  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
-  if (cause instanceof ApplicationFailure) {
-    return { code: cause.type ?? 'failed', message: cause.message, step };
-  }
-  if (cause instanceof TimeoutFailure) {
-    return { code: 'timeout', message: `step "${step}" timed out (${cause.timeoutType})`, step };
-  }
-  return { code: 'failed', message: cause instanceof Error ? cause.message : String(cause), step };
-}
-
 export async function failoverWorkflow(input: FailoverInput): Promise<OperationStatus> {
-  const info = workflowInfo();
   const { app, spec, plan } = input;
   const status: OperationStatus = {
-    operationId: operationIdOf(app, info.firstExecutionRunId),
+    operationId: operationIdOf(app, workflowInfo().firstExecutionRunId),
     kind: 'failover',
     app,
     spec,
@@ -84,87 +73,110 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
     phase: 'Running',
     steps: FAILOVER_STEPS.map((name) => ({ name, status: 'Pending' })),
     startedAt: new Date().toISOString(),
+    approval: initialApprovalState(plan.approval, input.requestedBy),
     facts: {},
   };
+  const op = new OperationRuntime(status);
+  const approval = status.approval!;
   setHandler(operationStatusQuery, () => status);
+  setHandler(
+    decideApprovalUpdate,
+    async (req) => {
+      applyDecision(approval, req, new Date().toISOString());
+      op.publish();
+      await op.audit(
+        `approval.${req.decision === 'approve' ? 'approved' : 'rejected'}`,
+        'accepted',
+        {
+          comment: req.comment,
+          round: approval.round,
+          stillNeeded: approval.stillNeeded,
+          requestId: req.requestId,
+        },
+        req.principal.name,
+      );
+      op.notify('approval.decided', {
+        decision: req.decision,
+        by: req.principal.name,
+        comment: req.comment,
+        stillNeeded: approval.stillNeeded,
+      });
+      return approval;
+    },
+    { validator: (req) => checkDecision(approval, req, Date.now()) },
+  );
 
-  const publish = () => {
-    upsertMemo({ [STATUS_MEMO_KEY]: status });
-    upsertSearchAttributes([{ key: searchAttributes.phase, value: status.phase }]);
-  };
-  const stepOf = (name: StepName): OperationStep => status.steps.find((s) => s.name === name)!;
-
-  const compensations: { step: StepName; run: () => Promise<void> }[] = [];
-
-  async function runStep(name: StepName, body: (step: OperationStep) => Promise<void>): Promise<void> {
-    const step = stepOf(name);
-    step.status = 'Running';
-    step.startedAt = new Date().toISOString();
-    publish();
-    try {
-      await body(step);
-      step.status = 'Completed';
-    } catch (err) {
-      step.status = 'Failed';
-      step.error = toOperationError(err, name);
-      throw err;
-    } finally {
-      step.endedAt = new Date().toISOString();
-      publish();
+  /** Where the app stands now, and whether the target is fit to take it. */
+  async function observe(): Promise<ApprovalFacts> {
+    const state = await coordinator.readControlState({ app });
+    if (state.activeRegion === spec.to) {
+      throw ApplicationFailure.nonRetryable(
+        `region "${spec.to}" is already active for app "${app}"`,
+        'already-active',
+      );
     }
+    const probe = await regionActivities(input.taskQueuePrefix, spec.to).probeRegionHealth({
+      app,
+      region: spec.to,
+    });
+    status.facts.targetHealth = probe;
+    return {
+      activeRegion: state.activeRegion,
+      epoch: state.epoch,
+      targetRegion: spec.to,
+      targetHealthy: probe.healthy,
+      targetHealth: probe.healthy ? `healthy (${probe.latencyMs} ms)` : probe.reason,
+    };
   }
 
-  let failedStep: StepName = 'preflight';
+  await op.audit('operation.started', 'info', { spec, requestedBy: input.requestedBy });
+  let failedStep = 'preflight';
   try {
-    let newEpoch = 0;
-    failedStep = 'preflight';
-    await runStep('preflight', async (step) => {
-      const state = await coordinator.readControlState({ app });
-      status.facts.from = state.activeRegion;
-      status.facts.previousEpoch = state.epoch;
-      if (state.activeRegion === spec.to) {
+    let facts!: ApprovalFacts;
+    await op.runStep('preflight', async (step) => {
+      facts = await observe();
+      status.facts.from = facts.activeRegion;
+      status.facts.previousEpoch = facts.epoch;
+      if (!facts.targetHealthy) {
         throw ApplicationFailure.nonRetryable(
-          `region "${spec.to}" is already active for app "${app}"`,
-          'already-active',
-        );
-      }
-      const probe = await regionActivities(input.taskQueuePrefix, spec.to).probeRegionHealth({
-        app,
-        region: spec.to,
-      });
-      status.facts.targetHealth = probe;
-      if (!probe.healthy) {
-        throw ApplicationFailure.nonRetryable(
-          `target region "${spec.to}" is not healthy: ${probe.reason}`,
+          `target region "${spec.to}" is not healthy: ${facts.targetHealth}`,
           'target-unhealthy',
         );
       }
-      newEpoch = state.epoch + 1;
-      step.detail = `active region ${state.activeRegion}; target ${spec.to} healthy (${probe.latencyMs} ms)`;
+      step.detail = `active region ${facts.activeRegion}; target ${spec.to} ${facts.targetHealth}`;
     });
 
+    failedStep = 'approval';
+    if (approval.status === 'NotRequired') {
+      const step = op.step('approval');
+      step.status = 'Skipped';
+      step.detail = 'the approval policy requires none';
+    } else {
+      const outcome = await awaitApproval(op, facts, observe);
+      if (outcome.facts) facts = outcome.facts;
+      if (outcome.end) return await end(op);
+    }
+    const newEpoch = facts.epoch + 1;
+
     failedStep = 'dns';
-    await runStep('dns', async (step) => {
+    await op.runStep('dns', async (step) => {
       const captured: CapturedRecord[] = await coordinator.captureDnsRecords({ app });
       status.facts.previousDns = captured;
       // Registered before the change: restoring the captured values is harmless if nothing changed,
       // and covers a batch that failed halfway.
       const restorable = captured.filter((c) => c.previous !== null);
-      compensations.push({
-        step: 'dns',
-        run: async () => {
-          await coordinator.applyDnsRecords({
-            app,
-            writes: restorable.map((c) => ({ index: c.index, set: c.previous! })),
-          });
-        },
+      op.onFailureUndo('dns', async () => {
+        await coordinator.applyDnsRecords({
+          app,
+          writes: restorable.map((c) => ({ index: c.index, set: c.previous! })),
+        });
       });
       const writes = captured.map((c) => ({
         index: c.index,
         set: { ttl: plan.ttl, values: [plan.targetAddress] },
       }));
       step.detail = `switching ${captured.length} record(s) to ${plan.targetAddress}`;
-      publish();
+      op.publish();
       const changes = await coordinator.applyDnsRecords({ app, writes });
       status.facts.dnsChanges = changes;
       await proxyActivities<CoordinatorActivities>({
@@ -175,14 +187,14 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
       const cachedTtl = Math.max(0, ...captured.map((c) => c.previous?.ttl ?? 0));
       if (plan.waitForTtl && cachedTtl > 0) {
         step.detail = `in sync; waiting ${cachedTtl}s for cached answers to expire`;
-        publish();
+        op.publish();
         await sleep(cachedTtl * 1000);
       }
       step.detail = `${captured.length} record(s) point at ${plan.targetAddress}`;
     });
 
     failedStep = 'verify';
-    await runStep('verify', async (step) => {
+    await op.runStep('verify', async (step) => {
       const check = await proxyActivities<CoordinatorActivities>({
         scheduleToCloseTimeout: plan.verifyTimeoutSeconds * 1000,
         startToCloseTimeout: '15s',
@@ -192,7 +204,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
     });
 
     failedStep = 'commit';
-    await runStep('commit', async (step) => {
+    await op.runStep('commit', async (step) => {
       const results = await coordinator.commitControlState({
         state: {
           app,
@@ -213,34 +225,108 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
   } catch (err) {
     status.error = toOperationError(err, failedStep);
     status.phase = 'Compensating';
-    publish();
-    let compensationFailed = false;
-    for (const c of compensations.reverse()) {
-      const step = stepOf(c.step);
-      const before = step.status;
-      step.status = 'Compensating';
-      publish();
-      try {
-        await c.run();
-        step.status = before === 'Failed' ? 'Failed' : 'Compensated';
-      } catch (compErr) {
-        compensationFailed = true;
-        step.status = 'CompensationFailed';
-        step.compensationError = toOperationError(compErr, c.step);
-        log.error('compensation failed', { step: c.step, error: step.compensationError.message });
-      }
-    }
-    status.phase = compensationFailed ? 'CompensationFailed' : 'Failed';
+    op.publish();
+    status.phase = (await op.compensate()) ? 'Failed' : 'CompensationFailed';
   }
-  for (const s of status.steps) if (s.status === 'Pending') s.status = 'Skipped';
-  status.endedAt = new Date().toISOString();
-  publish();
+  return end(op);
+}
+
+/** Ends the workflow: Completed returns the status, every other outcome fails the workflow with it. */
+async function end(op: OperationRuntime): Promise<OperationStatus> {
+  await op.finish();
+  await condition(allHandlersFinished);
+  const { status } = op;
   if (status.phase !== 'Completed') {
     throw ApplicationFailure.nonRetryable(
-      status.error?.message ?? 'failover failed',
-      status.error?.code ?? 'failed',
+      status.error?.message ?? `failover ${status.phase}`,
+      status.error?.code ?? status.phase,
       status,
     );
   }
   return status;
+}
+
+/**
+ * Raises the approval request and waits for it. Approvals bind to the facts they were given on:
+ * once approved, the facts are observed again, and if they changed the approvals are void and the
+ * request is raised anew with the new facts.
+ */
+async function awaitApproval(
+  op: OperationRuntime,
+  initial: ApprovalFacts,
+  observe: () => Promise<ApprovalFacts>,
+): Promise<{ end: boolean; facts?: ApprovalFacts }> {
+  const { status } = op;
+  const approval = status.approval!;
+  const step = op.step('approval');
+  step.status = 'Running';
+  step.startedAt = new Date().toISOString();
+  let facts = initial;
+  for (;;) {
+    openRound(approval, facts, Date.now());
+    status.phase = 'AwaitingApproval';
+    step.detail = `round ${approval.round}: waiting for ${approval.policy.required} approval(s) from ${approval.policy.roles.join('/')} until ${approval.expiresAt}`;
+    op.publish();
+    await op.audit('approval.requested', 'info', {
+      round: approval.round,
+      facts,
+      policy: approval.policy,
+      expiresAt: approval.expiresAt,
+    });
+    op.notify('approval.requested', {
+      round: approval.round,
+      facts,
+      policy: approval.policy,
+      expiresAt: approval.expiresAt,
+      requestedBy: status.requestedBy,
+      reason: status.spec.reason,
+    });
+
+    const decided = await condition(
+      () => approval.status !== 'Pending',
+      Date.parse(approval.expiresAt!) - Date.now(),
+    );
+    if (!decided) {
+      approval.status = 'Expired';
+      status.phase = 'TimedOut';
+      status.error = {
+        code: 'approval-expired',
+        message: `no decision before ${approval.expiresAt}`,
+        step: 'approval',
+      };
+      step.status = 'Failed';
+      step.error = status.error;
+      step.endedAt = new Date().toISOString();
+      await op.audit('approval.expired', 'failed', { round: approval.round });
+      op.notify('approval.expired', { round: approval.round });
+      return { end: true };
+    }
+    if (approval.status === 'Rejected') {
+      const by = approval.decisions.find((d) => d.decision === 'reject')!;
+      status.phase = 'Rejected';
+      status.error = {
+        code: 'rejected',
+        message: `rejected by ${by.principal}: ${by.comment}`,
+        step: 'approval',
+      };
+      step.status = 'Failed';
+      step.error = status.error;
+      step.endedAt = new Date().toISOString();
+      return { end: true };
+    }
+    status.phase = 'Running';
+    op.publish();
+    const now = await observe();
+    const changed = factsChanged(facts, now);
+    if (changed === null) {
+      step.status = 'Completed';
+      step.endedAt = new Date().toISOString();
+      step.detail = `approved by ${approval.approvedBy.join(', ')} (round ${approval.round})`;
+      op.publish();
+      return { end: false, facts: now };
+    }
+    voidRound(approval, changed);
+    await op.audit('approval.voided', 'info', { round: approval.round, reason: changed });
+    facts = now;
+  }
 }

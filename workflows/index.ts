@@ -1,2 +1,3 @@
 // The worker bundles this file: every workflow Switchyard runs is exported from here.
 export { failoverWorkflow } from './failover.workflow';
+export { deliverNotificationWorkflow, sealAuditWorkflow } from './recording.workflows';

@@ -1,3 +1,5 @@
+import type { ApprovalState } from './approval';
+
 /**
  * The Operation resource: spec (what was asked) and status (what happened), after Velero's
  * spec + status shape. Pure types and pure functions only: this file is loaded in the
@@ -8,22 +10,34 @@ export const OPERATION_KINDS = ['failover'] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /**
+ * AwaitingApproval → waiting for approvers (see `approval` on the status)
  * Running       → steps are executing
  * Compensating  → a step failed (or the operation was cancelled) and completed steps are being undone
  * Completed     → every step succeeded; the change is committed
  * Failed        → a step failed; every compensation succeeded, the app is as it was before
  * CompensationFailed → a step failed and at least one compensation failed too: needs a human
+ * Rejected      → an approver rejected it; nothing was changed
+ * TimedOut      → the approval request expired; nothing was changed
  */
 export const OPERATION_PHASES = [
+  'AwaitingApproval',
   'Running',
   'Compensating',
   'Completed',
   'Failed',
   'CompensationFailed',
+  'Rejected',
+  'TimedOut',
 ] as const;
 export type OperationPhase = (typeof OPERATION_PHASES)[number];
 
-export const TERMINAL_PHASES: readonly OperationPhase[] = ['Completed', 'Failed', 'CompensationFailed'];
+export const TERMINAL_PHASES: readonly OperationPhase[] = [
+  'Completed',
+  'Failed',
+  'CompensationFailed',
+  'Rejected',
+  'TimedOut',
+];
 
 /**
  * Pending → Running → Completed | Failed
@@ -77,6 +91,8 @@ export interface OperationStatus {
   startedAt: string;
   endedAt?: string;
   error?: OperationError;
+  /** The approval request: policy, decisions, who is still needed, voided rounds. */
+  approval?: ApprovalState;
   /** Facts the operation recorded (e.g. the DNS values it replaced, the new fencing epoch). */
   facts: Record<string, unknown>;
 }

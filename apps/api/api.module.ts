@@ -1,20 +1,36 @@
-import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import {
+  type DynamicModule,
+  Inject,
+  type MiddlewareConsumer,
+  Module,
+  type NestModule,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { Client } from '@temporalio/client';
 import type { NextFunction, Request, Response } from 'express';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
+import { JwtVerifier } from '../../infra/auth/jwt.verifier';
+import { openPersistence, type Persistence } from '../../infra/database/persistence';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectClient } from '../../infra/temporal/connection';
 import { OperationsRepository } from '../../infra/temporal/operations.repository';
 import { AppsController } from './apps/apps.controller';
 import { AppsService } from './apps/apps.service';
+import { AuditController } from './audit/audit.controller';
+import { AuditInterceptor } from './common/audit.interceptor';
+import { AuditTrail } from './common/audit-trail';
 import { AuthGuard } from './common/auth.guard';
+import { requestId } from './common/request-id';
 import { ErrorFilter } from './common/error.filter';
 import { OperationsController } from './operations/operations.controller';
 import { OperationsService } from './operations/operations.service';
 import { Metrics } from './system/metrics';
 import { SystemController } from './system/system.controller';
-import { CONFIG } from './tokens';
+import { TokensController } from './tokens/tokens.controller';
+import { AUDIT_STORE, CONFIG, JWT_VERIFIER, TOKEN_STORE } from './tokens';
+
+const PERSISTENCE = Symbol('Persistence');
 
 export interface ApiModuleOptions {
   config: SwitchyardConfig;
@@ -34,16 +50,38 @@ function lazyClient(config: SwitchyardConfig): () => Promise<Client> {
 }
 
 @Module({})
-export class ApiModule implements NestModule {
-  constructor(private readonly metrics: Metrics) {}
+export class ApiModule implements NestModule, OnApplicationShutdown {
+  constructor(
+    private readonly metrics: Metrics,
+    @Inject(PERSISTENCE) private readonly persistence: Persistence,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.persistence.close();
+  }
 
   static forRoot(options: ApiModuleOptions): DynamicModule {
     const client = options.temporalClient ?? lazyClient(options.config);
     return {
       module: ApiModule,
-      controllers: [SystemController, AppsController, OperationsController],
+      controllers: [
+        SystemController,
+        AppsController,
+        OperationsController,
+        AuditController,
+        TokensController,
+      ],
       providers: [
         { provide: CONFIG, useValue: options.config },
+        { provide: PERSISTENCE, useFactory: () => openPersistence(options.config) },
+        { provide: AUDIT_STORE, useFactory: (p: Persistence) => p.audit, inject: [PERSISTENCE] },
+        { provide: TOKEN_STORE, useFactory: (p: Persistence) => p.tokens, inject: [PERSISTENCE] },
+        {
+          provide: JWT_VERIFIER,
+          useValue: options.config.auth.oidc ? new JwtVerifier(options.config.auth.oidc) : null,
+        },
+        AuditTrail,
+        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
         { provide: ControlStateStore, useFactory: () => new ControlStateStore(options.config) },
         {
           provide: OperationsRepository,
@@ -60,7 +98,7 @@ export class ApiModule implements NestModule {
 
   configure(consumer: MiddlewareConsumer): void {
     consumer
-      .apply((req: Request, res: Response, next: NextFunction) => {
+      .apply(requestId, (req: Request, res: Response, next: NextFunction) => {
         const end = this.metrics.httpDuration.startTimer({ method: req.method });
         res.on('finish', () => {
           const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';

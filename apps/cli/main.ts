@@ -241,6 +241,197 @@ ops
     print(opts, op, () => operationText(op));
   });
 
+interface ApprovalView {
+  status: string;
+  round: number;
+  expiresAt?: string;
+  approvedBy: string[];
+  stillNeeded: number;
+  policy: { required: number; roles: string[] };
+  decisions: { principal: string; decision: string; comment: string; at: string }[];
+}
+
+function approvalText(operationId: string, a: ApprovalView): string {
+  const lines = [
+    `${operationId}: approval ${a.status} (round ${a.round})`,
+    `  approved by: ${a.approvedBy.join(', ') || 'nobody yet'}; still needed: ${a.stillNeeded} from ${a.policy.roles.join('/')}`,
+  ];
+  if (a.expiresAt) lines.push(`  expires at ${a.expiresAt}`);
+  for (const d of a.decisions)
+    lines.push(`  ${d.decision} by ${d.principal} at ${d.at}${d.comment ? `: ${d.comment}` : ''}`);
+  return lines.join('\n');
+}
+
+const approvals = program.command('approvals').description('operations waiting for approval');
+approvals
+  .command('ls', { isDefault: true })
+  .description('list operations awaiting approval, with who approved and who is still needed')
+  .option('--app <app>')
+  .action(async (o: { app?: string }) => {
+    const { api, opts } = client();
+    const q = o.app ? `?app=${encodeURIComponent(o.app)}` : '';
+    const res = await api.request<{ items: (OperationStatus & { approval?: ApprovalView })[] }>(
+      'GET',
+      `/v1/approvals${q}`,
+    );
+    print(opts, res, () => {
+      const t = table(['OPERATION', 'APP', 'TO', 'BY', 'APPROVED BY', 'STILL NEEDED', 'EXPIRES']);
+      for (const op of res.items) {
+        const a = op.approval;
+        t.push([
+          op.operationId,
+          op.app,
+          op.spec?.to ?? '',
+          op.requestedBy ?? '',
+          a?.approvedBy.join(', ') ?? '',
+          String(a?.stillNeeded ?? ''),
+          a?.expiresAt ?? '',
+        ]);
+      }
+      return t.toString();
+    });
+  });
+
+for (const decision of ['approve', 'reject'] as const) {
+  program
+    .command(`${decision} <operationId>`)
+    .description(`${decision} an operation awaiting approval (as the token's principal)`)
+    .option('--comment <text>', 'why', '')
+    .action(async (id: string, o: { comment: string }) => {
+      const { api, opts } = client();
+      const res = await api.request<{ operationId: string; approval: ApprovalView }>(
+        'POST',
+        `/v1/operations/${encodeURIComponent(id)}/approvals`,
+        { decision, comment: o.comment },
+      );
+      print(opts, res, () => approvalText(res.operationId, res.approval));
+    });
+}
+
+interface AuditEventView {
+  sequence: number;
+  time: string;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  reason: string | null;
+}
+
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('ls', { isDefault: true })
+  .description('audit events, oldest first')
+  .option('--actor <name>')
+  .option('--action <action>')
+  .option('--target <target>')
+  .option('--since <iso-time>')
+  .option('--until <iso-time>')
+  .option('--cursor <cursor>')
+  .option('--limit <n>', 'at most this many', '100')
+  .action(async (o: Record<string, string | undefined>) => {
+    const { api, opts } = client();
+    const q = new URLSearchParams(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined));
+    const res = await api.request<{ items: AuditEventView[]; nextCursor: string | null }>(
+      'GET',
+      `/v1/audit?${q}`,
+    );
+    print(opts, res, () => {
+      const t = table(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME', 'REASON']);
+      for (const e of res.items)
+        t.push([String(e.sequence), e.time, e.actor, e.action, e.target, e.outcome, e.reason ?? '']);
+      return t.toString() + (res.nextCursor ? `\nmore: switchyard audit ls --cursor ${res.nextCursor}` : '');
+    });
+  });
+audit
+  .command('verify')
+  .description('recompute the hash chain and check it against the sealed segments; exit 1 if broken')
+  .action(async () => {
+    const { api, opts } = client();
+    const res = await api.request<{
+      ok: boolean;
+      checked: number;
+      lastSequence: number;
+      sealedThrough: number;
+      firstBreak: { sequence: number; reason: string; message: string } | null;
+      unreadableRegions: string[];
+    }>('GET', '/v1/audit/verify');
+    print(opts, res, () => {
+      const head = res.ok
+        ? `audit log intact: ${res.checked} event(s) through #${res.lastSequence}, sealed through #${res.sealedThrough}`
+        : `audit log BROKEN at #${res.firstBreak!.sequence} (${res.firstBreak!.reason}): ${res.firstBreak!.message}`;
+      const unreadable = res.unreadableRegions.length
+        ? `\nsealed segments unreadable in: ${res.unreadableRegions.join(', ')}`
+        : '';
+      return head + unreadable;
+    });
+    if (!res.ok) process.exitCode = EXIT_FAILED;
+  });
+
+const tokens = program.command('tokens').description('API tokens (admin)');
+tokens
+  .command('create')
+  .description('create a token; it is printed once and never stored')
+  .requiredOption('--principal <name>', 'who the token stands for')
+  .requiredOption('--roles <roles>', 'comma list of viewer, operator, approver, admin')
+  .requiredOption('--reason <text>', 'why (audited)')
+  .action(async (o: { principal: string; roles: string; reason: string }) => {
+    const { api, opts } = client();
+    const res = await api.request<{ id: string; principal: string; roles: string[]; token: string }>(
+      'POST',
+      '/v1/tokens',
+      {
+        principal: o.principal,
+        roles: o.roles
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean),
+        reason: o.reason,
+      },
+    );
+    print(
+      opts,
+      res,
+      () =>
+        `token ${res.id} for ${res.principal} (${res.roles.join(', ')}):\n${res.token}\nstore it now: it is not shown again`,
+    );
+  });
+tokens
+  .command('list')
+  .description('list tokens (not the tokens themselves)')
+  .option('--all', 'include revoked tokens')
+  .action(async (o: { all?: boolean }) => {
+    const { api, opts } = client();
+    const res = await api.request<{
+      items: {
+        id: string;
+        principal: string;
+        roles: string[];
+        createdAt: string;
+        createdBy: string;
+        revokedAt: string | null;
+      }[];
+    }>('GET', `/v1/tokens${o.all ? '?includeRevoked=true' : ''}`);
+    print(opts, res, () => {
+      const t = table(['ID', 'PRINCIPAL', 'ROLES', 'CREATED', 'BY', 'REVOKED']);
+      for (const k of res.items)
+        t.push([k.id, k.principal, k.roles.join(', '), k.createdAt, k.createdBy, k.revokedAt ?? '']);
+      return t.toString();
+    });
+  });
+tokens
+  .command('revoke <id>')
+  .description('revoke a token at once')
+  .requiredOption('--reason <text>', 'why (audited)')
+  .action(async (id: string, o: { reason: string }) => {
+    const { api, opts } = client();
+    const res = await api.request<{ id: string; principal: string; revokedAt: string }>(
+      'DELETE',
+      `/v1/tokens/${encodeURIComponent(id)}?reason=${encodeURIComponent(o.reason)}`,
+    );
+    print(opts, res, () => `token ${res.id} of ${res.principal} revoked at ${res.revokedAt}`);
+  });
+
 program
   .command('config')
   .description('configuration file tools')

@@ -4,7 +4,11 @@ import {
   createRegionActivities,
 } from '../../infra/activities/failover.activities';
 import { ConfigError, configPathFromEnv, loadConfigFile } from '../../infra/config/config.loader';
+import { createRecordingActivities } from '../../infra/activities/recording.activities';
+import { startPeriodicSealing } from '../../infra/audit/audit-sealer';
+import { openPersistence } from '../../infra/database/persistence';
 import { createDnsProviders } from '../../infra/dns/dns.registry';
+import { WebhookSink } from '../../infra/notify/webhook.sink';
 import { createLogger } from '../../infra/logging/logger';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectWorker } from '../../infra/temporal/connection';
@@ -16,6 +20,9 @@ import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitio
  * region-independent activities) and every region's queue; in production run one per region with
  * SWITCHYARD_WORKER_QUEUES=coordinator,<region> (or just <region>).
  */
+/** The audit log is also sealed at the end of every operation; this bounds the gap between operations. */
+const AUDIT_SEAL_INTERVAL_MS = Number(process.env.SWITCHYARD_AUDIT_SEAL_INTERVAL_MS ?? 60_000);
+
 async function main(): Promise<void> {
   const log = createLogger('worker');
   const config = loadConfigFile(configPathFromEnv());
@@ -50,12 +57,17 @@ async function main(): Promise<void> {
     }
   }
 
+  const persistence = await openPersistence(config);
   const deps = {
     config,
     dns: createDnsProviders(config),
     controlState: new ControlStateStore(config),
     logger: log,
+    audit: persistence.audit,
+    sealer: persistence.sealer,
+    notifications: new WebhookSink(config.notifications.webhooks),
   };
+  const stopSealing = startPeriodicSealing(persistence.sealer, AUDIT_SEAL_INTERVAL_MS, log);
   const connection = await connectWorker(config.temporal);
   const prefix = config.temporal.taskQueuePrefix;
   const base = { connection, namespace: config.temporal.namespace };
@@ -68,7 +80,7 @@ async function main(): Promise<void> {
           ...base,
           ...workflowSource(),
           taskQueue: coordinatorTaskQueue(prefix),
-          activities: createCoordinatorActivities(deps),
+          activities: { ...createCoordinatorActivities(deps), ...createRecordingActivities(deps) },
         }),
       );
     } else {
@@ -92,6 +104,8 @@ async function main(): Promise<void> {
   );
   await Promise.all(workers.map((w) => w.run()));
   await connection.close();
+  await stopSealing();
+  await persistence.close();
   deps.controlState.close();
   log.info('worker stopped');
 }

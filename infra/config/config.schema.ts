@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { oidcSchema } from '../auth/jwt.verifier';
+import { notificationsSchema } from '../notify/webhook.notifier';
 
 /**
  * The schema of switchyard.yaml. Every field is documented in docs/configuration.md;
@@ -69,7 +71,13 @@ const tokenSchema = z
   })
   .strict();
 
-const authSchema = z.object({ tokens: z.array(tokenSchema).default([]) }).strict();
+const authSchema = z
+  .object({
+    tokens: z.array(tokenSchema).default([]),
+    /** Bearer JWTs from the organisation's identity provider (docs/notifications-and-oidc.md). */
+    oidc: oidcSchema.optional(),
+  })
+  .strict();
 
 /**
  * Where the audit log and API tokens live: `sqlite:<file>` (default) or `postgres://...`.
@@ -139,6 +147,29 @@ const bucketSchema = z
     path: ['accessKeyId'],
   });
 
+/**
+ * Who must agree before an operation of a kind runs. `required: 0` lets it run without approval.
+ * The requester never counts as an approver unless `excludeRequester` is false.
+ */
+const DEFAULT_APPROVAL_POLICY = {
+  required: 1,
+  roles: ['approver', 'admin'] as ('viewer' | 'operator' | 'approver' | 'admin')[],
+  excludeRequester: true,
+  expiresAfterSeconds: 1800,
+};
+
+const approvalPolicySchema = z
+  .object({
+    required: z.number().int().min(0).max(10).default(DEFAULT_APPROVAL_POLICY.required),
+    roles: z
+      .array(z.enum(['viewer', 'operator', 'approver', 'admin']))
+      .min(1, 'name at least one role that may approve')
+      .default(DEFAULT_APPROVAL_POLICY.roles),
+    excludeRequester: z.boolean().default(true),
+    expiresAfterSeconds: seconds(1, 7 * 86400).default(DEFAULT_APPROVAL_POLICY.expiresAfterSeconds),
+  })
+  .strict();
+
 const regionSchema = z
   .object({
     name,
@@ -197,9 +228,17 @@ const appSchema = z
         rpoSeconds: seconds(1, 30 * 86400).default(3600),
         /** Upper bound on one preflight health probe. */
         healthTimeoutSeconds: seconds(1, 300).default(5),
+        approvals: z
+          .object({ failover: approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY) })
+          .strict()
+          .default({ failover: DEFAULT_APPROVAL_POLICY }),
       })
       .strict()
-      .default({ rpoSeconds: 3600, healthTimeoutSeconds: 5 }),
+      .default({
+        rpoSeconds: 3600,
+        healthTimeoutSeconds: 5,
+        approvals: { failover: DEFAULT_APPROVAL_POLICY },
+      }),
   })
   .strict()
   .superRefine((app, ctx) => {
@@ -243,6 +282,7 @@ export const configSchema = z
     api: apiSchema.default(apiSchema.parse({})),
     auth: authSchema.default({ tokens: [] }),
     database: databaseSchema.default({ url: 'sqlite:.switchyard/switchyard.db' }),
+    notifications: notificationsSchema.default({ webhooks: [] }),
     dnsProviders: z.record(name, dnsProviderSchema).default({}),
     apps: z.record(name, appSchema).refine((a) => Object.keys(a).length > 0, 'define at least one app'),
   })
@@ -268,5 +308,6 @@ export type RegionConfig = AppConfig['regions'][number];
 export type BucketConfig = RegionConfig['bucket'];
 export type DnsRecordConfig = AppConfig['dns']['records'][number];
 export type DnsProviderConfig = SwitchyardConfig['dnsProviders'][string];
+export type ApprovalPolicyConfig = z.output<typeof approvalPolicySchema>;
 export type Route53ProviderConfig = Extract<DnsProviderConfig, { type: 'route53' }>;
 export type PowerDnsProviderConfig = Extract<DnsProviderConfig, { type: 'powerdns' }>;

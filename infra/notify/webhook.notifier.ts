@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { type Delivery, NOTIFICATION_EVENT_NAMES, type NotificationEventName } from './notification.port';
 
 /**
  * Notifications to the webhooks configured under `notifications.webhooks`. Each delivery is one
@@ -14,14 +15,6 @@ import { z } from 'zod';
  * Neither the secret nor the webhook URL's path (which is often a credential itself, as in Slack's
  * hooks) appears in an error: errors name the URL's origin only.
  */
-
-export const NOTIFICATION_EVENTS = [
-  'approval.requested',
-  'approval.decided',
-  'approval.expired',
-  'operation.finished',
-] as const;
-export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
 export const WEBHOOK_HEADERS = {
   event: 'X-Switchyard-Event',
@@ -41,9 +34,9 @@ export const webhookSchema = z
     /** Key of the HMAC-SHA256 signature; write it as a ${ENV} reference, not in the file. */
     secret: z.string().min(16, 'expected at least 16 characters'),
     events: z
-      .array(z.enum(NOTIFICATION_EVENTS))
+      .array(z.enum(NOTIFICATION_EVENT_NAMES))
       .min(1, 'list at least one event, or leave events out for all of them')
-      .default([...NOTIFICATION_EVENTS]),
+      .default([...NOTIFICATION_EVENT_NAMES]),
     timeoutSeconds: z.number().int().min(1).max(60).default(5),
   })
   .strict();
@@ -53,15 +46,11 @@ export const notificationsSchema = z.object({ webhooks: z.array(webhookSchema).d
 export type WebhookConfig = z.output<typeof webhookSchema>;
 export type NotificationsConfig = z.output<typeof notificationsSchema>;
 
-export interface Delivery {
-  /** Unique per notification, and the same for every attempt to deliver it. */
-  id: string;
-  event: NotificationEvent;
-  payload: unknown;
-}
-
 /** The webhooks that subscribe to an event. */
-export function webhooksFor(webhooks: readonly WebhookConfig[], event: NotificationEvent): WebhookConfig[] {
+export function webhooksFor(
+  webhooks: readonly WebhookConfig[],
+  event: NotificationEventName,
+): WebhookConfig[] {
   return webhooks.filter((w) => w.events.includes(event));
 }
 

@@ -22,6 +22,15 @@ export interface LocalAppSpec {
   verifyTimeoutSeconds?: number;
   /** Key prefix in the buckets (default switchyard/); tests isolate themselves with it. */
   bucketPrefix?: string;
+  /** The failover approval policy; the schema's default (one approver) when absent. */
+  failoverApproval?: {
+    required?: number;
+    roles?: string[];
+    excludeRequester?: boolean;
+    expiresAfterSeconds?: number;
+  };
+  /** `database.url`, e.g. `sqlite:/path/switchyard.db`. */
+  databaseUrl?: string;
 }
 
 export function localAppConfig(
@@ -37,6 +46,7 @@ export function localAppConfig(
     },
     api: spec.api,
     auth: { tokens: spec.tokens },
+    ...(spec.databaseUrl ? { database: { url: spec.databaseUrl } } : {}),
     dnsProviders: {
       'route53-local': {
         type: 'route53',
@@ -86,6 +96,7 @@ export function localAppConfig(
           resolvers: [`${stack.powerdns.dnsHost}:${stack.powerdns.dnsPort}`],
           timeoutSeconds: spec.verifyTimeoutSeconds ?? 60,
         },
+        ...(spec.failoverApproval ? { policies: { approvals: { failover: spec.failoverApproval } } } : {}),
       },
     },
   };

@@ -3,8 +3,12 @@ import {
   type WorkflowExecutionDescription,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { APPROVAL_REFUSALS, type ApprovalState, type DecisionRequest } from '../../workflows/approval';
 import {
+  decideApprovalUpdate,
   appOperationWorkflowId,
   coordinatorTaskQueue,
   operationIdOf,
@@ -36,6 +40,17 @@ export class OperationConflictError extends Error {
   }
 }
 
+/** The workflow refused an approval decision; `code` is one of APPROVAL_REFUSALS. */
+export class ApprovalRefusedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApprovalRefusedError';
+  }
+}
+
 export interface OperationSummary {
   operationId: string;
   kind: OperationKind;
@@ -45,6 +60,7 @@ export interface OperationSummary {
   endedAt?: string;
   requestedBy?: string;
   spec?: OperationStatus['spec'];
+  approval?: ApprovalState;
 }
 
 export interface OperationFilter {
@@ -113,6 +129,31 @@ export class OperationsRepository {
     }
   }
 
+  /**
+   * An operation that has recorded its outcome still holds the app's slot for the moment it takes
+   * to close. Waits for that (at most `timeoutMs`); false when the operation is still at work.
+   */
+  async awaitClosingOperation(operationId: string, timeoutMs: number): Promise<boolean> {
+    const op = await this.get(operationId);
+    if (!op || !isTerminal(op.phase)) return false;
+    const id = parseOperationId(operationId)!;
+    const client = await this.client();
+    const closed = client.workflow
+      .getHandle(id.workflowId, id.runId)
+      .result()
+      .then(
+        () => true,
+        () => true,
+      );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([closed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async get(operationId: string): Promise<OperationStatus | null> {
     const id = parseOperationId(operationId);
     if (!id) return null;
@@ -125,6 +166,33 @@ export class OperationsRepository {
       throw err;
     }
     return statusFromDescription(operationId, d);
+  }
+
+  /**
+   * Sends an approver's decision to the operation's workflow as an Update; the workflow's validator
+   * decides. Returns null when there is no such operation.
+   */
+  async decideApproval(operationId: string, req: DecisionRequest): Promise<ApprovalState | null> {
+    const id = parseOperationId(operationId);
+    if (!id) return null;
+    const client = await this.client();
+    const handle = client.workflow.getHandle(id.workflowId, id.runId);
+    try {
+      return await handle.executeUpdate(decideApprovalUpdate, { args: [req] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        throw new ApprovalRefusedError(err.cause.type ?? 'refused', err.cause.message);
+      }
+      if (err instanceof WorkflowNotFoundError) {
+        const exists = await this.get(operationId);
+        if (!exists) return null;
+        throw new ApprovalRefusedError(
+          APPROVAL_REFUSALS.notAwaiting,
+          `the operation is not awaiting approval (phase ${exists.phase})`,
+        );
+      }
+      throw err;
+    }
   }
 
   async list(filter: OperationFilter): Promise<OperationSummary[]> {
@@ -152,6 +220,7 @@ export class OperationsRepository {
         endedAt: s.endedAt,
         requestedBy: s.requestedBy,
         spec: s.spec,
+        ...(s.phase === 'AwaitingApproval' ? { approval: s.approval } : {}),
       });
       if (out.length >= limit) break;
     }

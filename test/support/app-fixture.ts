@@ -43,7 +43,9 @@ export interface AppFixture {
 export const REGION_IPS = ['127.0.1.1', '127.0.1.2'] as const;
 
 export async function startAppFixture(
-  options: Partial<Pick<LocalAppSpec, 'ttl' | 'verifyPath' | 'verifyTimeoutSeconds'>> = {},
+  options: Partial<
+    Pick<LocalAppSpec, 'ttl' | 'verifyPath' | 'verifyTimeoutSeconds' | 'failoverApproval'>
+  > = {},
 ): Promise<AppFixture> {
   const s = stack();
   const app = uniqueName('shop').slice(0, 40);
@@ -53,6 +55,35 @@ export async function startAppFixture(
   const dir = mkdtempSync(path.join(tmpdir(), `${app}-`));
 
   const port = await freePort(REGION_IPS[0]);
+  // The configuration is built and validated before anything starts, so a bad one leaks nothing.
+  const token = () => randomBytes(24).toString('base64url');
+  const tokens = { operator: token(), viewer: token(), admin: token(), approver: token() };
+  const doc = localAppConfig(s, {
+    app,
+    zone,
+    record,
+    ttl,
+    regions: REGION_IPS.map((ip, i) => ({ name: s.s3[i]!.region, ip, port })),
+    api: { host: '127.0.0.1', port: 0 },
+    tokens: [
+      { principal: 'alice', roles: ['operator'], sha256: sha256Hex(tokens.operator) },
+      { principal: 'victor', roles: ['viewer'], sha256: sha256Hex(tokens.viewer) },
+      { principal: 'carol', roles: ['admin'], sha256: sha256Hex(tokens.admin) },
+      { principal: 'bob', roles: ['approver'], sha256: sha256Hex(tokens.approver) },
+    ],
+    taskQueuePrefix: `t-${app}`,
+    bucketPrefix: `${app}/`,
+    verifyPath: options.verifyPath,
+    verifyTimeoutSeconds: options.verifyTimeoutSeconds,
+    // Tests that are not about approvals run without them; the approval tests set a policy.
+    failoverApproval: options.failoverApproval ?? { required: 0 },
+    databaseUrl: `sqlite:${path.join(dir, 'switchyard.db')}`,
+  });
+  const configFile = path.join(dir, 'switchyard.yaml');
+  const yaml = toYaml(doc);
+  writeFileSync(configFile, yaml);
+  const config = parseConfig(yaml, configFile, {});
+
   const names = s.s3.map((r) => r.region);
   const regions = await Promise.all(
     REGION_IPS.map(async (ip, i) => {
@@ -72,31 +103,6 @@ export async function startAppFixture(
 
   await createMotoZoneWithA(s.moto, zone, { name: record, ip: REGION_IPS[0], ttl });
   await createPowerDnsZoneWithA(s.powerdns, zone, { name: record, ip: REGION_IPS[0], ttl });
-
-  const token = () => randomBytes(24).toString('base64url');
-  const tokens = { operator: token(), viewer: token(), admin: token(), approver: token() };
-  const doc = localAppConfig(s, {
-    app,
-    zone,
-    record,
-    ttl,
-    regions: regions.map(({ name, ip }) => ({ name, ip, port })),
-    api: { host: '127.0.0.1', port: 0 },
-    tokens: [
-      { principal: 'alice', roles: ['operator'], sha256: sha256Hex(tokens.operator) },
-      { principal: 'victor', roles: ['viewer'], sha256: sha256Hex(tokens.viewer) },
-      { principal: 'carol', roles: ['admin'], sha256: sha256Hex(tokens.admin) },
-      { principal: 'bob', roles: ['approver'], sha256: sha256Hex(tokens.approver) },
-    ],
-    taskQueuePrefix: `t-${app}`,
-    bucketPrefix: `${app}/`,
-    verifyPath: options.verifyPath,
-    verifyTimeoutSeconds: options.verifyTimeoutSeconds,
-  });
-  const configFile = path.join(dir, 'switchyard.yaml');
-  const yaml = toYaml(doc);
-  writeFileSync(configFile, yaml);
-  const config = parseConfig(yaml, configFile, {});
 
   let client: Promise<Client> | undefined;
   const r53 = motoRoute53Client(s.moto);

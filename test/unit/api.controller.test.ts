@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
@@ -15,8 +18,11 @@ const CLOSED = 'http://127.0.0.1:1';
 const SECRET = 'super-secret-s3-key-value';
 const tokens = { viewer: 'viewer-token-0123456789', operator: 'operator-token-0123456789' };
 
+const DB = path.join(mkdtempSync(path.join(tmpdir(), 'switchyard-api-')), 'switchyard.db');
+
 const yaml = `
 temporal: { address: 127.0.0.1:1, connectTimeoutSeconds: 1 }
+database: { url: 'sqlite:${DB}' }
 auth:
   tokens:
     - { principal: victor, roles: [viewer], sha256: ${sha256Hex(tokens.viewer)} }

@@ -1,3 +1,4 @@
+import { type Delivery, NOTIFICATION_EVENT_NAMES } from '../../infra/notify/notification.port';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
@@ -6,7 +7,6 @@ import assert from 'node:assert/strict';
 import {
   backoffDelay,
   deliverWithRetry,
-  NOTIFICATION_EVENTS,
   notificationsSchema,
   signPayload,
   verifySignature,
@@ -15,7 +15,6 @@ import {
   WebhookDeliveryError,
   WebhookNotifier,
   WebhookRejectedError,
-  type Delivery,
   type WebhookConfig,
 } from '../../infra/notify/webhook.notifier';
 
@@ -348,7 +347,7 @@ describe('webhook configuration', () => {
     assert.deepEqual(webhookSchema.parse({ url: 'https://hooks.example.com/sy', secret: SECRET }), {
       url: 'https://hooks.example.com/sy',
       secret: SECRET,
-      events: [...NOTIFICATION_EVENTS],
+      events: [...NOTIFICATION_EVENT_NAMES],
       timeoutSeconds: 5,
     });
     assert.deepEqual(notificationsSchema.parse({}), { webhooks: [] });

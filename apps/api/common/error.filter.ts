@@ -1,6 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import type { ErrorBody } from './api-error';
+import type { AuthenticatedRequest } from './auth.guard';
+import { AuditTrail, isMutating } from './audit-trail';
 
 const CODES: Record<number, string> = {
   400: 'bad-request',
@@ -14,38 +16,53 @@ const CODES: Record<number, string> = {
   422: 'unprocessable',
 };
 
-/** Turns every error into `{ error, message, details? }`; unexpected ones become a 500 without internals. */
+/**
+ * Turns every error into `{ error, message, details? }`; unexpected ones become a 500 without
+ * internals. A refused mutating call is recorded in the audit log before the answer leaves.
+ */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
   private readonly log = new Logger('api');
 
+  constructor(private readonly trail: AuditTrail) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
+    const req = host.switchToHttp().getRequest<AuthenticatedRequest>();
     const res = host.switchToHttp().getResponse<Response>();
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const body = exception.getResponse();
-      if (
-        typeof body === 'object' &&
-        body !== null &&
-        'error' in body &&
-        'message' in body &&
-        typeof (body as ErrorBody).error === 'string' &&
-        !('statusCode' in body)
-      ) {
-        res.status(status).json(body);
-        return;
-      }
-      const message =
-        typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
-      res.status(status).json({
-        error: CODES[status] ?? (status >= 500 ? 'internal' : 'error'),
-        message: Array.isArray(message) ? message.join('; ') : String(message),
-      } satisfies ErrorBody);
+    const { status, body } = this.toBody(exception);
+    if (!isMutating(req)) {
+      res.status(status).json(body);
       return;
     }
+    void this.trail
+      .record(req, status, 'refused', { error: body.error, message: body.message })
+      .finally(() => res.status(status).json(body));
+  }
+
+  private toBody(exception: unknown): { status: number; body: ErrorBody } {
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const raw = exception.getResponse();
+      if (
+        typeof raw === 'object' &&
+        raw !== null &&
+        'error' in raw &&
+        'message' in raw &&
+        !('statusCode' in raw)
+      ) {
+        return { status, body: raw as ErrorBody };
+      }
+      const message =
+        typeof raw === 'string' ? raw : ((raw as { message?: unknown }).message ?? exception.message);
+      return {
+        status,
+        body: {
+          error: CODES[status] ?? (status >= 500 ? 'internal' : 'error'),
+          message: Array.isArray(message) ? message.join('; ') : String(message),
+        },
+      };
+    }
     this.log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
-    res
-      .status(500)
-      .json({ error: 'internal', message: 'internal error; see the API log' } satisfies ErrorBody);
+    return { status: 500, body: { error: 'internal', message: 'internal error; see the API log' } };
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OPERATION_PHASES } from '../../../workflows/operation';
 
 /** Every mutating request says why: the reason is kept with the operation (and, later, the audit log). */
 export const reasonSchema = z
@@ -19,11 +20,22 @@ export const failoverRequestSchema = z
 
 export type FailoverRequest = z.output<typeof failoverRequestSchema>;
 
+export const approvalDecisionSchema = z
+  .object({
+    decision: z.enum(['approve', 'reject'], { error: 'expected "approve" or "reject"' }),
+    comment: z.string().trim().max(1000, 'at most 1000 characters').default(''),
+  })
+  .strict();
+
+export type ApprovalDecisionRequest = z.output<typeof approvalDecisionSchema>;
+
+export const approvalListQuerySchema = z.object({ app: z.string().optional() }).strict();
+
 export const operationListQuerySchema = z
   .object({
     app: z.string().optional(),
     kind: z.enum(['failover']).optional(),
-    phase: z.enum(['Running', 'Compensating', 'Completed', 'Failed', 'CompensationFailed']).optional(),
+    phase: z.enum(OPERATION_PHASES).optional(),
     limit: z.coerce.number().int().min(1).max(500).optional(),
   })
   .strict();

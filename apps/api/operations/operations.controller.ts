@@ -3,7 +3,14 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs
 import { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { ZodPipe } from '../common/zod.pipe';
-import { type FailoverRequest, failoverRequestSchema, operationListQuerySchema } from './failover.dto';
+import {
+  type ApprovalDecisionRequest,
+  approvalDecisionSchema,
+  approvalListQuerySchema,
+  type FailoverRequest,
+  failoverRequestSchema,
+  operationListQuerySchema,
+} from './failover.dto';
 import { OperationsService } from './operations.service';
 
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
@@ -42,6 +49,33 @@ export class OperationsController {
     @Query(new ZodPipe(operationListQuerySchema, 'query')) q: z.output<typeof operationListQuerySchema>,
   ) {
     return { items: await this.operations.list(q) };
+  }
+
+  @Post('operations/:id/approvals')
+  @HttpCode(200)
+  @Roles('viewer')
+  @ApiOperation({
+    summary: 'Approve or reject an operation awaiting approval',
+    description:
+      "Who may decide is set by the approval policy (roles, requester excluded); the identity is the token's principal. 403 self-approval / not-eligible; 409 already-decided / approval-expired / not-awaiting-approval.",
+  })
+  @ApiBody({ schema: jsonSchema(approvalDecisionSchema) })
+  decide(
+    @Param('id') id: string,
+    @Body(new ZodPipe(approvalDecisionSchema)) body: ApprovalDecisionRequest,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.operations.decideApproval(id, body, req.principal!, req.requestId);
+  }
+
+  @Get('approvals')
+  @Roles('viewer')
+  @ApiOperation({ summary: 'Operations awaiting approval, with who approved and who is still needed' })
+  @ApiQuery({ name: 'app', required: false })
+  async approvals(
+    @Query(new ZodPipe(approvalListQuerySchema, 'query')) q: z.output<typeof approvalListQuerySchema>,
+  ) {
+    return { items: await this.operations.pendingApprovals(q.app) };
   }
 
   @Get('operations/:id')

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { SwitchyardConfig } from '../../../infra/config/config.schema';
 import {
+  ApprovalRefusedError,
   OperationConflictError,
   type OperationFilter,
   OperationsRepository,
@@ -11,7 +12,8 @@ import { ApiError } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
 import { Metrics } from '../system/metrics';
 import { CONFIG } from '../tokens';
-import type { FailoverRequest } from './failover.dto';
+import { APPROVAL_REFUSALS } from '../../../workflows/approval';
+import type { ApprovalDecisionRequest, FailoverRequest } from './failover.dto';
 
 /** Temporal could not be reached: say so plainly instead of a 500. */
 function temporalUnavailable(err: unknown): ApiError | undefined {
@@ -33,6 +35,9 @@ async function orUnavailable<T>(work: Promise<T>): Promise<T> {
     throw temporalUnavailable(err) ?? err;
   }
 }
+
+/** How long a request waits for an operation that has finished but not yet closed its workflow. */
+const CLOSING_WAIT_MS = 10_000;
 
 @Injectable()
 export class OperationsService {
@@ -59,7 +64,7 @@ export class OperationsService {
       });
     }
     const running = await orUnavailable(this.operations.runningOperationId(appName));
-    if (running) {
+    if (running && !(await this.operations.awaitClosingOperation(running, CLOSING_WAIT_MS))) {
       throw ApiError.conflict(
         'operation-in-progress',
         `an operation is already running for app "${appName}"`,
@@ -86,6 +91,7 @@ export class OperationsService {
           ttl: app.dns.ttl,
           waitForTtl: app.dns.waitForTtl,
           verifyTimeoutSeconds: app.verify.timeoutSeconds,
+          approval: app.policies.approvals.failover,
         },
       });
       this.metrics.operationsStarted.inc({ kind: 'failover', app: appName });
@@ -108,6 +114,33 @@ export class OperationsService {
     const op = await orUnavailable(this.operations.get(id));
     if (!op) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
     return op;
+  }
+
+  /** An approver's decision; the identity is the authenticated principal, never the body. */
+  async decideApproval(id: string, body: ApprovalDecisionRequest, principal: Principal, requestId?: string) {
+    try {
+      const approval = await orUnavailable(
+        this.operations.decideApproval(id, {
+          principal: { name: principal.name, roles: principal.roles },
+          decision: body.decision,
+          comment: body.comment,
+          requestId,
+        }),
+      );
+      if (!approval) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
+      return { operationId: id, approval };
+    } catch (err) {
+      if (err instanceof ApprovalRefusedError) {
+        const forbidden =
+          err.code === APPROVAL_REFUSALS.selfApproval || err.code === APPROVAL_REFUSALS.notEligible;
+        throw new ApiError(forbidden ? 403 : 409, err.code, err.message);
+      }
+      throw err;
+    }
+  }
+
+  async pendingApprovals(app?: string) {
+    return this.list({ app, phase: 'AwaitingApproval' });
   }
 
   list(filter: OperationFilter) {

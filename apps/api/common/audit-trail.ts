@@ -1,0 +1,67 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Request } from 'express';
+import type { AuditOutcome, AuditStore } from '../../../infra/audit/audit.port';
+import { AUDIT_STORE } from '../tokens';
+import type { AuthenticatedRequest } from './auth.guard';
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** What each mutating route does, in the audit log's words (one name per concept, as in docs/audit.md). */
+const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => string }> = {
+  'POST /v1/apps/:app/failovers': { action: 'failover.request', target: (r) => `app:${r.params.app}` },
+  'POST /v1/operations/:id/approvals': {
+    action: 'approval.decide',
+    target: (r) => `operation:${r.params.id}`,
+  },
+  'POST /v1/tokens': { action: 'token.create', target: () => 'token:new' },
+  'DELETE /v1/tokens/:id': { action: 'token.revoke', target: (r) => `token:${r.params.id}` },
+};
+
+export function isMutating(req: Request): boolean {
+  return MUTATING.has(req.method);
+}
+
+function reasonOf(req: Request): string | undefined {
+  const body = req.body as { reason?: unknown } | undefined;
+  const fromBody =
+    body && typeof body === 'object' && typeof body.reason === 'string' ? body.reason : undefined;
+  const fromQuery = typeof req.query.reason === 'string' ? req.query.reason : undefined;
+  return fromBody ?? fromQuery;
+}
+
+/**
+ * Appends one audit event per mutating API call, accepted or refused, with the authenticated
+ * principal as the actor. Request bodies are not copied (they may hold secrets); handlers add
+ * what matters through `res.locals.audit`.
+ */
+@Injectable()
+export class AuditTrail {
+  private readonly log = new Logger('audit');
+
+  constructor(@Inject(AUDIT_STORE) private readonly store: AuditStore) {}
+
+  async record(
+    req: AuthenticatedRequest,
+    status: number,
+    outcome: AuditOutcome,
+    details: Record<string, unknown> = {},
+    target?: string,
+  ): Promise<void> {
+    const route = (req.route as { path?: string } | undefined)?.path;
+    const known = route ? ROUTE_ACTIONS[`${req.method} ${route}`] : undefined;
+    try {
+      await this.store.append({
+        actor: req.principal?.name ?? 'anonymous',
+        action: known?.action ?? `http.${req.method.toLowerCase()}`,
+        target: target ?? known?.target(req) ?? `path:${req.path}`,
+        reason: reasonOf(req),
+        requestId: req.requestId,
+        outcome,
+        details: { status, ...details },
+      });
+    } catch (err) {
+      // The call's outcome stands; losing its audit event is logged loudly for the operator.
+      this.log.error(`audit event not recorded for ${req.method} ${req.path}: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
+import type { Response } from 'express';
+import { from, mergeMap, type Observable } from 'rxjs';
+import type { AuthenticatedRequest } from './auth.guard';
+import { AuditTrail, isMutating } from './audit-trail';
+
+/** Records accepted mutating calls before the answer leaves (refusals are recorded by the error filter). */
+@Injectable()
+export class AuditInterceptor implements NestInterceptor {
+  constructor(private readonly trail: AuditTrail) {}
+
+  intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
+    const res = ctx.switchToHttp().getResponse<Response>();
+    if (!isMutating(req)) return next.handle();
+    return next.handle().pipe(
+      mergeMap((body: unknown) =>
+        from(
+          (async () => {
+            const extra = (res.locals.audit ?? {}) as { target?: string; details?: Record<string, unknown> };
+            await this.trail.record(req, res.statusCode, 'accepted', extra.details, extra.target);
+            return body;
+          })(),
+        ),
+      ),
+    );
+  }
+}

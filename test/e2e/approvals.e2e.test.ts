@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createApi } from '../../apps/api/bootstrap';
+import type { AuditEvent } from '../../infra/audit/audit.port';
+import type { ApprovalState } from '../../workflows/approval';
+import { isTerminal, type OperationPhase, type OperationStatus } from '../../workflows/operation';
+import { type AppFixture, startAppFixture, startWorker, type WorkerProcess } from '../support/app-fixture';
+import { waitFor } from '../support/stack';
+
+/**
+ * Four-eyes approvals end to end: the workflow holds the approval request; the API sends each
+ * decision as a Temporal Update with the identity it authenticated; the audit log keeps them all.
+ */
+const EAST = '127.0.1.1';
+const WEST = '127.0.1.2';
+
+class Harness {
+  api!: NestExpressApplication;
+  worker!: WorkerProcess;
+
+  constructor(readonly fx: AppFixture) {}
+
+  async start(): Promise<void> {
+    this.worker = await startWorker(this.fx);
+    await this.startApi();
+  }
+
+  async startApi(): Promise<void> {
+    this.api = await createApi({ config: this.fx.config, logger: false });
+    await this.api.init();
+  }
+
+  async stop(): Promise<void> {
+    await this.worker?.kill('SIGKILL');
+    await this.api?.close();
+    await this.fx.stop();
+  }
+
+  http() {
+    return request(this.api.getHttpServer());
+  }
+
+  as(token: string) {
+    return { Authorization: `Bearer ${token}` };
+  }
+
+  async requestFailover(to = 'west'): Promise<string> {
+    const res = await this.http()
+      .post(`/v1/apps/${this.fx.app}/failovers`)
+      .set(this.as(this.fx.tokens.operator))
+      .send({ to, mode: 'planned', reason: 'four-eyes test' });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    return (res.body as { operationId: string }).operationId;
+  }
+
+  decide(id: string, token: string, decision: 'approve' | 'reject', comment = `${decision}d in test`) {
+    return this.http().post(`/v1/operations/${id}/approvals`).set(this.as(token)).send({ decision, comment });
+  }
+
+  async operation(id: string): Promise<OperationStatus> {
+    return (await this.http().get(`/v1/operations/${id}`).set(this.as(this.fx.tokens.viewer)).expect(200))
+      .body as OperationStatus;
+  }
+
+  async phase(
+    id: string,
+    want: (p: OperationPhase) => boolean,
+    what: string,
+    timeoutMs = 60_000,
+  ): Promise<OperationStatus> {
+    return waitFor(
+      async () => {
+        const op = await this.operation(id);
+        return want(op.phase) ? op : false;
+      },
+      { what: `operation ${id} ${what}`, timeoutMs, intervalMs: 100 },
+    );
+  }
+
+  awaitingRound(id: string, round: number) {
+    return waitFor(
+      async () => {
+        const op = await this.operation(id);
+        return op.phase === 'AwaitingApproval' && op.approval?.round === round ? op : false;
+      },
+      { what: `operation ${id} awaiting approval round ${round}`, timeoutMs: 30_000, intervalMs: 100 },
+    );
+  }
+
+  async audit(target: string): Promise<AuditEvent[]> {
+    const res = await this.http()
+      .get(`/v1/audit?target=${encodeURIComponent(target)}&limit=1000`)
+      .set(this.as(this.fx.tokens.viewer))
+      .expect(200);
+    return (res.body as { items: AuditEvent[] }).items;
+  }
+
+  setHealthy(region: string, healthy: boolean) {
+    const r = this.fx.regions.find((x) => x.name === region)!;
+    return fetch(`http://${r.ip}:${r.port}/admin/${healthy ? 'healthy' : 'unhealthy'}`, { method: 'POST' });
+  }
+}
+
+describe('four-eyes approvals', () => {
+  let h: Harness;
+
+  before(async () => {
+    const fx = await startAppFixture({
+      ttl: 1,
+      failoverApproval: {
+        required: 2,
+        roles: ['approver', 'admin'],
+        excludeRequester: true,
+        expiresAfterSeconds: 600,
+      },
+    });
+    h = new Harness(fx);
+    await h.start();
+  });
+  after(() => h?.stop());
+
+  it('refuses self-approval, ineligible roles and second decisions; two distinct approvers let it proceed', async () => {
+    const { fx } = h;
+    const id = await h.requestFailover();
+    const waiting = await h.awaitingRound(id, 1);
+    assert.equal(waiting.steps.find((s) => s.name === 'approval')!.status, 'Running');
+    assert.deepEqual(waiting.approval!.facts, {
+      activeRegion: 'east',
+      epoch: 0,
+      targetRegion: 'west',
+      targetHealthy: true,
+      targetHealth: waiting.approval!.facts!.targetHealth,
+    });
+
+    const pending = await h.http().get(`/v1/approvals?app=${fx.app}`).set(h.as(fx.tokens.viewer)).expect(200);
+    assert.deepEqual(
+      pending.body.items.map((o: { operationId: string }) => o.operationId),
+      [id],
+    );
+    assert.equal(pending.body.items[0].approval.stillNeeded, 2);
+
+    const self = await h.decide(id, fx.tokens.operator, 'approve');
+    assert.deepEqual([self.status, self.body.error], [403, 'self-approval']); // alice asked for it
+    const viewer = await h.decide(id, fx.tokens.viewer, 'approve');
+    assert.deepEqual([viewer.status, viewer.body.error], [403, 'not-eligible']);
+    const bad = await h
+      .http()
+      .post(`/v1/operations/${id}/approvals`)
+      .set(h.as(fx.tokens.approver))
+      .send({ decision: 'maybe' });
+    assert.deepEqual([bad.status, bad.body.error], [400, 'validation-failed']);
+
+    const first = await h.decide(id, fx.tokens.approver, 'approve', 'looks right');
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const a1 = first.body.approval as ApprovalState;
+    assert.deepEqual([a1.status, a1.approvedBy, a1.stillNeeded], ['Pending', ['bob'], 1]);
+    const again = await h.decide(id, fx.tokens.approver, 'approve');
+    assert.deepEqual([again.status, again.body.error], [409, 'already-decided']);
+
+    const second = await h.decide(id, fx.tokens.admin, 'approve', 'go');
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    assert.deepEqual((second.body.approval as ApprovalState).approvedBy, ['bob', 'carol']);
+
+    const done = await h.phase(id, isTerminal, 'to finish');
+    assert.equal(done.phase, 'Completed', JSON.stringify(done.error));
+    assert.equal(done.steps.find((s) => s.name === 'approval')!.status, 'Completed');
+    assert.deepEqual(await fx.route53A(), [WEST]);
+
+    const late = await h.decide(id, fx.tokens.admin, 'reject');
+    assert.deepEqual([late.status, late.body.error], [409, 'not-awaiting-approval']);
+
+    const events = await h.audit(`operation:${id}`);
+    const decisions = events
+      .filter((e) => e.action === 'approval.decide')
+      .map((e) => [e.actor, e.outcome, (e.details as { error?: string }).error ?? null]);
+    assert.deepEqual(decisions, [
+      ['alice', 'refused', 'self-approval'],
+      ['victor', 'refused', 'not-eligible'],
+      ['bob', 'refused', 'validation-failed'],
+      ['bob', 'accepted', null],
+      ['bob', 'refused', 'already-decided'],
+      ['carol', 'accepted', null],
+      ['carol', 'refused', 'not-awaiting-approval'],
+    ]);
+    const approved = events.filter((e) => e.action === 'approval.approved').map((e) => e.actor);
+    assert.deepEqual(approved, ['bob', 'carol']);
+    assert.ok(events.some((e) => e.action === 'operation.finished' && e.details.phase === 'Completed'));
+  });
+
+  it('ends Rejected at the first rejection and changes nothing', async () => {
+    const id = await h.requestFailover('east');
+    await h.awaitingRound(id, 1);
+    const r = await h.decide(id, h.fx.tokens.approver, 'reject', 'not during the sale');
+    assert.equal(r.status, 200);
+    const done = await h.phase(id, isTerminal, 'to finish');
+    assert.equal(done.phase, 'Rejected');
+    assert.match(done.error!.message, /rejected by bob: not during the sale/);
+    assert.deepEqual(
+      done.steps.map((s) => s.status),
+      ['Completed', 'Failed', 'Skipped', 'Skipped', 'Skipped'],
+    );
+    assert.deepEqual(await h.fx.route53A(), [WEST]);
+    const events = await h.audit(`operation:${id}`);
+    assert.ok(events.some((e) => e.action === 'approval.rejected' && e.actor === 'bob'));
+  });
+
+  it('voids approvals when the target turns unhealthy before execution, and asks again', async () => {
+    const id = await h.requestFailover('east');
+    await h.awaitingRound(id, 1);
+    assert.equal((await h.setHealthy('east', false)).status, 200);
+    await h.decide(id, h.fx.tokens.approver, 'approve').expect(200);
+    await h.decide(id, h.fx.tokens.admin, 'approve').expect(200);
+    const round2 = await h.awaitingRound(id, 2);
+    assert.equal(round2.approval!.voided.length, 1);
+    assert.match(round2.approval!.voided[0]!.reason, /east turned unhealthy/);
+    assert.equal(round2.approval!.facts!.targetHealthy, false);
+    assert.deepEqual(await h.fx.route53A(), [WEST], 'nothing moved on void approvals');
+
+    assert.equal((await h.setHealthy('east', true)).status, 200);
+    await h.decide(id, h.fx.tokens.approver, 'approve').expect(200); // bob may decide again in a new round
+    await h.decide(id, h.fx.tokens.admin, 'approve').expect(200);
+    const done = await h.phase(id, isTerminal, 'to finish');
+    assert.equal(done.phase, 'Completed', JSON.stringify(done.error));
+    assert.deepEqual(await h.fx.route53A(), [EAST]);
+    assert.equal(done.approval!.round, 2);
+    const voided = (await h.audit(`operation:${id}`)).filter((e) => e.action === 'approval.voided');
+    assert.equal(voided.length, 1);
+  });
+
+  it('keeps approvals across a restart of the API and the worker', async () => {
+    const id = await h.requestFailover('west');
+    await h.awaitingRound(id, 1);
+    await h.decide(id, h.fx.tokens.approver, 'approve').expect(200);
+
+    await h.worker.kill('SIGKILL');
+    await h.api.close();
+    await h.startApi();
+    h.worker = await startWorker(h.fx, 'worker-restarted');
+
+    const op = await h.operation(id);
+    assert.deepEqual([op.phase, op.approval!.approvedBy], ['AwaitingApproval', ['bob']]);
+    await h.decide(id, h.fx.tokens.admin, 'approve').expect(200);
+    const done = await h.phase(id, isTerminal, 'to finish');
+    assert.equal(done.phase, 'Completed', JSON.stringify(done.error));
+    assert.deepEqual(done.approval!.approvedBy, ['bob', 'carol']);
+    assert.deepEqual(await h.fx.route53A(), [WEST]);
+  });
+});
+
+describe('approval expiry', () => {
+  let h: Harness;
+
+  before(async () => {
+    const fx = await startAppFixture({ failoverApproval: { required: 1, expiresAfterSeconds: 2 } });
+    h = new Harness(fx);
+    await h.start();
+  });
+  after(() => h?.stop());
+
+  it('ends TimedOut, never approved, and refuses a late decision', async () => {
+    const id = await h.requestFailover();
+    const done = await h.phase(id, isTerminal, 'to time out', 30_000);
+    assert.equal(done.phase, 'TimedOut');
+    assert.equal(done.error!.code, 'approval-expired');
+    assert.equal(done.approval!.status, 'Expired');
+    const late = await h.decide(id, h.fx.tokens.approver, 'approve');
+    assert.deepEqual([late.status, late.body.error], [409, 'not-awaiting-approval']);
+    assert.deepEqual(await h.fx.route53A(), [EAST]);
+    const events = await h.audit(`operation:${id}`);
+    assert.ok(events.some((e) => e.action === 'approval.expired' && e.actor === 'system'));
+  });
+});
