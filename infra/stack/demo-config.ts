@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { parseConfig } from '../config/config.loader';
 import { localAppConfig, toYaml } from './app-config';
 import { type DemoInfo, type StackInfo } from './stack-info';
@@ -36,7 +37,7 @@ export function demoTokens(): DemoToken[] {
  * that a schema change shows up here and not as a crash of the worker or API.
  */
 export function demoConfigYaml(
-  info: Pick<StackInfo, 'temporal' | 's3' | 'moto' | 'powerdns'>,
+  info: Pick<StackInfo, 'runDir' | 'temporal' | 's3' | 'moto' | 'powerdns'>,
   tokens: DemoToken[],
   api: { host: string; port: number },
 ): string {
@@ -48,6 +49,8 @@ export function demoConfigYaml(
     ttl: DEMO.ttl,
     regions: DEMO.regions.map((r) => ({ name: r.name, ip: r.ip, port: DEMO.port })),
     api,
+    // The demo keeps the default approval policy: one approver other than the requester.
+    databaseUrl: `sqlite:${join(info.runDir, 'switchyard.db')}`,
     tokens: tokens.map((t) => ({
       principal: t.principal,
       roles: [t.role],

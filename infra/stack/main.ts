@@ -179,6 +179,7 @@ function printSummary(
 ): void {
   const pdnsDns = `${info.powerdns.dnsHost}:${info.powerdns.dnsPort}`;
   const operator = info.demo?.tokens?.find((t) => t.principal === 'alice')?.token ?? '';
+  const approver = info.demo?.tokens?.find((t) => t.principal === 'bob')?.token ?? '';
   const lines = [
     '',
     `Switchyard local stack is up (${(tookMs / 1000).toFixed(1)}s). Run dir: ${info.runDir}`,
@@ -200,14 +201,18 @@ function printSummary(
     'Demo tokens (only their SHA-256 is in the config):',
     ...(info.demo?.tokens ?? []).map((t) => `  ${t.principal.padEnd(7)} ${t.role.padEnd(9)} ${t.token}`),
     '',
-    'What to do next:',
-    `  dig @${info.powerdns.dnsHost} -p ${info.powerdns.dnsPort} ${DEMO.record} +short`,
-    `  curl -s -X POST ${apiUrl}/v1/apps/${DEMO.app}/failovers \\`,
-    `    -H "Authorization: Bearer ${operator}" -H 'Content-Type: application/json' \\`,
-    `    -d '{"to":"west","mode":"planned","reason":"demo switchover"}'`,
-    `  export SWITCHYARD_API_URL=${apiUrl} SWITCHYARD_TOKEN=${operator}`,
-    `  bin/switchyard failover ${DEMO.app} --to west --reason "demo switchover" --watch`,
-    `  dig @${info.powerdns.dnsHost} -p ${info.powerdns.dnsPort} ${DEMO.record} +short   # now ${DEMO.regions[1].ip}`,
+    'What to do next (a failover needs one approver other than the requester):',
+    `  dig @${info.powerdns.dnsHost} -p ${info.powerdns.dnsPort} ${DEMO.record} +short        # ${DEMO.regions[0].ip} (east)`,
+    `  export SWITCHYARD_API_URL=${apiUrl} SWITCHYARD_TOKEN=${operator}   # alice, operator`,
+    `  bin/switchyard apps show ${DEMO.app}`,
+    `  bin/switchyard failover ${DEMO.app} --to west --reason "demo switchover"   # prints the operation id`,
+    `  SWITCHYARD_TOKEN=${approver} bin/switchyard approvals ls                    # as bob, approver`,
+    `  SWITCHYARD_TOKEN=${approver} bin/switchyard approve <operation-id> --comment "go"`,
+    `  bin/switchyard ops show <operation-id> --watch`,
+    `  dig @${info.powerdns.dnsHost} -p ${info.powerdns.dnsPort} ${DEMO.record} +short        # now ${DEMO.regions[1].ip} (west)`,
+    `  bin/switchyard audit ls && bin/switchyard audit verify`,
+    `  (the same with curl: POST ${apiUrl}/v1/apps/${DEMO.app}/failovers {"to":"west","mode":"planned","reason":"..."},`,
+    `   then POST ${apiUrl}/v1/operations/<operation-id>/approvals {"decision":"approve"} with bob's token)`,
     '',
     ...warnings.map((w) => `WARNING: ${w}`),
     ...(warnings.length ? [''] : []),
