@@ -223,6 +223,9 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
     });
     status.phase = 'Completed';
   } catch (err) {
+    // end() already finished the operation (approval rejected or expired) and threw to fail the
+    // workflow: pass that on, do not compensate and finish (record, notify) a second time.
+    if (status.endedAt) throw err;
     status.error = toOperationError(err, failedStep);
     status.phase = 'Compensating';
     op.publish();

@@ -31,6 +31,8 @@ export interface LocalAppSpec {
   };
   /** `database.url`, e.g. `sqlite:/path/switchyard.db`. */
   databaseUrl?: string;
+  /** The top-level `notifications` section, e.g. `{ webhooks: [{ url, secret }] }`. */
+  notifications?: Record<string, unknown>;
 }
 
 export function localAppConfig(
@@ -47,6 +49,7 @@ export function localAppConfig(
     api: spec.api,
     auth: { tokens: spec.tokens },
     ...(spec.databaseUrl ? { database: { url: spec.databaseUrl } } : {}),
+    ...(spec.notifications ? { notifications: spec.notifications } : {}),
     dnsProviders: {
       'route53-local': {
         type: 'route53',

@@ -15,6 +15,8 @@ export interface TemporalOptions {
   ui?: boolean;
   namespace?: string;
   timeoutMs?: number;
+  /** The frontend's gRPC port; default a free one. Pass the old port to restart on the same address. */
+  port?: number;
 }
 
 export interface TemporalServer extends Component {
@@ -40,7 +42,7 @@ export async function startTemporal(
   const dir = join(sup.runDir, name);
   mkdirSync(dir, { recursive: true });
   const dbFile = join(dir, 'temporal.sqlite');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const uiPort = options.ui === false ? 0 : await freePort();
   const address = `127.0.0.1:${port}`;
 

@@ -44,10 +44,14 @@ export const REGION_IPS = ['127.0.1.1', '127.0.1.2'] as const;
 
 export async function startAppFixture(
   options: Partial<
-    Pick<LocalAppSpec, 'ttl' | 'verifyPath' | 'verifyTimeoutSeconds' | 'failoverApproval'>
-  > = {},
+    Pick<LocalAppSpec, 'ttl' | 'verifyPath' | 'verifyTimeoutSeconds' | 'failoverApproval' | 'notifications'>
+  > & {
+    /** Another Temporal server than the harness's shared one (a test that restarts its own). */
+    temporal?: { address: string; namespace: string };
+  } = {},
 ): Promise<AppFixture> {
-  const s = stack();
+  const shared = stack();
+  const s = options.temporal ? { ...shared, temporal: { ...shared.temporal, ...options.temporal } } : shared;
   const app = uniqueName('shop').slice(0, 40);
   const zone = `${app}.switchyard.test`;
   const record = `www.${zone}`;
@@ -78,6 +82,7 @@ export async function startAppFixture(
     // Tests that are not about approvals run without them; the approval tests set a policy.
     failoverApproval: options.failoverApproval ?? { required: 0 },
     databaseUrl: `sqlite:${path.join(dir, 'switchyard.db')}`,
+    notifications: options.notifications,
   });
   const configFile = path.join(dir, 'switchyard.yaml');
   const yaml = toYaml(doc);
