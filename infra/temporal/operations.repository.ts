@@ -129,6 +129,14 @@ export class OperationsRepository {
     }
   }
 
+  /** The operation at work for the app: running, and not yet at a terminal phase. */
+  async activeOperationId(app: string): Promise<string | undefined> {
+    const id = await this.runningOperationId(app);
+    if (!id) return undefined;
+    const op = await this.get(id);
+    return op && !isTerminal(op.phase) ? id : undefined;
+  }
+
   /**
    * An operation that has recorded its outcome still holds the app's slot for the moment it takes
    * to close. Waits for that (at most `timeoutMs`); false when the operation is still at work.

@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import request from 'supertest';
-import { createApi } from '../../apps/api/bootstrap';
-import type { AuditEvent } from '../../infra/audit/audit.port';
 import type { ApprovalState } from '../../workflows/approval';
-import { isTerminal, type OperationPhase, type OperationStatus } from '../../workflows/operation';
-import { type AppFixture, startAppFixture, startWorker, type WorkerProcess } from '../support/app-fixture';
-import { waitFor } from '../support/stack';
+import { isTerminal } from '../../workflows/operation';
+import { ApiHarness } from '../support/api-harness';
+import { startAppFixture, startWorker } from '../support/app-fixture';
 
 /**
  * Four-eyes approvals end to end: the workflow holds the approval request; the API sends each
@@ -16,95 +12,8 @@ import { waitFor } from '../support/stack';
 const EAST = '127.0.1.1';
 const WEST = '127.0.1.2';
 
-class Harness {
-  api!: NestExpressApplication;
-  worker!: WorkerProcess;
-
-  constructor(readonly fx: AppFixture) {}
-
-  async start(): Promise<void> {
-    this.worker = await startWorker(this.fx);
-    await this.startApi();
-  }
-
-  async startApi(): Promise<void> {
-    this.api = await createApi({ config: this.fx.config, logger: false });
-    await this.api.init();
-  }
-
-  async stop(): Promise<void> {
-    await this.worker?.kill('SIGKILL');
-    await this.api?.close();
-    await this.fx.stop();
-  }
-
-  http() {
-    return request(this.api.getHttpServer());
-  }
-
-  as(token: string) {
-    return { Authorization: `Bearer ${token}` };
-  }
-
-  async requestFailover(to = 'west'): Promise<string> {
-    const res = await this.http()
-      .post(`/v1/apps/${this.fx.app}/failovers`)
-      .set(this.as(this.fx.tokens.operator))
-      .send({ to, mode: 'planned', reason: 'four-eyes test' });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    return (res.body as { operationId: string }).operationId;
-  }
-
-  decide(id: string, token: string, decision: 'approve' | 'reject', comment = `${decision}d in test`) {
-    return this.http().post(`/v1/operations/${id}/approvals`).set(this.as(token)).send({ decision, comment });
-  }
-
-  async operation(id: string): Promise<OperationStatus> {
-    return (await this.http().get(`/v1/operations/${id}`).set(this.as(this.fx.tokens.viewer)).expect(200))
-      .body as OperationStatus;
-  }
-
-  async phase(
-    id: string,
-    want: (p: OperationPhase) => boolean,
-    what: string,
-    timeoutMs = 60_000,
-  ): Promise<OperationStatus> {
-    return waitFor(
-      async () => {
-        const op = await this.operation(id);
-        return want(op.phase) ? op : false;
-      },
-      { what: `operation ${id} ${what}`, timeoutMs, intervalMs: 100 },
-    );
-  }
-
-  awaitingRound(id: string, round: number) {
-    return waitFor(
-      async () => {
-        const op = await this.operation(id);
-        return op.phase === 'AwaitingApproval' && op.approval?.round === round ? op : false;
-      },
-      { what: `operation ${id} awaiting approval round ${round}`, timeoutMs: 30_000, intervalMs: 100 },
-    );
-  }
-
-  async audit(target: string): Promise<AuditEvent[]> {
-    const res = await this.http()
-      .get(`/v1/audit?target=${encodeURIComponent(target)}&limit=1000`)
-      .set(this.as(this.fx.tokens.viewer))
-      .expect(200);
-    return (res.body as { items: AuditEvent[] }).items;
-  }
-
-  setHealthy(region: string, healthy: boolean) {
-    const r = this.fx.regions.find((x) => x.name === region)!;
-    return fetch(`http://${r.ip}:${r.port}/admin/${healthy ? 'healthy' : 'unhealthy'}`, { method: 'POST' });
-  }
-}
-
 describe('four-eyes approvals', () => {
-  let h: Harness;
+  let h: ApiHarness;
 
   before(async () => {
     const fx = await startAppFixture({
@@ -116,14 +25,14 @@ describe('four-eyes approvals', () => {
         expiresAfterSeconds: 600,
       },
     });
-    h = new Harness(fx);
+    h = new ApiHarness(fx);
     await h.start();
   });
   after(() => h?.stop());
 
   it('refuses self-approval, ineligible roles and second decisions; two distinct approvers let it proceed', async () => {
     const { fx } = h;
-    const id = await h.requestFailover();
+    const id = await h.requestFailover('west', 'four-eyes test');
     const waiting = await h.awaitingRound(id, 1);
     assert.equal(waiting.steps.find((s) => s.name === 'approval')!.status, 'Running');
     assert.deepEqual(waiting.approval!.facts, {
@@ -171,7 +80,7 @@ describe('four-eyes approvals', () => {
     const late = await h.decide(id, fx.tokens.admin, 'reject');
     assert.deepEqual([late.status, late.body.error], [409, 'not-awaiting-approval']);
 
-    const events = await h.audit(`operation:${id}`);
+    const events = await h.audit(`target=${encodeURIComponent(`operation:${id}`)}`);
     const decisions = events
       .filter((e) => e.action === 'approval.decide')
       .map((e) => [e.actor, e.outcome, (e.details as { error?: string }).error ?? null]);
@@ -190,7 +99,7 @@ describe('four-eyes approvals', () => {
   });
 
   it('ends Rejected at the first rejection and changes nothing', async () => {
-    const id = await h.requestFailover('east');
+    const id = await h.requestFailover('east', 'four-eyes test');
     await h.awaitingRound(id, 1);
     const r = await h.decide(id, h.fx.tokens.approver, 'reject', 'not during the sale');
     assert.equal(r.status, 200);
@@ -202,12 +111,12 @@ describe('four-eyes approvals', () => {
       ['Completed', 'Failed', 'Skipped', 'Skipped', 'Skipped'],
     );
     assert.deepEqual(await h.fx.route53A(), [WEST]);
-    const events = await h.audit(`operation:${id}`);
+    const events = await h.audit(`target=${encodeURIComponent(`operation:${id}`)}`);
     assert.ok(events.some((e) => e.action === 'approval.rejected' && e.actor === 'bob'));
   });
 
   it('voids approvals when the target turns unhealthy before execution, and asks again', async () => {
-    const id = await h.requestFailover('east');
+    const id = await h.requestFailover('east', 'four-eyes test');
     await h.awaitingRound(id, 1);
     assert.equal((await h.setHealthy('east', false)).status, 200);
     await h.decide(id, h.fx.tokens.approver, 'approve').expect(200);
@@ -225,12 +134,14 @@ describe('four-eyes approvals', () => {
     assert.equal(done.phase, 'Completed', JSON.stringify(done.error));
     assert.deepEqual(await h.fx.route53A(), [EAST]);
     assert.equal(done.approval!.round, 2);
-    const voided = (await h.audit(`operation:${id}`)).filter((e) => e.action === 'approval.voided');
+    const voided = (await h.audit(`target=${encodeURIComponent(`operation:${id}`)}`)).filter(
+      (e) => e.action === 'approval.voided',
+    );
     assert.equal(voided.length, 1);
   });
 
   it('keeps approvals across a restart of the API and the worker', async () => {
-    const id = await h.requestFailover('west');
+    const id = await h.requestFailover('west', 'four-eyes test');
     await h.awaitingRound(id, 1);
     await h.decide(id, h.fx.tokens.approver, 'approve').expect(200);
 
@@ -250,17 +161,17 @@ describe('four-eyes approvals', () => {
 });
 
 describe('approval expiry', () => {
-  let h: Harness;
+  let h: ApiHarness;
 
   before(async () => {
     const fx = await startAppFixture({ failoverApproval: { required: 1, expiresAfterSeconds: 2 } });
-    h = new Harness(fx);
+    h = new ApiHarness(fx);
     await h.start();
   });
   after(() => h?.stop());
 
   it('ends TimedOut, never approved, and refuses a late decision', async () => {
-    const id = await h.requestFailover();
+    const id = await h.requestFailover('west', 'four-eyes test');
     const done = await h.phase(id, isTerminal, 'to time out', 30_000);
     assert.equal(done.phase, 'TimedOut');
     assert.equal(done.error!.code, 'approval-expired');
@@ -268,7 +179,7 @@ describe('approval expiry', () => {
     const late = await h.decide(id, h.fx.tokens.approver, 'approve');
     assert.deepEqual([late.status, late.body.error], [409, 'not-awaiting-approval']);
     assert.deepEqual(await h.fx.route53A(), [EAST]);
-    const events = await h.audit(`operation:${id}`);
+    const events = await h.audit(`target=${encodeURIComponent(`operation:${id}`)}`);
     assert.ok(events.some((e) => e.action === 'approval.expired' && e.actor === 'system'));
   });
 });

@@ -4,17 +4,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import Database from 'better-sqlite3';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import request from 'supertest';
-import { createApi } from '../../apps/api/bootstrap';
 import { sha256Hex } from '../../apps/api/common/auth.guard';
-import type { AuditEvent, AuditVerification } from '../../infra/audit/audit.port';
+import type { AuditVerification } from '../../infra/audit/audit.port';
 import { oidcSchema } from '../../infra/auth/jwt.verifier';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
 import { isTerminal, type OperationStatus } from '../../workflows/operation';
-import { type AppFixture, startAppFixture, startWorker, type WorkerProcess } from '../support/app-fixture';
+import { startAppFixture } from '../support/app-fixture';
+import { ApiHarness } from '../support/api-harness';
 import { waitFor } from '../support/stack';
 
 /**
@@ -29,52 +27,14 @@ type Expect = number | 'allowed';
 
 const CLI_MAIN = path.resolve(__dirname, '../../apps/cli/main.js');
 
-class Harness {
-  api!: NestExpressApplication;
-  worker!: WorkerProcess;
-  baseUrl!: string;
-  private extraApis: NestExpressApplication[] = [];
-
-  constructor(readonly fx: AppFixture) {}
-
-  async start(): Promise<void> {
-    this.worker = await startWorker(this.fx);
-    this.api = await createApi({ config: this.fx.config, logger: false });
-    await this.api.listen(0, '127.0.0.1');
-    const { port } = this.api.getHttpServer().address() as AddressInfo;
-    this.baseUrl = `http://127.0.0.1:${port}`;
-  }
-
-  /** Another API over the same database and Temporal, e.g. with `auth.oidc`; closed in stop(). */
-  async extraApi(config: SwitchyardConfig): Promise<NestExpressApplication> {
-    const api = await createApi({ config, logger: false });
-    await api.init();
-    this.extraApis.push(api);
-    return api;
-  }
-
-  async stop(): Promise<void> {
-    await this.worker?.kill('SIGKILL');
-    for (const a of this.extraApis) await a.close();
-    await this.api?.close();
-    await this.fx.stop();
-  }
-
-  http(api = this.api) {
-    return request(api.getHttpServer());
-  }
-
-  as(token: string) {
-    return { Authorization: `Bearer ${token}` };
+/** The shared harness, listening on loopback for the CLI, plus what these tests need. */
+class Harness extends ApiHarness {
+  override start(): Promise<void> {
+    return super.start({ listen: true });
   }
 
   token(who: Exclude<Who, 'none'>): string {
     return this.fx.tokens[who];
-  }
-
-  async operation(id: string): Promise<OperationStatus> {
-    return (await this.http().get(`/v1/operations/${id}`).set(this.as(this.fx.tokens.viewer)).expect(200))
-      .body as OperationStatus;
   }
 
   /** Rejects the operation (as bob) once it awaits approval, and waits for it to end. */
@@ -99,25 +59,10 @@ class Harness {
     // The operation's last audit event is appended after its terminal phase is published.
     await waitFor(
       async () =>
-        (await this.auditAll()).some(
-          (e) => e.action === 'operation.finished' && e.target === `operation:${id}`,
-        ),
+        (await this.audit()).some((e) => e.action === 'operation.finished' && e.target === `operation:${id}`),
       { what: `operation.finished of ${id} in the audit log`, timeoutMs: 30_000, intervalMs: 100 },
     );
     return done;
-  }
-
-  async auditAll(query = ''): Promise<AuditEvent[]> {
-    const out: AuditEvent[] = [];
-    let cursor: string | null = null;
-    do {
-      const q: string = `limit=1000${query ? `&${query}` : ''}${cursor ? `&cursor=${cursor}` : ''}`;
-      const res = await this.http().get(`/v1/audit?${q}`).set(this.as(this.fx.tokens.viewer)).expect(200);
-      const page = res.body as { items: AuditEvent[]; nextCursor: string | null };
-      out.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return out;
   }
 
   async verify(): Promise<AuditVerification> {
@@ -327,7 +272,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
     const after = await h.http().get('/v1/apps').set(h.as(token));
     assert.deepEqual([after.status, after.body.error], [401, 'unauthorized']);
 
-    const events = await h.auditAll();
+    const events = await h.audit();
     const create = events.filter((e) => e.action === 'token.create' && e.outcome !== 'refused');
     const revoke = events.filter((e) => e.action === 'token.revoke' && e.outcome !== 'refused');
     assert.ok(
@@ -428,7 +373,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
       // The bootstrap tokens still work next to OIDC.
       await h.http(api).get('/v1/apps').set(h.as(fx.tokens.viewer)).expect(200);
 
-      const request = (await h.auditAll(`action=failover.request&actor=erin`)).filter(
+      const request = (await h.audit(`action=failover.request&actor=erin`)).filter(
         (e) => e.outcome === 'accepted',
       );
       assert.equal(request.length, 1, JSON.stringify(request));

@@ -3,12 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import request from 'supertest';
-import { createApi } from '../../apps/api/bootstrap';
 import { verifySignature, WEBHOOK_HEADERS } from '../../infra/notify/webhook.notifier';
-import { isTerminal, type OperationPhase, type OperationStatus } from '../../workflows/operation';
-import { type AppFixture, startAppFixture, startWorker, type WorkerProcess } from '../support/app-fixture';
+import { isTerminal } from '../../workflows/operation';
+import { startAppFixture } from '../support/app-fixture';
+import { ApiHarness } from '../support/api-harness';
 import { waitFor } from '../support/stack';
 
 /**
@@ -105,86 +103,24 @@ class Receiver {
   }
 }
 
-class Harness {
-  api!: NestExpressApplication;
-  worker!: WorkerProcess;
-
-  constructor(readonly fx: AppFixture) {}
-
-  async start(): Promise<void> {
-    this.worker = await startWorker(this.fx);
-    this.api = await createApi({ config: this.fx.config, logger: false });
-    await this.api.init();
-  }
-
-  async stop(): Promise<void> {
-    await this.worker?.kill('SIGKILL');
-    await this.api?.close();
-    await this.fx.stop();
-  }
-
-  http() {
-    return request(this.api.getHttpServer());
-  }
-
-  as(token: string) {
-    return { Authorization: `Bearer ${token}` };
-  }
-
-  postFailover(to: string) {
-    return this.http()
-      .post(`/v1/apps/${this.fx.app}/failovers`)
-      .set(this.as(this.fx.tokens.operator))
-      .send({ to, mode: 'planned', reason: 'notification test' });
-  }
-
-  async requestFailover(to = 'west'): Promise<string> {
-    const res = await this.postFailover(to);
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    return (res.body as { operationId: string }).operationId;
-  }
-
-  decide(id: string, token: string, decision: 'approve' | 'reject') {
-    return this.http()
-      .post(`/v1/operations/${id}/approvals`)
-      .set(this.as(token))
-      .send({ decision, comment: `${decision}d in test` });
-  }
-
-  async operation(id: string): Promise<OperationStatus> {
-    return (await this.http().get(`/v1/operations/${id}`).set(this.as(this.fx.tokens.viewer)).expect(200))
-      .body as OperationStatus;
-  }
-
-  phase(id: string, want: (p: OperationPhase) => boolean, what: string, timeoutMs = 60_000) {
-    return waitFor(
-      async () => {
-        const op = await this.operation(id);
-        return want(op.phase) ? op : false;
-      },
-      { what: `operation ${id} ${what}`, timeoutMs, intervalMs: 100 },
-    );
-  }
-}
-
 async function startHarness(
   receiver: Receiver,
   failoverApproval: { required: number; expiresAfterSeconds?: number },
-): Promise<Harness> {
+): Promise<ApiHarness> {
   await receiver.start();
   const fx = await startAppFixture({
     ttl: 1,
     failoverApproval,
     notifications: { webhooks: [{ url: receiver.url, secret: receiver.secret }] },
   });
-  const h = new Harness(fx);
+  const h = new ApiHarness(fx);
   await h.start();
   return h;
 }
 
 describe('webhook notifications', () => {
   const receiver = new Receiver();
-  let h: Harness;
+  let h: ApiHarness;
 
   before(async () => {
     h = await startHarness(receiver, { required: 1 });
@@ -245,7 +181,7 @@ describe('webhook notifications', () => {
 
 describe('webhook notification of an expired approval', () => {
   const receiver = new Receiver();
-  let h: Harness;
+  let h: ApiHarness;
 
   before(async () => {
     h = await startHarness(receiver, { required: 1, expiresAfterSeconds: 2 });

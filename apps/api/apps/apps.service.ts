@@ -72,7 +72,7 @@ export class AppsService {
           probeHttp(r.healthUrl, Math.min(2000, app.policies.healthTimeoutSeconds * 1000)),
         ),
       ),
-      this.operations.runningOperationId(name).catch(() => undefined),
+      this.operations.activeOperationId(name).catch(() => undefined),
     ]);
     return {
       name,
