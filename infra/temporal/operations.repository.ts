@@ -191,9 +191,10 @@ export class OperationsRepository {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         throw new ApprovalRefusedError(err.cause.type ?? 'refused', err.cause.message);
       }
-      if (err instanceof WorkflowNotFoundError) {
-        const exists = await this.get(operationId);
-        if (!exists) return null;
+      // Closed, or closing as the decision arrived: the operation's own record says why not.
+      const exists = await this.get(operationId);
+      if (!exists) return null;
+      if (exists.phase !== 'AwaitingApproval') {
         throw new ApprovalRefusedError(
           APPROVAL_REFUSALS.notAwaiting,
           `the operation is not awaiting approval (phase ${exists.phase})`,
