@@ -45,6 +45,26 @@ export function createSqliteDialect(file: string): SqliteDialect {
   const database = new BetterSqlite3(file);
   // busy_timeout first: switching to WAL needs a lock that another process may hold.
   database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  if (!memory) database.pragma('journal_mode = WAL');
+  if (!memory) enableWal(database);
   return new ImmediateSqliteDialect({ database });
+}
+
+/**
+ * WAL mode is a property of the file: once one process switched it, the others find it so. The
+ * switch itself may answer SQLITE_BUSY at once, without the busy handler (two processes opening a
+ * new file together, e.g. the API and the worker at start), so it is retried for a bounded time.
+ */
+function enableWal(database: BetterSqlite3.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      if (String(database.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') return;
+      database.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, 25);
+    }
+  }
 }
