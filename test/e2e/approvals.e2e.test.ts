@@ -4,6 +4,7 @@ import type { ApprovalState } from '../../workflows/approval';
 import { isTerminal } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
 import { startAppFixture, startWorker } from '../support/app-fixture';
+import { waitFor } from '../support/stack';
 
 /**
  * Four-eyes approvals end to end: the workflow holds the approval request; the API sends each
@@ -11,6 +12,20 @@ import { startAppFixture, startWorker } from '../support/app-fixture';
  */
 const EAST = '127.0.1.1';
 const WEST = '127.0.1.2';
+
+/** `switchyard approvals ls` lists it (the list comes from Temporal's visibility, which may lag). */
+function waitForListed(h: ApiHarness, id: string) {
+  return waitFor(
+    async () => {
+      const r = await h.cli(h.fx.tokens.approver, '--json', 'approvals', 'ls', '--app', h.fx.app);
+      return (
+        r.code === 0 &&
+        (JSON.parse(r.stdout) as { items: { operationId: string }[] }).items.some((o) => o.operationId === id)
+      );
+    },
+    { what: `operation ${id} in switchyard approvals ls`, timeoutMs: 15_000, intervalMs: 200 },
+  );
+}
 
 describe('four-eyes approvals', () => {
   let h: ApiHarness;
@@ -26,7 +41,7 @@ describe('four-eyes approvals', () => {
       },
     });
     h = new ApiHarness(fx);
-    await h.start();
+    await h.start({ listen: true });
   });
   after(() => h?.stop());
 
@@ -101,8 +116,14 @@ describe('four-eyes approvals', () => {
   it('ends Rejected at the first rejection and changes nothing', async () => {
     const id = await h.requestFailover('east', 'four-eyes test');
     await h.awaitingRound(id, 1);
-    const r = await h.decide(id, h.fx.tokens.approver, 'reject', 'not during the sale');
-    assert.equal(r.status, 200);
+    // Through the CLI, as an approver would at 3 a.m.
+    await waitForListed(h, id);
+    const r = await h.cli(h.fx.tokens.approver, 'reject', id, '--comment', 'not during the sale');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /approval Rejected \(round 1\)/);
+    const twice = await h.cli(h.fx.tokens.approver, 'approve', id);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /\(409 (already-decided|not-awaiting-approval)\)/);
     const done = await h.phase(id, isTerminal, 'to finish');
     assert.equal(done.phase, 'Rejected');
     assert.match(done.error!.message, /rejected by bob: not during the sale/);

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
@@ -24,8 +22,6 @@ type Who = 'none' | 'viewer' | 'operator' | 'approver' | 'admin';
 const WHO: Who[] = ['none', 'viewer', 'operator', 'approver', 'admin'];
 /** 'allowed': anything but 401/403 and below 500. */
 type Expect = number | 'allowed';
-
-const CLI_MAIN = path.resolve(__dirname, '../../apps/cli/main.js');
 
 /** The shared harness, listening on loopback for the CLI, plus what these tests need. */
 class Harness extends ApiHarness {
@@ -68,24 +64,6 @@ class Harness extends ApiHarness {
   async verify(): Promise<AuditVerification> {
     const res = await this.http().get('/v1/audit/verify').set(this.as(this.fx.tokens.viewer)).expect(200);
     return res.body as AuditVerification;
-  }
-
-  /** Runs the CLI against the listening API; never throws on a non-zero exit. */
-  cli(token: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI_MAIN, ...args],
-        {
-          env: { ...process.env, SWITCHYARD_API_URL: this.baseUrl, SWITCHYARD_TOKEN: token },
-          timeout: 30_000,
-        },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
   }
 }
 

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
@@ -8,6 +10,8 @@ import type { SwitchyardConfig } from '../../infra/config/config.schema';
 import type { OperationPhase, OperationStatus } from '../../workflows/operation';
 import { type AppFixture, startWorker, type WorkerProcess } from './app-fixture';
 import { waitFor } from './stack';
+
+const CLI_MAIN = path.resolve(__dirname, '../../apps/cli/main.js');
 
 /**
  * One app fixture driven end to end: a worker process and the API (in-process, reached through
@@ -119,5 +123,24 @@ export class ApiHarness {
   setHealthy(region: string, healthy: boolean) {
     const r = this.fx.regions.find((x) => x.name === region)!;
     return fetch(`http://${r.ip}:${r.port}/admin/${healthy ? 'healthy' : 'unhealthy'}`, { method: 'POST' });
+  }
+
+  /** Runs the CLI against the listening API (start with `listen: true`); never throws on a non-zero exit. */
+  cli(token: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    assert.ok(this.baseUrl, 'the CLI needs the API listening: start({ listen: true })');
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI_MAIN, ...args],
+        {
+          env: { ...process.env, SWITCHYARD_API_URL: this.baseUrl, SWITCHYARD_TOKEN: token },
+          timeout: 30_000,
+        },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
   }
 }
