@@ -124,7 +124,10 @@ const powerdnsProviderSchema = z
   })
   .strict();
 
-const dnsProviderSchema = z.discriminatedUnion('type', [route53ProviderSchema, powerdnsProviderSchema]);
+export const dnsProviderSchema = z.discriminatedUnion('type', [
+  route53ProviderSchema,
+  powerdnsProviderSchema,
+]);
 
 const bucketSchema = z
   .object({

@@ -4,7 +4,7 @@ import { PowerDnsProvider } from './powerdns.dns';
 import { Route53DnsProvider } from './route53.dns';
 
 /** One provider per `dnsProviders` entry of switchyard.yaml, keyed by its name. */
-export function createDnsProviders(config: SwitchyardConfig): Map<string, DnsProvider> {
+export function createDnsProviders(config: Pick<SwitchyardConfig, 'dnsProviders'>): Map<string, DnsProvider> {
   const providers = new Map<string, DnsProvider>();
   for (const [name, provider] of Object.entries(config.dnsProviders)) {
     switch (provider.type) {

@@ -35,6 +35,28 @@ export interface LocalAppSpec {
   notifications?: Record<string, unknown>;
 }
 
+/** The local stack's two DNS providers, as `dnsProviders` of switchyard.yaml: moto and PowerDNS. */
+export function localDnsProviders(
+  stack: Pick<StackInfo, 'moto' | 'powerdns'>,
+): Record<string, Record<string, unknown>> {
+  return {
+    'route53-local': {
+      type: 'route53',
+      endpoint: stack.moto.endpoint,
+      region: stack.moto.region,
+      accessKeyId: stack.moto.accessKeyId,
+      secretAccessKey: stack.moto.secretAccessKey,
+      syncTimeoutSeconds: 30,
+    },
+    'powerdns-local': {
+      type: 'powerdns',
+      apiUrl: stack.powerdns.apiUrl,
+      apiKey: stack.powerdns.apiKey,
+      serverId: stack.powerdns.serverId,
+    },
+  };
+}
+
 export function localAppConfig(
   stack: Pick<StackInfo, 'temporal' | 's3' | 'moto' | 'powerdns'>,
   spec: LocalAppSpec,
@@ -50,22 +72,7 @@ export function localAppConfig(
     auth: { tokens: spec.tokens },
     ...(spec.databaseUrl ? { database: { url: spec.databaseUrl } } : {}),
     ...(spec.notifications ? { notifications: spec.notifications } : {}),
-    dnsProviders: {
-      'route53-local': {
-        type: 'route53',
-        endpoint: stack.moto.endpoint,
-        region: stack.moto.region,
-        accessKeyId: stack.moto.accessKeyId,
-        secretAccessKey: stack.moto.secretAccessKey,
-        syncTimeoutSeconds: 30,
-      },
-      'powerdns-local': {
-        type: 'powerdns',
-        apiUrl: stack.powerdns.apiUrl,
-        apiKey: stack.powerdns.apiKey,
-        serverId: stack.powerdns.serverId,
-      },
-    },
+    dnsProviders: localDnsProviders(stack),
     apps: {
       [spec.app]: {
         description: spec.description ?? 'Demo app protected across two local regions',

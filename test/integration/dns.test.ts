@@ -9,9 +9,10 @@ import {
   ListResourceRecordSetsCommand,
   Route53Client,
 } from '@aws-sdk/client-route-53';
-import { type SwitchyardConfig } from '../../infra/config/config.schema';
+import { dnsProviderSchema } from '../../infra/config/config.schema';
 import { DnsProviderError, type DnsProvider, type DnsRecordRef } from '../../infra/dns/dns.port';
 import { createDnsProviders, dnsProviderFor } from '../../infra/dns/dns.registry';
+import { localDnsProviders } from '../../infra/stack/app-config';
 import { readStackInfoFromEnv } from '../../infra/stack/stack-info';
 
 /*
@@ -21,27 +22,11 @@ import { readStackInfoFromEnv } from '../../infra/stack/stack-info';
 
 const stack = readStackInfoFromEnv();
 
-// Only dnsProviders matters to the registry; the rest of the config is not needed here.
-const providers = createDnsProviders({
-  dnsProviders: {
-    moto: {
-      type: 'route53',
-      endpoint: stack.moto.endpoint,
-      region: stack.moto.region,
-      accessKeyId: stack.moto.accessKeyId,
-      secretAccessKey: stack.moto.secretAccessKey,
-      syncTimeoutSeconds: 30,
-      maxAttempts: 3,
-    },
-    pdns: {
-      type: 'powerdns',
-      apiUrl: stack.powerdns.apiUrl,
-      apiKey: stack.powerdns.apiKey,
-      serverId: stack.powerdns.serverId,
-      syncTimeoutSeconds: 30,
-    },
-  },
-} as unknown as SwitchyardConfig);
+// The stack's own provider definitions, through the real schema (defaults included).
+const dnsProviders = Object.fromEntries(
+  Object.entries(localDnsProviders(stack)).map(([name, p]) => [name, dnsProviderSchema.parse(p)]),
+);
+const providers = createDnsProviders({ dnsProviders });
 
 const uniqueZone = () => `sy-${randomUUID().slice(0, 8)}.test`;
 
@@ -96,7 +81,7 @@ function portContract(provider: DnsProvider, createZone: (t: TestContext) => Pro
 }
 
 describe('Route53DnsProvider against moto', { timeout: 60_000 }, () => {
-  const provider = dnsProviderFor(providers, 'moto');
+  const provider = dnsProviderFor(providers, 'route53-local');
   const admin = new Route53Client({
     region: stack.moto.region,
     endpoint: stack.moto.endpoint,
@@ -173,7 +158,7 @@ describe('Route53DnsProvider against moto', { timeout: 60_000 }, () => {
 });
 
 describe('PowerDnsProvider against PowerDNS', { timeout: 60_000 }, () => {
-  const provider = dnsProviderFor(providers, 'pdns');
+  const provider = dnsProviderFor(providers, 'powerdns-local');
   const zonesUrl = `${stack.powerdns.apiUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '')}/api/v1/servers/${stack.powerdns.serverId}/zones`;
   const headers = { 'X-API-Key': stack.powerdns.apiKey, 'Content-Type': 'application/json' };
 
@@ -226,7 +211,7 @@ describe('dnsProviderFor', () => {
   it('names the known providers when asked for an unknown one', () => {
     assert.throws(
       () => dnsProviderFor(providers, 'nope'),
-      nonRetryable(/unknown DNS provider "nope" \(defined: moto, pdns\)/),
+      nonRetryable(/unknown DNS provider "nope" \(defined: powerdns-local, route53-local\)/),
     );
   });
 });
