@@ -24,7 +24,24 @@ export function regionTaskQueue(prefix: string, region: string): string {
  * by Temporal itself rather than by a lock in some process's memory.
  */
 export function appOperationWorkflowId(app: string): string {
-  return `switchyard.app.${app}.operation`;
+  return appSlotWorkflowId(app, 'operation');
+}
+
+/**
+ * An app's operation slots. `operation` is exclusive across failover, failback and restore (all
+ * change what serves the app); `restore-point` serialises the taking of restore points, which can
+ * run alongside them. Each slot is one workflow id: a second start while one runs is refused.
+ */
+export const OPERATION_SLOTS = ['operation', 'restore-point'] as const;
+export type OperationSlot = (typeof OPERATION_SLOTS)[number];
+
+export function appSlotWorkflowId(app: string, slot: OperationSlot): string {
+  return `switchyard.app.${app}.${slot}`;
+}
+
+/** The id of an app's schedule (`name` is the schedule's name within the app, e.g. `restore-point`). */
+export function appScheduleId(app: string, name: string): string {
+  return `switchyard.app.${app}.schedule.${name}`;
 }
 
 const RUN_ID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -34,17 +51,33 @@ export function operationIdOf(app: string, runId: string): string {
   return `${app}-${runId}`;
 }
 
-export function parseOperationId(id: string): { app: string; workflowId: string; runId: string } | null {
+/**
+ * The app and run id of an operation id. Which slot's workflow holds the run is found by asking
+ * Temporal for the run under each slot's workflow id (`workflowIds`, in slot order).
+ */
+export function parseOperationId(id: string): { app: string; runId: string; workflowIds: string[] } | null {
   const m = RUN_ID.exec(id);
   if (!m || m.index < 2 || id[m.index - 1] !== '-') return null;
   const app = id.slice(0, m.index - 1);
   if (!/^[a-z][a-z0-9-]{0,39}$/.test(app)) return null;
-  return { app, workflowId: appOperationWorkflowId(app), runId: m[0] };
+  return { app, runId: m[0], workflowIds: OPERATION_SLOTS.map((slot) => appSlotWorkflowId(app, slot)) };
 }
 
 export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   failover: 'failoverWorkflow',
+  'restore-point': 'restorePointWorkflow',
+  restore: 'restoreWorkflow',
 };
+
+/** The slot each kind of operation holds. */
+export const OPERATION_SLOT_OF: Record<OperationKind, OperationSlot> = {
+  failover: 'operation',
+  'restore-point': 'restore-point',
+  restore: 'operation',
+};
+
+/** What a Temporal Schedule starts: a thin workflow that starts the real operation in its slot. */
+export const SCHEDULED_WORKFLOW_TYPE = 'scheduledOperationWorkflow';
 
 export const searchAttributes = {
   app: defineSearchAttributeKey('SwitchyardApp', 'KEYWORD'),

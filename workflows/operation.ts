@@ -6,7 +6,7 @@ import type { ApprovalState } from './approval';
  * workflow sandbox. Documented in docs/operations.md; keep the enums in step with it.
  */
 
-export const OPERATION_KINDS = ['failover'] as const;
+export const OPERATION_KINDS = ['failover', 'restore-point', 'restore'] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /**
@@ -80,11 +80,28 @@ export interface FailoverSpec {
   reason: string;
 }
 
+/** Take a restore point now (`trigger` says who asked: a person through the API, or a schedule). */
+export interface RestorePointSpec {
+  reason: string;
+  trigger: 'api' | 'schedule';
+  /** The schedule that started it, when `trigger` is `schedule`. */
+  scheduleId?: string;
+}
+
+/** Restore every service of the app from a restore point into one region. */
+export interface RestoreSpec {
+  restorePointId: string;
+  region: string;
+  reason: string;
+}
+
+export type OperationSpec = FailoverSpec | RestorePointSpec | RestoreSpec;
+
 export interface OperationStatus {
   operationId: string;
   kind: OperationKind;
   app: string;
-  spec: FailoverSpec;
+  spec: OperationSpec;
   requestedBy: string;
   phase: OperationPhase;
   steps: OperationStep[];
@@ -99,4 +116,23 @@ export interface OperationStatus {
 
 export function isTerminal(phase: OperationPhase): boolean {
   return TERMINAL_PHASES.includes(phase);
+}
+
+/** One line saying what the operation is about, for tables and logs. */
+export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'spec'>): string {
+  const s = op.spec as Partial<FailoverSpec & RestorePointSpec & RestoreSpec>;
+  switch (op.kind) {
+    case 'failover':
+      return `failover of ${op.app} to ${s.to ?? '?'} (${s.mode ?? '?'})`;
+    case 'restore-point':
+      return `restore point of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
+    case 'restore':
+      return `restore of ${op.app} from ${s.restorePointId ?? '?'} into ${s.region ?? '?'}`;
+  }
+}
+
+/** The region an operation moves the app to or writes into, if any. */
+export function targetRegionOf(op: Pick<OperationStatus, 'kind' | 'spec'>): string | undefined {
+  const s = op.spec as Partial<FailoverSpec & RestoreSpec>;
+  return op.kind === 'failover' ? s.to : op.kind === 'restore' ? s.region : undefined;
 }

@@ -1,7 +1,13 @@
 import Table from 'cli-table3';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfigFile } from '../../infra/config/config.loader';
-import { isTerminal, type OperationStatus, type OperationStep } from '../../workflows/operation';
+import {
+  describeOperation,
+  isTerminal,
+  type OperationStatus,
+  type OperationStep,
+  targetRegionOf,
+} from '../../workflows/operation';
 import { ApiClient, ApiRequestError } from './api-client';
 
 /**
@@ -74,7 +80,7 @@ function stepLine(s: OperationStep): string {
 function operationText(op: OperationStatus): string {
   const lines = [
     `${op.operationId}`,
-    `  ${op.kind} of ${op.app} to ${op.spec.to} (${op.spec.mode}), requested by ${op.requestedBy}: ${op.spec.reason}`,
+    `  ${describeOperation(op)}, requested by ${op.requestedBy}: ${op.spec.reason}`,
     `  phase ${op.phase}, started ${ago(op.startedAt)}${op.endedAt ? `, ended ${ago(op.endedAt)}` : ''}`,
     ...op.steps.map(stepLine),
   ];
@@ -281,7 +287,7 @@ approvals
         t.push([
           op.operationId,
           op.app,
-          op.spec?.to ?? '',
+          op.spec ? (targetRegionOf({ kind: op.kind, spec: op.spec }) ?? '') : '',
           op.requestedBy ?? '',
           a?.approvedBy.join(', ') ?? '',
           String(a?.stillNeeded ?? ''),

@@ -213,6 +213,85 @@ const verifySchema = z
   })
   .strict();
 
+/** Where a service lives in one region; keyed by region name under `services[].regions`. */
+const postgresTargetSchema = z
+  .object({
+    /** libpq URL of the database, e.g. postgres://backup:${PG_PASSWORD}@db.east:5432/orders. */
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/.+\/[^/?]+/, 'expected postgres://user:password@host:port/database'),
+  })
+  .strict();
+
+const httpTargetSchema = z
+  .object({
+    /** Base URL of the service's backup hooks: POST <url>/quiesce, /release, /snapshot, /restore; GET /verify. */
+    url: httpUrl,
+    /** Sent as `Authorization: Bearer <token>` to the hooks. */
+    token: secret.optional(),
+  })
+  .strict();
+
+const s3TargetSchema = z
+  .object({
+    bucket: bucketSchema,
+    /** The objects under this key prefix are the service's data. */
+    prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected a key prefix ending in / (or empty)'),
+  })
+  .strict();
+
+const serviceBase = {
+  name,
+  /** Services restored before this one (restore runs in dependency order). */
+  dependsOn: z.array(name).default([]),
+};
+
+/**
+ * One stateful component of the app. Each knows how to quiesce, snapshot, release, restore and
+ * verify itself (docs/restore-points.md); `regions` names its place in every region of the app.
+ */
+const serviceSchema = z.discriminatedUnion('type', [
+  z
+    .object({ ...serviceBase, type: z.literal('postgres'), regions: z.record(name, postgresTargetSchema) })
+    .strict(),
+  z.object({ ...serviceBase, type: z.literal('http'), regions: z.record(name, httpTargetSchema) }).strict(),
+  z.object({ ...serviceBase, type: z.literal('s3'), regions: z.record(name, s3TargetSchema) }).strict(),
+]);
+
+const restorePointsSchema = z
+  .object({
+    /**
+     * The bounded quiesce window: every service must quiesce within it, and the services are
+     * released when it ends whatever happens (the hooks get it as their lease).
+     */
+    quiesceTimeoutSeconds: seconds(1, 3600).default(30),
+    /** How long one service's snapshot may run; it heartbeats while it streams. */
+    snapshotTimeoutSeconds: seconds(10, 7 * 86400).default(6 * 3600),
+    schedule: z
+      .object({
+        /** Take restore points on a Temporal Schedule. Off by default; turn on, or create one through the API. */
+        enabled: z.boolean().default(false),
+        /** Interval; by default half the RPO, so one missed run still meets it. */
+        everySeconds: seconds(60, 30 * 86400).optional(),
+        /** How late a missed run may still start (after an outage of the scheduler). */
+        catchupWindowSeconds: seconds(60, 7 * 86400).default(600),
+      })
+      .strict()
+      .default({ enabled: false, catchupWindowSeconds: 600 }),
+    retention: z
+      .object({
+        /** Keep the newest N restore points. */
+        keepLast: z.number().int().min(1).max(10_000).default(10),
+        /** And the newest restore point of each of the last N days (UTC). */
+        keepDaily: z.number().int().min(0).max(3650).default(7),
+        /** And the newest restore point of each of the last N ISO weeks. */
+        keepWeekly: z.number().int().min(0).max(520).default(4),
+      })
+      .strict()
+      .default({ keepLast: 10, keepDaily: 7, keepWeekly: 4 }),
+  })
+  .strict();
+
 const appSchema = z
   .object({
     description: z.string().optional(),
@@ -226,21 +305,28 @@ const appSchema = z
       })
       .strict(),
     verify: verifySchema,
+    /** The app's stateful services, whose data a restore point captures together. */
+    services: z.array(serviceSchema).default([]),
+    restorePoints: restorePointsSchema.default(restorePointsSchema.parse({})),
     policies: z
       .object({
         rpoSeconds: seconds(1, 30 * 86400).default(3600),
         /** Upper bound on one preflight health probe. */
         healthTimeoutSeconds: seconds(1, 300).default(5),
         approvals: z
-          .object({ failover: approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY) })
+          .object({
+            failover: approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY),
+            /** Applies to restores into the app's active region; restores into a standby need none. */
+            restore: approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY),
+          })
           .strict()
-          .default({ failover: DEFAULT_APPROVAL_POLICY }),
+          .default({ failover: DEFAULT_APPROVAL_POLICY, restore: DEFAULT_APPROVAL_POLICY }),
       })
       .strict()
       .default({
         rpoSeconds: 3600,
         healthTimeoutSeconds: 5,
-        approvals: { failover: DEFAULT_APPROVAL_POLICY },
+        approvals: { failover: DEFAULT_APPROVAL_POLICY, restore: DEFAULT_APPROVAL_POLICY },
       }),
   })
   .strict()
@@ -277,7 +363,90 @@ const appSchema = z
       }
       targets.set(r.dns.target, i);
     });
+    checkServices(app, ctx);
   });
+
+/** Service names unique, dependencies known and acyclic, a place in every region and no other. */
+function checkServices(
+  app: { regions: { name: string }[]; services: z.output<typeof serviceSchema>[] },
+  ctx: z.RefinementCtx,
+): void {
+  const regionNames = app.regions.map((r) => r.name);
+  const index = new Map<string, number>();
+  app.services.forEach((svc, i) => {
+    const first = index.get(svc.name);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['services', i, 'name'],
+        message: `duplicate service name "${svc.name}" (also services[${first}])`,
+      });
+    }
+    index.set(svc.name, i);
+    for (const region of regionNames) {
+      if (!(region in svc.regions)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'regions'],
+          message: `missing region "${region}": a service needs a place in every region of the app`,
+        });
+      }
+    }
+    for (const region of Object.keys(svc.regions)) {
+      if (!regionNames.includes(region)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'regions', region],
+          message: `unknown region "${region}" (regions: ${regionNames.join(', ')})`,
+        });
+      }
+    }
+  });
+  app.services.forEach((svc, i) => {
+    svc.dependsOn.forEach((dep, j) => {
+      if (!index.has(dep)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'dependsOn', j],
+          message: `unknown service "${dep}" (services: ${[...index.keys()].join(', ')})`,
+        });
+      }
+    });
+  });
+  const cycle = findDependencyCycle(app.services);
+  if (cycle) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['services'],
+      message: `services depend on each other in a cycle: ${cycle.join(' -> ')}`,
+    });
+  }
+}
+
+/** The first dependency cycle among services, as a path of names, or null. */
+export function findDependencyCycle(services: { name: string; dependsOn: string[] }[]): string[] | null {
+  const deps = new Map(services.map((s) => [s.name, s.dependsOn]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (n: string): string[] | null => {
+    if (state.get(n) === 'done' || !deps.has(n)) return null;
+    if (state.get(n) === 'visiting') return [...path.slice(path.indexOf(n)), n];
+    state.set(n, 'visiting');
+    path.push(n);
+    for (const d of deps.get(n)!) {
+      const c = visit(d);
+      if (c) return c;
+    }
+    path.pop();
+    state.set(n, 'done');
+    return null;
+  };
+  for (const s of services) {
+    const c = visit(s.name);
+    if (c) return c;
+  }
+  return null;
+}
 
 export const configSchema = z
   .object({
@@ -311,6 +480,8 @@ export type RegionConfig = AppConfig['regions'][number];
 export type BucketConfig = RegionConfig['bucket'];
 export type DnsRecordConfig = AppConfig['dns']['records'][number];
 export type DnsProviderConfig = SwitchyardConfig['dnsProviders'][string];
+export type ServiceConfig = AppConfig['services'][number];
+export type RestorePointsConfig = AppConfig['restorePoints'];
 export type ApprovalPolicyConfig = z.output<typeof approvalPolicySchema>;
 export type Route53ProviderConfig = Extract<DnsProviderConfig, { type: 'route53' }>;
 export type PowerDnsProviderConfig = Extract<DnsProviderConfig, { type: 'powerdns' }>;

@@ -8,9 +8,11 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { APPROVAL_REFUSALS, type ApprovalState, type DecisionRequest } from '../../workflows/approval';
 import {
-  decideApprovalUpdate,
-  appOperationWorkflowId,
+  appSlotWorkflowId,
   coordinatorTaskQueue,
+  decideApprovalUpdate,
+  OPERATION_SLOT_OF,
+  type OperationSlot,
   operationIdOf,
   parseOperationId,
   searchAttributes,
@@ -23,6 +25,7 @@ import {
   isTerminal,
   type OperationKind,
   type OperationPhase,
+  type OperationSpec,
   type OperationStatus,
 } from '../../workflows/operation';
 
@@ -82,46 +85,62 @@ export class OperationsRepository {
     private readonly taskQueuePrefix: string,
   ) {}
 
-  async startFailover(input: FailoverInput): Promise<string> {
+  startFailover(input: FailoverInput): Promise<string> {
+    return this.start('failover', input.app, input.spec, input.requestedBy, [...FAILOVER_STEPS], input);
+  }
+
+  /**
+   * Starts an operation's workflow in its slot (OPERATION_SLOT_OF). The memo holds the initial
+   * status, so the operation can be read at once, before any worker has run it.
+   */
+  async start(
+    kind: OperationKind,
+    app: string,
+    spec: OperationSpec,
+    requestedBy: string,
+    steps: string[],
+    input: unknown,
+  ): Promise<string> {
     const client = await this.client();
     const initial: Omit<OperationStatus, 'operationId'> = {
-      kind: 'failover',
-      app: input.app,
-      spec: input.spec,
-      requestedBy: input.requestedBy,
+      kind,
+      app,
+      spec,
+      requestedBy,
       phase: 'Running',
-      steps: FAILOVER_STEPS.map((name) => ({ name, status: 'Pending' })),
+      steps: steps.map((name) => ({ name, status: 'Pending' })),
       startedAt: new Date().toISOString(),
       facts: {},
     };
+    const slot = OPERATION_SLOT_OF[kind];
     try {
-      const handle = await client.workflow.start(WORKFLOW_TYPES.failover, {
+      const handle = await client.workflow.start(WORKFLOW_TYPES[kind], {
         taskQueue: coordinatorTaskQueue(this.taskQueuePrefix),
-        workflowId: appOperationWorkflowId(input.app),
+        workflowId: appSlotWorkflowId(app, slot),
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
         args: [input],
         memo: { [STATUS_MEMO_KEY]: initial },
         typedSearchAttributes: [
-          { key: searchAttributes.app, value: input.app },
-          { key: searchAttributes.kind, value: 'failover' },
+          { key: searchAttributes.app, value: app },
+          { key: searchAttributes.kind, value: kind },
           { key: searchAttributes.phase, value: 'Running' },
         ],
       });
-      return operationIdOf(input.app, handle.firstExecutionRunId);
+      return operationIdOf(app, handle.firstExecutionRunId);
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new OperationConflictError(input.app, await this.runningOperationId(input.app));
+        throw new OperationConflictError(app, await this.runningOperationId(app, slot));
       }
       throw err;
     }
   }
 
-  /** The id of the operation holding the app's slot, if one is running. */
-  async runningOperationId(app: string): Promise<string | undefined> {
+  /** The id of the operation holding one of the app's slots, if one is running. */
+  async runningOperationId(app: string, slot: OperationSlot = 'operation'): Promise<string | undefined> {
     const client = await this.client();
     try {
-      const d = await client.workflow.getHandle(appOperationWorkflowId(app)).describe();
+      const d = await client.workflow.getHandle(appSlotWorkflowId(app, slot)).describe();
       return d.status.name === 'RUNNING' ? operationIdOf(app, d.runId) : undefined;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
@@ -129,9 +148,33 @@ export class OperationsRepository {
     }
   }
 
+  /**
+   * Finds the workflow run behind an operation id: the run id under one of the app's slot
+   * workflow ids. Null when no slot holds it.
+   */
+  async locate(
+    operationId: string,
+  ): Promise<{ workflowId: string; runId: string; description: WorkflowExecutionDescription } | null> {
+    const id = parseOperationId(operationId);
+    if (!id) return null;
+    const client = await this.client();
+    const found = await Promise.all(
+      id.workflowIds.map(async (workflowId) => {
+        try {
+          const description = await client.workflow.getHandle(workflowId, id.runId).describe();
+          return { workflowId, runId: id.runId, description };
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return null;
+          throw err;
+        }
+      }),
+    );
+    return found.find((f) => f !== null) ?? null;
+  }
+
   /** The operation at work for the app: running, and not yet at a terminal phase. */
-  async activeOperationId(app: string): Promise<string | undefined> {
-    const id = await this.runningOperationId(app);
+  async activeOperationId(app: string, slot: OperationSlot = 'operation'): Promise<string | undefined> {
+    const id = await this.runningOperationId(app, slot);
     if (!id) return undefined;
     const op = await this.get(id);
     return op && !isTerminal(op.phase) ? id : undefined;
@@ -144,7 +187,8 @@ export class OperationsRepository {
   async awaitClosingOperation(operationId: string, timeoutMs: number): Promise<boolean> {
     const op = await this.get(operationId);
     if (!op || !isTerminal(op.phase)) return false;
-    const id = parseOperationId(operationId)!;
+    const id = await this.locate(operationId);
+    if (!id) return true;
     const client = await this.client();
     const closed = client.workflow
       .getHandle(id.workflowId, id.runId)
@@ -163,17 +207,8 @@ export class OperationsRepository {
   }
 
   async get(operationId: string): Promise<OperationStatus | null> {
-    const id = parseOperationId(operationId);
-    if (!id) return null;
-    const client = await this.client();
-    let d: WorkflowExecutionDescription;
-    try {
-      d = await client.workflow.getHandle(id.workflowId, id.runId).describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
-    }
-    return statusFromDescription(operationId, d);
+    const found = await this.locate(operationId);
+    return found ? statusFromDescription(operationId, found.description) : null;
   }
 
   /**
@@ -181,7 +216,7 @@ export class OperationsRepository {
    * decides. Returns null when there is no such operation.
    */
   async decideApproval(operationId: string, req: DecisionRequest): Promise<ApprovalState | null> {
-    const id = parseOperationId(operationId);
+    const id = await this.locate(operationId);
     if (!id) return null;
     const client = await this.client();
     const handle = client.workflow.getHandle(id.workflowId, id.runId);

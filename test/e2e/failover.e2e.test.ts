@@ -54,7 +54,7 @@ describe('failover end to end', () => {
   async function completedActivityCount(operationId: string, activityType: string): Promise<number> {
     const id = parseOperationId(operationId)!;
     const client = await fx.temporal();
-    const history = await client.workflow.getHandle(id.workflowId, id.runId).fetchHistory();
+    const history = await client.workflow.getHandle(id.workflowIds[0]!, id.runId).fetchHistory();
     const scheduled = new Map<string, string>();
     let completed = 0;
     for (const e of history.events ?? []) {

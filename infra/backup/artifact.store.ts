@@ -1,0 +1,455 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { AppConfig, BucketConfig, SwitchyardConfig } from '../config/config.schema';
+import { createS3Client } from '../storage/s3.client';
+import { layout, type RestorePointManifest, SHA256_METADATA } from './manifest';
+
+/**
+ * Streams artifacts in and out of the regions' backup buckets. Nothing is ever held whole in
+ * memory: uploads go through multipart Upload with a bounded queue of parts, downloads are
+ * streams, and SHA-256 is computed on the bytes as they pass.
+ */
+
+/** Multipart part size and how many parts may be in flight: memory per transfer ≈ size × queue. */
+export const PART_SIZE = 16 * 1024 * 1024;
+export const PART_QUEUE = 4;
+
+export interface StoredObject {
+  size: number;
+  sha256: string;
+  versionId?: string;
+}
+
+export interface Progress {
+  (bytes: number): void;
+}
+
+/** A stream that hashes and counts what passes through it. */
+export class HashingCounter extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(private readonly onProgress?: Progress) {
+    super();
+  }
+
+  override _transform(
+    chunk: Buffer,
+    _enc: BufferEncoding,
+    done: (err?: Error | null, data?: Buffer) => void,
+  ) {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onProgress?.(this.bytes);
+    done(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** A bucket plus the key folder inside it: one region's place for one app. */
+export interface BucketPlace {
+  bucket: BucketConfig;
+  folder: string;
+}
+
+export class ArtifactMismatchError extends Error {
+  constructor(
+    readonly what: string,
+    readonly expected: { size: number; sha256: string },
+    readonly actual: { size: number; sha256: string },
+  ) {
+    super(
+      `${what}: expected ${expected.size} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, ` +
+        `read ${actual.size} bytes with SHA-256 ${actual.sha256.slice(0, 12)}…`,
+    );
+    this.name = 'ArtifactMismatchError';
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** S3 access to buckets by configuration: one client per distinct bucket configuration. */
+export class BucketClients {
+  private readonly clients = new Map<string, S3Client>();
+
+  client(bucket: BucketConfig): S3Client {
+    const key = JSON.stringify([bucket.endpoint, bucket.region, bucket.accessKeyId, bucket.forcePathStyle]);
+    let c = this.clients.get(key);
+    if (!c) {
+      c = createS3Client(bucket, { requestTimeoutMs: 120_000 });
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.destroy();
+    this.clients.clear();
+  }
+}
+
+/** Same server and credentials: S3 can copy between the two buckets without the bytes leaving it. */
+export function sameEndpoint(a: BucketConfig, b: BucketConfig): boolean {
+  return (
+    a.endpoint === b.endpoint &&
+    a.region === b.region &&
+    a.accessKeyId === b.accessKeyId &&
+    a.secretAccessKey === b.secretAccessKey
+  );
+}
+
+/**
+ * Low-level streaming object operations on any configured bucket. The S3 service adapter uses it
+ * for the app's own buckets; ArtifactStore uses it for the backup buckets.
+ */
+export class ObjectIo {
+  constructor(readonly buckets: BucketClients = new BucketClients()) {}
+
+  /** Streams `body` to `key`; returns its size and SHA-256. Metadata is set when known in advance. */
+  async upload(
+    bucket: BucketConfig,
+    key: string,
+    body: Readable,
+    opts: { contentType?: string; sha256?: string; onProgress?: Progress; signal?: AbortSignal } = {},
+  ): Promise<StoredObject> {
+    const counter = new HashingCounter(opts.onProgress);
+    const pass = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const feeding = pipeline(body, counter, pass);
+    const upload = new Upload({
+      client: this.buckets.client(bucket),
+      params: {
+        Bucket: bucket.name,
+        Key: key,
+        Body: pass,
+        ContentType: opts.contentType ?? 'application/octet-stream',
+        ...(opts.sha256 ? { Metadata: { [SHA256_METADATA]: opts.sha256 } } : {}),
+      },
+      partSize: PART_SIZE,
+      queueSize: PART_QUEUE,
+      leavePartsOnError: false,
+    });
+    const abort = () => void upload.abort().catch(() => undefined);
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      const [, out] = await Promise.all([feeding, upload.done()]);
+      const stored = { size: counter.bytes, sha256: counter.digest(), versionId: out.VersionId };
+      if (opts.sha256 && stored.sha256 !== opts.sha256) {
+        await this.deleteObject(bucket, key, stored.versionId).catch(() => undefined);
+        throw new ArtifactMismatchError(
+          `s3://${bucket.name}/${key}`,
+          { size: -1, sha256: opts.sha256 },
+          stored,
+        );
+      }
+      return stored;
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  async open(
+    bucket: BucketConfig,
+    key: string,
+    versionId?: string,
+  ): Promise<{ body: Readable; size: number; versionId?: string }> {
+    const out = await this.buckets
+      .client(bucket)
+      .send(new GetObjectCommand({ Bucket: bucket.name, Key: key, VersionId: versionId }));
+    return { body: out.Body as Readable, size: out.ContentLength ?? -1, versionId: out.VersionId };
+  }
+
+  /** Reads the object through and hashes it. */
+  async hash(bucket: BucketConfig, key: string, opts: { versionId?: string; onProgress?: Progress } = {}) {
+    const { body, versionId } = await this.open(bucket, key, opts.versionId);
+    const counter = new HashingCounter(opts.onProgress);
+    await pipeline(body, counter, new Writable({ write: (_c, _e, done) => done() }));
+    return { size: counter.bytes, sha256: counter.digest(), versionId };
+  }
+
+  /** Size and recorded SHA-256 metadata, or null when there is no such object. */
+  async head(bucket: BucketConfig, key: string): Promise<{ size: number; sha256?: string } | null> {
+    try {
+      const out = await this.buckets
+        .client(bucket)
+        .send(new HeadObjectCommand({ Bucket: bucket.name, Key: key }));
+      return { size: out.ContentLength ?? 0, sha256: out.Metadata?.[SHA256_METADATA] };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Copies one object, server-side when both buckets live on one S3 endpoint (objects above 5 GiB
+   * go through the streamed path), streamed otherwise. The copy must hash to `expect`; a copy
+   * already in place with the same size and recorded SHA-256 is kept (retries do not copy twice).
+   */
+  async copy(
+    from: BucketConfig,
+    fromKey: string,
+    to: BucketConfig,
+    toKey: string,
+    expect: { size: number; sha256: string; contentType?: string; versionId?: string },
+    opts: { onProgress?: Progress; signal?: AbortSignal } = {},
+  ): Promise<{ method: 'server-side' | 'streamed' | 'already-present'; bytes: number }> {
+    const existing = await this.head(to, toKey);
+    if (existing && existing.size === expect.size && existing.sha256 === expect.sha256) {
+      return { method: 'already-present', bytes: 0 };
+    }
+    if (sameEndpoint(from, to) && expect.size < 5 * 1024 ** 3) {
+      const source = `${from.name}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}`;
+      await this.buckets.client(to).send(
+        new CopyObjectCommand({
+          Bucket: to.name,
+          Key: toKey,
+          CopySource: expect.versionId
+            ? `${source}?versionId=${encodeURIComponent(expect.versionId)}`
+            : source,
+          MetadataDirective: 'REPLACE',
+          ContentType: expect.contentType ?? 'application/octet-stream',
+          Metadata: { [SHA256_METADATA]: expect.sha256 },
+        }),
+      );
+      opts.onProgress?.(expect.size);
+      return { method: 'server-side', bytes: expect.size };
+    }
+    const { body } = await this.open(from, fromKey, expect.versionId);
+    const stored = await this.upload(to, toKey, body, {
+      contentType: expect.contentType,
+      sha256: expect.sha256,
+      onProgress: opts.onProgress,
+      signal: opts.signal,
+    });
+    if (stored.size !== expect.size) {
+      await this.deleteObject(to, toKey, stored.versionId).catch(() => undefined);
+      throw new ArtifactMismatchError(`s3://${to.name}/${toKey}`, expect, stored);
+    }
+    return { method: 'streamed', bytes: stored.size };
+  }
+
+  async putJson(bucket: BucketConfig, key: string, value: unknown): Promise<void> {
+    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+    const sha256 = createHash('sha256').update(body).digest();
+    await this.buckets.client(bucket).send(
+      new PutObjectCommand({
+        Bucket: bucket.name,
+        Key: key,
+        Body: body,
+        ContentType: 'application/json',
+        Metadata: { [SHA256_METADATA]: sha256.toString('hex') },
+      }),
+    );
+  }
+
+  async getJson<T>(bucket: BucketConfig, key: string): Promise<T | null> {
+    try {
+      const out = await this.buckets
+        .client(bucket)
+        .send(new GetObjectCommand({ Bucket: bucket.name, Key: key }));
+      return JSON.parse(await out.Body!.transformToString('utf8')) as T;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Every current object under `prefix`: key, size, last modified. */
+  async *list(
+    bucket: BucketConfig,
+    prefix: string,
+  ): AsyncGenerator<{ key: string; size: number; lastModified?: Date }> {
+    let token: string | undefined;
+    do {
+      const out = await this.buckets
+        .client(bucket)
+        .send(
+          new ListObjectsV2Command({
+            Bucket: bucket.name,
+            Prefix: prefix,
+            ContinuationToken: token,
+            MaxKeys: 1000,
+          }),
+        );
+      for (const o of out.Contents ?? [])
+        yield { key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified };
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async deleteObject(bucket: BucketConfig, key: string, versionId?: string): Promise<void> {
+    await this.buckets
+      .client(bucket)
+      .send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key, VersionId: versionId }));
+  }
+
+  /**
+   * Removes everything under `prefix`, every version of it where the bucket is versioned: what a
+   * failed attempt left must not linger as noncurrent versions either. Returns how many versions went.
+   */
+  async purgePrefix(bucket: BucketConfig, prefix: string): Promise<number> {
+    const client = this.buckets.client(bucket);
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (;;) {
+      let out;
+      try {
+        out = await client.send(
+          new ListObjectVersionsCommand({
+            Bucket: bucket.name,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            VersionIdMarker: versionMarker,
+          }),
+        );
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'NotImplemented') throw err;
+        // An unversioned server without ListObjectVersions: current objects are all there is.
+        for await (const o of this.list(bucket, prefix)) {
+          await this.deleteObject(bucket, o.key);
+          removed++;
+        }
+        return removed;
+      }
+      const versions = [...(out.Versions ?? []), ...(out.DeleteMarkers ?? [])];
+      for (const v of versions) {
+        await this.deleteObject(
+          bucket,
+          v.Key!,
+          v.VersionId && v.VersionId !== 'null' ? v.VersionId : undefined,
+        );
+        removed++;
+      }
+      if (!out.IsTruncated) break;
+      keyMarker = out.NextKeyMarker;
+      versionMarker = out.NextVersionIdMarker;
+    }
+    // Servers that list no versions for an unversioned bucket still hold current objects.
+    for await (const o of this.list(bucket, prefix)) {
+      await this.deleteObject(bucket, o.key);
+      removed++;
+    }
+    return removed;
+  }
+}
+
+/**
+ * The app's restore points in its regions' backup buckets: artifacts, manifests, cleanup.
+ * Keys are relative to the app's folder in each bucket (see manifest.ts).
+ */
+export class ArtifactStore {
+  readonly io: ObjectIo;
+
+  constructor(
+    private readonly config: Pick<SwitchyardConfig, 'apps'>,
+    io?: ObjectIo,
+  ) {
+    this.io = io ?? new ObjectIo();
+  }
+
+  private app(app: string): AppConfig {
+    const a = this.config.apps[app];
+    if (!a) throw new Error(`unknown app "${app}"`);
+    return a;
+  }
+
+  place(app: string, region: string): BucketPlace {
+    const r = this.app(app).regions.find((x) => x.name === region);
+    if (!r) throw new Error(`unknown region "${region}" of app "${app}"`);
+    return { bucket: r.bucket, folder: layout.appFolder(r.bucket.prefix, app) };
+  }
+
+  regions(app: string): string[] {
+    return this.app(app).regions.map((r) => r.name);
+  }
+
+  upload(
+    app: string,
+    region: string,
+    key: string,
+    body: Readable,
+    opts: { contentType?: string; onProgress?: Progress; signal?: AbortSignal } = {},
+  ): Promise<StoredObject> {
+    const p = this.place(app, region);
+    return this.io.upload(p.bucket, p.folder + key, body, opts);
+  }
+
+  open(app: string, region: string, key: string, versionId?: string) {
+    const p = this.place(app, region);
+    return this.io.open(p.bucket, p.folder + key, versionId);
+  }
+
+  hash(app: string, region: string, key: string, opts: { versionId?: string; onProgress?: Progress } = {}) {
+    const p = this.place(app, region);
+    return this.io.hash(p.bucket, p.folder + key, opts);
+  }
+
+  head(app: string, region: string, key: string) {
+    const p = this.place(app, region);
+    return this.io.head(p.bucket, p.folder + key);
+  }
+
+  copy(
+    app: string,
+    from: string,
+    to: string,
+    key: string,
+    expect: { size: number; sha256: string; contentType?: string },
+    opts: { onProgress?: Progress; signal?: AbortSignal } = {},
+  ) {
+    const a = this.place(app, from);
+    const b = this.place(app, to);
+    return this.io.copy(a.bucket, a.folder + key, b.bucket, b.folder + key, expect, opts);
+  }
+
+  writeManifest(app: string, region: string, manifest: RestorePointManifest): Promise<void> {
+    const p = this.place(app, region);
+    return this.io.putJson(p.bucket, p.folder + layout.manifest(manifest.id), manifest);
+  }
+
+  readManifest(app: string, region: string, id: string): Promise<RestorePointManifest | null> {
+    const p = this.place(app, region);
+    return this.io.getJson<RestorePointManifest>(p.bucket, p.folder + layout.manifest(id));
+  }
+
+  /** Ids of the restore points whose manifest is in this region's bucket. */
+  async listManifestIds(app: string, region: string): Promise<string[]> {
+    const p = this.place(app, region);
+    const base = p.folder + layout.manifestsFolder();
+    const ids: string[] = [];
+    for await (const o of this.io.list(p.bucket, base)) {
+      const rest = o.key.slice(base.length);
+      if (rest.endsWith('.json') && !rest.includes('/')) ids.push(rest.slice(0, -'.json'.length));
+    }
+    return ids.sort();
+  }
+
+  /** Removes a restore point's manifest and then its artifacts (every version) from one region. */
+  async purge(app: string, region: string, id: string): Promise<number> {
+    const p = this.place(app, region);
+    const manifests = await this.io.purgePrefix(p.bucket, p.folder + layout.manifest(id));
+    return manifests + (await this.io.purgePrefix(p.bucket, p.folder + layout.attemptFolder(id)));
+  }
+
+  close(): void {
+    this.io.buckets.close();
+  }
+}

@@ -1,0 +1,109 @@
+import type { ServiceConfig } from '../config/config.schema';
+
+/**
+ * The restore point manifest and where a restore point's objects live in a region's bucket.
+ * Keys in a manifest are relative to the app's folder (`<bucket prefix>apps/<app>/`), so the same
+ * manifest is valid in every region whatever each bucket's prefix. Pure: types and key arithmetic.
+ *
+ *   <prefix>apps/<app>/manifests/<id>.json                 the manifest; written last, in every region
+ *   <prefix>apps/<app>/restore-points/<id>/<service>.<ext> one artifact per service
+ *   <prefix>apps/<app>/restore-points/<id>/<service>/...   objects of an object-set artifact (S3 services)
+ *
+ * A restore point exists in a region exactly when its manifest is there; readers ignore
+ * everything else (leftovers of failed attempts are removed by the attempt's own cleanup).
+ */
+
+export const MANIFEST_SCHEMA = 'switchyard.restore-point/v1';
+
+/** Object metadata key holding the SHA-256 (hex) of every object Switchyard writes. */
+export const SHA256_METADATA = 'switchyard-sha256';
+
+export interface ArtifactRef {
+  /** Relative to the app's folder, e.g. `restore-points/<id>/orders.pgdump`. */
+  key: string;
+  size: number;
+  /** Hex SHA-256 of the artifact's bytes. */
+  sha256: string;
+  contentType: string;
+  /**
+   * Object-set artifacts (S3 services): the artifact is a JSON-lines listing and the objects
+   * themselves lie under `objectsPrefix`; counted here so a copy can be checked without reading it.
+   */
+  objects?: { prefix: string; count: number; bytes: number };
+}
+
+/** One line of an object-set listing. `key` is relative to the service's prefix. */
+export interface ObjectSetEntry {
+  key: string;
+  size: number;
+  sha256: string;
+  /** Version of the source object captured at the cut, when the bucket is versioned. */
+  sourceVersionId?: string;
+  contentType?: string;
+}
+
+export interface ServiceCut {
+  name: string;
+  type: ServiceConfig['type'];
+  dependsOn: string[];
+  /** What the service said about its state at the cut (e.g. WAL position, last sequence number). */
+  marker: Record<string, unknown>;
+  artifact: ArtifactRef;
+}
+
+export interface RestorePointManifest {
+  schema: typeof MANIFEST_SCHEMA;
+  id: string;
+  app: string;
+  /** The operation that took it. */
+  operationId: string;
+  requestedBy: string;
+  reason: string;
+  /** The region whose services were captured (the active region at the time). */
+  sourceRegion: string;
+  /** The app's fencing epoch when it was taken. */
+  epoch: number;
+  /** When every service was quiesced: the moment the restore point represents. */
+  cutAt: string;
+  quiesce: { startedAt: string; releasedAt: string; durationMs: number };
+  /** When the manifest was written: the restore point exists from then on. */
+  committedAt: string;
+  services: ServiceCut[];
+  /** Every region the artifacts were copied to (and the manifest written to). */
+  regions: string[];
+  totalBytes: number;
+}
+
+const ID = /^([a-z][a-z0-9-]{0,39})-(\d{8}T\d{6}Z)-([0-9a-f]{8})$/;
+
+/** `<app>-<yyyymmddThhmmssZ>-<8 hex>`: sortable by time within an app, and names its app. */
+export function restorePointIdOf(app: string, at: Date, unique: string): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+  return `${app}-${stamp}-${unique
+    .replace(/[^0-9a-f]/g, '')
+    .slice(0, 8)
+    .padEnd(8, '0')}`;
+}
+
+export function parseRestorePointId(id: string): { app: string; at: Date } | null {
+  const m = ID.exec(id);
+  if (!m) return null;
+  const s = m[2]!;
+  const at = new Date(
+    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
+  );
+  return Number.isNaN(at.getTime()) ? null : { app: m[1]!, at };
+}
+
+export const layout = {
+  appFolder: (bucketPrefix: string, app: string) => `${bucketPrefix}apps/${app}/`,
+  manifestsFolder: () => 'manifests/',
+  manifest: (id: string) => `manifests/${id}.json`,
+  attemptFolder: (id: string) => `restore-points/${id}/`,
+  artifact: (id: string, service: string, extension: string) =>
+    `restore-points/${id}/${service}.${extension}`,
+  objectsFolder: (id: string, service: string) => `restore-points/${id}/${service}/`,
+};
