@@ -85,6 +85,15 @@ export const searchAttributes = {
   phase: defineSearchAttributeKey('SwitchyardPhase', 'KEYWORD'),
 };
 
+/** The search attributes every operation's workflow starts with. */
+export function operationSearchAttributes(app: string, kind: OperationKind) {
+  return [
+    { key: searchAttributes.app, value: app },
+    { key: searchAttributes.kind, value: kind as string },
+    { key: searchAttributes.phase, value: 'Running' },
+  ];
+}
+
 /** The names the dev server must be started with (`--search-attribute Name=Keyword`). */
 export const SEARCH_ATTRIBUTE_NAMES = Object.values(searchAttributes).map((k) => k.name);
 

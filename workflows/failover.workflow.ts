@@ -24,7 +24,7 @@ import {
 } from './approval';
 import { decideApprovalUpdate, operationIdOf, operationStatusQuery, regionTaskQueue } from './definitions';
 import { OperationRuntime, toOperationError } from './operation-runtime';
-import type { FailoverSpec, OperationStatus } from './operation';
+import { type FailoverSpec, OPERATION_STEPS, type OperationStatus } from './operation';
 
 /**
  * What the API fixes when it starts a failover: the request, and the facts of the plan taken from
@@ -44,7 +44,7 @@ export interface FailoverInput {
   };
 }
 
-export const FAILOVER_STEPS = ['preflight', 'approval', 'dns', 'verify', 'commit'] as const;
+export const FAILOVER_STEPS = OPERATION_STEPS.failover;
 
 const coordinator = proxyActivities<CoordinatorActivities>({
   // Short calls: a crashed worker's attempt is retried elsewhere after at most 15 s.

@@ -136,3 +136,38 @@ export function targetRegionOf(op: Pick<OperationStatus, 'kind' | 'spec'>): stri
   const s = op.spec as Partial<FailoverSpec & RestoreSpec>;
   return op.kind === 'failover' ? s.to : op.kind === 'restore' ? s.region : undefined;
 }
+
+/** The steps of each kind of operation, in order. */
+export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
+  failover: ['preflight', 'approval', 'dns', 'verify', 'commit'],
+  'restore-point': ['preflight', 'quiesce', 'snapshot', 'release', 'replicate', 'commit', 'retention'],
+  restore: ['preflight', 'approval', 'verify-artifacts', 'restore', 'verify'],
+};
+
+/** What a restore point operation is started with (by the API or by a schedule). */
+export interface RestorePointInput {
+  app: string;
+  spec: RestorePointSpec;
+  requestedBy: string;
+  taskQueuePrefix: string;
+}
+
+/** The status an operation's memo holds from the moment it is started, before a worker runs it. */
+export function initialOperationStatus(
+  kind: OperationKind,
+  app: string,
+  spec: OperationSpec,
+  requestedBy: string,
+  startedAt: string,
+): Omit<OperationStatus, 'operationId'> {
+  return {
+    kind,
+    app,
+    spec,
+    requestedBy,
+    phase: 'Running',
+    steps: OPERATION_STEPS[kind].map((name) => ({ name, status: 'Pending' as const })),
+    startedAt,
+    facts: {},
+  };
+}

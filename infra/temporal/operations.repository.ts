@@ -14,14 +14,15 @@ import {
   OPERATION_SLOT_OF,
   type OperationSlot,
   operationIdOf,
+  operationSearchAttributes,
   parseOperationId,
   searchAttributes,
   STATUS_MEMO_KEY,
   WORKFLOW_TYPES,
 } from '../../workflows/definitions';
 import type { FailoverInput } from '../../workflows/failover.workflow';
-import { FAILOVER_STEPS } from '../../workflows/failover.workflow';
 import {
+  initialOperationStatus,
   isTerminal,
   type OperationKind,
   type OperationPhase,
@@ -86,7 +87,7 @@ export class OperationsRepository {
   ) {}
 
   startFailover(input: FailoverInput): Promise<string> {
-    return this.start('failover', input.app, input.spec, input.requestedBy, [...FAILOVER_STEPS], input);
+    return this.start('failover', input.app, input.spec, input.requestedBy, input);
   }
 
   /**
@@ -98,20 +99,10 @@ export class OperationsRepository {
     app: string,
     spec: OperationSpec,
     requestedBy: string,
-    steps: string[],
     input: unknown,
   ): Promise<string> {
     const client = await this.client();
-    const initial: Omit<OperationStatus, 'operationId'> = {
-      kind,
-      app,
-      spec,
-      requestedBy,
-      phase: 'Running',
-      steps: steps.map((name) => ({ name, status: 'Pending' })),
-      startedAt: new Date().toISOString(),
-      facts: {},
-    };
+    const initial = initialOperationStatus(kind, app, spec, requestedBy, new Date().toISOString());
     const slot = OPERATION_SLOT_OF[kind];
     try {
       const handle = await client.workflow.start(WORKFLOW_TYPES[kind], {
@@ -121,11 +112,7 @@ export class OperationsRepository {
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
         args: [input],
         memo: { [STATUS_MEMO_KEY]: initial },
-        typedSearchAttributes: [
-          { key: searchAttributes.app, value: app },
-          { key: searchAttributes.kind, value: kind },
-          { key: searchAttributes.phase, value: 'Running' },
-        ],
+        typedSearchAttributes: operationSearchAttributes(app, kind),
       });
       return operationIdOf(app, handle.firstExecutionRunId);
     } catch (err) {
