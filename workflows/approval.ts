@@ -22,6 +22,9 @@ export interface ApprovalFacts {
   targetRegion: string;
   targetHealthy: boolean;
   targetHealth: string;
+  /** A restore: the restore point its data comes from, and how old that data is. */
+  restorePointId?: string;
+  restorePointCutAt?: string;
 }
 
 export interface ApprovalDecision {
@@ -161,6 +164,9 @@ export function applyDecision(state: ApprovalState, req: DecisionRequest, nowIso
 export function factsChanged(approved: ApprovalFacts, now: ApprovalFacts): string | null {
   if (now.activeRegion !== approved.activeRegion || now.epoch !== approved.epoch) {
     return `the active region changed from ${approved.activeRegion} (epoch ${approved.epoch}) to ${now.activeRegion} (epoch ${now.epoch})`;
+  }
+  if (now.restorePointId !== approved.restorePointId) {
+    return `the restore point changed from ${approved.restorePointId ?? 'none'} to ${now.restorePointId ?? 'none'}`;
   }
   if (!now.targetHealthy) return `target region ${now.targetRegion} turned unhealthy: ${now.targetHealth}`;
   return null;

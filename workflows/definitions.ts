@@ -104,3 +104,30 @@ export const operationStatusQuery = defineQuery<OperationStatus>('operationStatu
 
 /** An approver's decision, sent by the API with the identity it authenticated. */
 export const decideApprovalUpdate = defineUpdate<ApprovalState, [DecisionRequest]>('decideApproval');
+
+/** The `schema` of every restore point manifest this version writes. */
+export const MANIFEST_SCHEMA = 'switchyard.restore-point/v1';
+
+const RESTORE_POINT_ID = /^([a-z][a-z0-9-]{0,39})-(\d{8}T\d{6}Z)-([0-9a-f]{8})$/;
+
+/** `<app>-<yyyymmddThhmmssZ>-<8 hex>`: sortable by time within an app, and names its app. */
+export function restorePointIdOf(app: string, at: Date, unique: string): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+  return `${app}-${stamp}-${unique
+    .replace(/[^0-9a-f]/g, '')
+    .slice(0, 8)
+    .padEnd(8, '0')}`;
+}
+
+export function parseRestorePointId(id: string): { app: string; at: Date } | null {
+  const m = RESTORE_POINT_ID.exec(id);
+  if (!m) return null;
+  const s = m[2]!;
+  const at = new Date(
+    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
+  );
+  return Number.isNaN(at.getTime()) ? null : { app: m[1]!, at };
+}

@@ -1,28 +1,12 @@
-import {
-  allHandlersFinished,
-  ApplicationFailure,
-  condition,
-  proxyActivities,
-  setHandler,
-  sleep,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type {
   CapturedRecord,
   CoordinatorActivities,
   RegionActivities,
 } from '../infra/activities/failover.activities';
-import {
-  type ApprovalFacts,
-  type ApprovalPolicy,
-  applyDecision,
-  checkDecision,
-  factsChanged,
-  initialApprovalState,
-  openRound,
-  voidRound,
-} from './approval';
-import { decideApprovalUpdate, operationIdOf, operationStatusQuery, regionTaskQueue } from './definitions';
+import { type ApprovalFacts, type ApprovalPolicy, initialApprovalState } from './approval';
+import { awaitApproval, installApprovalHandler } from './approval-flow';
+import { operationIdOf, operationStatusQuery, regionTaskQueue } from './definitions';
 import { OperationRuntime, toOperationError } from './operation-runtime';
 import { type FailoverSpec, OPERATION_STEPS, type OperationStatus } from './operation';
 
@@ -79,32 +63,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
   const op = new OperationRuntime(status);
   const approval = status.approval!;
   setHandler(operationStatusQuery, () => status);
-  setHandler(
-    decideApprovalUpdate,
-    async (req) => {
-      applyDecision(approval, req, new Date().toISOString());
-      op.publish();
-      await op.audit(
-        `approval.${req.decision === 'approve' ? 'approved' : 'rejected'}`,
-        'accepted',
-        {
-          comment: req.comment,
-          round: approval.round,
-          stillNeeded: approval.stillNeeded,
-          requestId: req.requestId,
-        },
-        req.principal.name,
-      );
-      op.notify('approval.decided', {
-        decision: req.decision,
-        by: req.principal.name,
-        comment: req.comment,
-        stillNeeded: approval.stillNeeded,
-      });
-      return approval;
-    },
-    { validator: (req) => checkDecision(approval, req, Date.now()) },
-  );
+  installApprovalHandler(op);
 
   /** Where the app stands now, and whether the target is fit to take it. */
   async function observe(): Promise<ApprovalFacts> {
@@ -154,7 +113,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
     } else {
       const outcome = await awaitApproval(op, facts, observe);
       if (outcome.facts) facts = outcome.facts;
-      if (outcome.end) return await end(op);
+      if (outcome.end) return await op.end();
     }
     const newEpoch = facts.epoch + 1;
 
@@ -231,105 +190,5 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
     op.publish();
     status.phase = (await op.compensate()) ? 'Failed' : 'CompensationFailed';
   }
-  return end(op);
-}
-
-/** Ends the workflow: Completed returns the status, every other outcome fails the workflow with it. */
-async function end(op: OperationRuntime): Promise<OperationStatus> {
-  await op.finish();
-  await condition(allHandlersFinished);
-  const { status } = op;
-  if (status.phase !== 'Completed') {
-    throw ApplicationFailure.nonRetryable(
-      status.error?.message ?? `failover ${status.phase}`,
-      status.error?.code ?? status.phase,
-      status,
-    );
-  }
-  return status;
-}
-
-/**
- * Raises the approval request and waits for it. Approvals bind to the facts they were given on:
- * once approved, the facts are observed again, and if they changed the approvals are void and the
- * request is raised anew with the new facts.
- */
-async function awaitApproval(
-  op: OperationRuntime,
-  initial: ApprovalFacts,
-  observe: () => Promise<ApprovalFacts>,
-): Promise<{ end: boolean; facts?: ApprovalFacts }> {
-  const { status } = op;
-  const approval = status.approval!;
-  const step = op.step('approval');
-  step.status = 'Running';
-  step.startedAt = new Date().toISOString();
-  let facts = initial;
-  for (;;) {
-    openRound(approval, facts, Date.now());
-    status.phase = 'AwaitingApproval';
-    step.detail = `round ${approval.round}: waiting for ${approval.policy.required} approval(s) from ${approval.policy.roles.join('/')} until ${approval.expiresAt}`;
-    op.publish();
-    await op.audit('approval.requested', 'info', {
-      round: approval.round,
-      facts,
-      policy: approval.policy,
-      expiresAt: approval.expiresAt,
-    });
-    op.notify('approval.requested', {
-      round: approval.round,
-      facts,
-      policy: approval.policy,
-      expiresAt: approval.expiresAt,
-      requestedBy: status.requestedBy,
-      reason: status.spec.reason,
-    });
-
-    const decided = await condition(
-      () => approval.status !== 'Pending',
-      Date.parse(approval.expiresAt!) - Date.now(),
-    );
-    if (!decided) {
-      approval.status = 'Expired';
-      status.phase = 'TimedOut';
-      status.error = {
-        code: 'approval-expired',
-        message: `no decision before ${approval.expiresAt}`,
-        step: 'approval',
-      };
-      step.status = 'Failed';
-      step.error = status.error;
-      step.endedAt = new Date().toISOString();
-      await op.audit('approval.expired', 'failed', { round: approval.round });
-      op.notify('approval.expired', { round: approval.round });
-      return { end: true };
-    }
-    if (approval.status === 'Rejected') {
-      const by = approval.decisions.find((d) => d.decision === 'reject')!;
-      status.phase = 'Rejected';
-      status.error = {
-        code: 'rejected',
-        message: `rejected by ${by.principal}: ${by.comment}`,
-        step: 'approval',
-      };
-      step.status = 'Failed';
-      step.error = status.error;
-      step.endedAt = new Date().toISOString();
-      return { end: true };
-    }
-    status.phase = 'Running';
-    op.publish();
-    const now = await observe();
-    const changed = factsChanged(facts, now);
-    if (changed === null) {
-      step.status = 'Completed';
-      step.endedAt = new Date().toISOString();
-      step.detail = `approved by ${approval.approvedBy.join(', ')} (round ${approval.round})`;
-      op.publish();
-      return { end: false, facts: now };
-    }
-    voidRound(approval, changed);
-    await op.audit('approval.voided', 'info', { round: approval.round, reason: changed });
-    facts = now;
-  }
+  return op.end();
 }

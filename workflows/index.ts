@@ -1,3 +1,5 @@
 // The worker bundles this file: every workflow Switchyard runs is exported from here.
 export { failoverWorkflow } from './failover.workflow';
 export { deliverNotificationWorkflow, sealAuditWorkflow } from './recording.workflows';
+export { restorePointWorkflow } from './restore-point.workflow';
+export { restoreWorkflow } from './restore.workflow';

@@ -1,5 +1,7 @@
 import {
   ActivityFailure,
+  allHandlersFinished,
+  condition,
   ApplicationFailure,
   log,
   ParentClosePolicy,
@@ -177,6 +179,21 @@ export class OperationRuntime {
       }
     }
     return ok;
+  }
+
+  /** Ends the workflow: Completed returns the status, every other outcome fails the workflow with it. */
+  async end(): Promise<OperationStatus> {
+    await this.finish();
+    await condition(allHandlersFinished);
+    const { status } = this;
+    if (status.phase !== 'Completed') {
+      throw ApplicationFailure.nonRetryable(
+        status.error?.message ?? `${status.kind} ${status.phase}`,
+        status.error?.code ?? status.phase,
+        status,
+      );
+    }
+    return status;
   }
 
   /** Marks steps never reached, publishes the end, records it, and waits for notifications. */

@@ -278,16 +278,14 @@ export class ObjectIo {
   ): AsyncGenerator<{ key: string; size: number; lastModified?: Date }> {
     let token: string | undefined;
     do {
-      const out = await this.buckets
-        .client(bucket)
-        .send(
-          new ListObjectsV2Command({
-            Bucket: bucket.name,
-            Prefix: prefix,
-            ContinuationToken: token,
-            MaxKeys: 1000,
-          }),
-        );
+      const out = await this.buckets.client(bucket).send(
+        new ListObjectsV2Command({
+          Bucket: bucket.name,
+          Prefix: prefix,
+          ContinuationToken: token,
+          MaxKeys: 1000,
+        }),
+      );
       for (const o of out.Contents ?? [])
         yield { key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified };
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
@@ -375,6 +373,10 @@ export class ArtifactStore {
     const r = this.app(app).regions.find((x) => x.name === region);
     if (!r) throw new Error(`unknown region "${region}" of app "${app}"`);
     return { bucket: r.bucket, folder: layout.appFolder(r.bucket.prefix, app) };
+  }
+
+  knowsApp(app: string): boolean {
+    return app in this.config.apps;
   }
 
   regions(app: string): string[] {

@@ -1,4 +1,7 @@
 import type { ServiceConfig } from '../config/config.schema';
+import type { MANIFEST_SCHEMA } from '../../workflows/definitions';
+
+export { MANIFEST_SCHEMA, parseRestorePointId, restorePointIdOf } from '../../workflows/definitions';
 
 /**
  * The restore point manifest and where a restore point's objects live in a region's bucket.
@@ -12,8 +15,6 @@ import type { ServiceConfig } from '../config/config.schema';
  * A restore point exists in a region exactly when its manifest is there; readers ignore
  * everything else (leftovers of failed attempts are removed by the attempt's own cleanup).
  */
-
-export const MANIFEST_SCHEMA = 'switchyard.restore-point/v1';
 
 /** Object metadata key holding the SHA-256 (hex) of every object Switchyard writes. */
 export const SHA256_METADATA = 'switchyard-sha256';
@@ -72,30 +73,6 @@ export interface RestorePointManifest {
   /** Every region the artifacts were copied to (and the manifest written to). */
   regions: string[];
   totalBytes: number;
-}
-
-const ID = /^([a-z][a-z0-9-]{0,39})-(\d{8}T\d{6}Z)-([0-9a-f]{8})$/;
-
-/** `<app>-<yyyymmddThhmmssZ>-<8 hex>`: sortable by time within an app, and names its app. */
-export function restorePointIdOf(app: string, at: Date, unique: string): string {
-  const stamp = at
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-  return `${app}-${stamp}-${unique
-    .replace(/[^0-9a-f]/g, '')
-    .slice(0, 8)
-    .padEnd(8, '0')}`;
-}
-
-export function parseRestorePointId(id: string): { app: string; at: Date } | null {
-  const m = ID.exec(id);
-  if (!m) return null;
-  const s = m[2]!;
-  const at = new Date(
-    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
-  );
-  return Number.isNaN(at.getTime()) ? null : { app: m[1]!, at };
 }
 
 export const layout = {

@@ -1,0 +1,198 @@
+import { describeS3Error } from '../storage/s3.client';
+import type { ArtifactStore } from './artifact.store';
+import { parseRestorePointId, type RestorePointManifest } from './manifest';
+
+/**
+ * The restore point catalog, read from the manifests in the regions' buckets: no other index
+ * exists, so any region can rebuild it alone. A restore point is listed when its manifest is in at
+ * least one readable region; `copies` says where. With a region unreachable, the others answer.
+ */
+
+export interface RegionReach {
+  region: string;
+  ok: boolean;
+  error?: string;
+}
+
+export interface RestorePointCopy {
+  region: string;
+  /** The manifest is in this region's bucket (undefined: the bucket could not be read). */
+  present?: boolean;
+}
+
+export interface RestorePointView {
+  id: string;
+  app: string;
+  cutAt: string;
+  committedAt: string;
+  ageSeconds: number;
+  sourceRegion: string;
+  epoch: number;
+  operationId: string;
+  requestedBy: string;
+  reason: string;
+  totalBytes: number;
+  services: {
+    name: string;
+    type: string;
+    dependsOn: string[];
+    size: number;
+    sha256: string;
+    objects?: number;
+    marker: Record<string, unknown>;
+  }[];
+  copies: RestorePointCopy[];
+  /** In every region of the app (false also when a region could not be read). */
+  complete: boolean;
+  quiesceMs: number;
+}
+
+export interface CatalogListing {
+  app: string;
+  items: RestorePointView[];
+  regions: RegionReach[];
+}
+
+function view(m: RestorePointManifest, copies: RestorePointCopy[], now: number): RestorePointView {
+  return {
+    id: m.id,
+    app: m.app,
+    cutAt: m.cutAt,
+    committedAt: m.committedAt,
+    ageSeconds: Math.max(0, Math.round((now - Date.parse(m.cutAt)) / 1000)),
+    sourceRegion: m.sourceRegion,
+    epoch: m.epoch,
+    operationId: m.operationId,
+    requestedBy: m.requestedBy,
+    reason: m.reason,
+    totalBytes: m.totalBytes,
+    services: m.services.map((s) => ({
+      name: s.name,
+      type: s.type,
+      dependsOn: s.dependsOn,
+      size: s.artifact.size,
+      sha256: s.artifact.sha256,
+      ...(s.artifact.objects ? { objects: s.artifact.objects.count } : {}),
+      marker: s.marker,
+    })),
+    copies,
+    complete: copies.every((c) => c.present === true),
+    quiesceMs: m.quiesce.durationMs,
+  };
+}
+
+export class RestorePointCatalog {
+  /** Manifests never change once written: cached by region and id. */
+  private readonly manifests = new Map<string, RestorePointManifest>();
+
+  constructor(private readonly store: ArtifactStore) {}
+
+  private async manifest(app: string, region: string, id: string): Promise<RestorePointManifest | null> {
+    const key = `${app}/${region}/${id}`;
+    const cached = this.manifests.get(key);
+    if (cached) return cached;
+    const m = await this.store.readManifest(app, region, id);
+    if (m) {
+      if (this.manifests.size > 5000) this.manifests.clear();
+      this.manifests.set(key, m);
+    }
+    return m;
+  }
+
+  /** Every restore point of the app, newest first. Throws when no region's bucket can be read. */
+  async list(app: string, now = Date.now()): Promise<CatalogListing> {
+    const regions = this.store.regions(app);
+    const reads = await Promise.all(
+      regions.map(async (region) => {
+        try {
+          return { region, ok: true as const, ids: await this.store.listManifestIds(app, region) };
+        } catch (err) {
+          return { region, ok: false as const, error: describeS3Error(err) };
+        }
+      }),
+    );
+    if (reads.every((r) => !r.ok)) {
+      throw new CatalogUnavailableError(
+        app,
+        reads.map((r) => ({ region: r.region, ok: false, error: r.ok ? undefined : r.error })),
+      );
+    }
+    const ids = [...new Set(reads.flatMap((r) => (r.ok ? r.ids : [])))].filter(
+      (id) => parseRestorePointId(id)?.app === app,
+    );
+    const items: RestorePointView[] = [];
+    for (const id of ids) {
+      const copies = reads.map((r) => ({ region: r.region, present: r.ok ? r.ids.includes(id) : undefined }));
+      const from = copies.filter((c) => c.present).map((c) => c.region);
+      let m: RestorePointManifest | null = null;
+      for (const region of from) {
+        m = await this.manifest(app, region, id).catch(() => null);
+        if (m) break;
+      }
+      if (m) items.push(view(m, copies, now));
+    }
+    items.sort((a, b) => (a.cutAt < b.cutAt ? 1 : a.cutAt > b.cutAt ? -1 : a.id < b.id ? 1 : -1));
+    return {
+      app,
+      items,
+      regions: reads.map((r) =>
+        r.ok ? { region: r.region, ok: true } : { region: r.region, ok: false, error: r.error },
+      ),
+    };
+  }
+
+  /**
+   * One restore point, its manifest read fresh from every region (so `copies` is current).
+   * Null when no readable region holds it.
+   */
+  async get(
+    id: string,
+    now = Date.now(),
+  ): Promise<{ view: RestorePointView; manifest: RestorePointManifest } | null> {
+    const parsed = parseRestorePointId(id);
+    if (!parsed || !this.store.knowsApp(parsed.app)) return null;
+    const app = parsed.app;
+    const reads = await Promise.all(
+      this.store.regions(app).map(async (region) => {
+        try {
+          return { region, manifest: await this.store.readManifest(app, region, id) };
+        } catch (err) {
+          return { region, manifest: undefined, error: describeS3Error(err) };
+        }
+      }),
+    );
+    const found = reads.find((r) => r.manifest);
+    if (!found?.manifest) {
+      if (reads.every((r) => r.manifest === undefined)) {
+        throw new CatalogUnavailableError(
+          app,
+          reads.map((r) => ({ region: r.region, ok: false, error: r.error })),
+        );
+      }
+      return null;
+    }
+    const copies = reads.map((r) => ({
+      region: r.region,
+      present: r.manifest === undefined ? undefined : r.manifest !== null,
+    }));
+    return { view: view(found.manifest, copies, now), manifest: found.manifest };
+  }
+
+  /** The newest restore point whose manifest is in `region`, if any. */
+  async newestIn(app: string, region: string): Promise<RestorePointView | undefined> {
+    const listing = await this.list(app);
+    return listing.items.find((i) => i.copies.some((c) => c.region === region && c.present));
+  }
+}
+
+export class CatalogUnavailableError extends Error {
+  constructor(
+    readonly app: string,
+    readonly regions: RegionReach[],
+  ) {
+    super(
+      `no region's bucket could be read for app "${app}": ${regions.map((r) => `${r.region}: ${r.error ?? 'unreachable'}`).join('; ')}`,
+    );
+    this.name = 'CatalogUnavailableError';
+  }
+}

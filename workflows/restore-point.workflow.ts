@@ -1,0 +1,247 @@
+import { proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import type {
+  BackupCoordinatorActivities,
+  BackupRegionActivities,
+  RestorePointPlan,
+} from '../infra/activities/restore-point.activities';
+import type { ArtifactRef, RestorePointManifest, ServiceCut } from '../infra/backup/manifest';
+import {
+  MANIFEST_SCHEMA,
+  operationIdOf,
+  operationStatusQuery,
+  regionTaskQueue,
+  restorePointIdOf,
+} from './definitions';
+import { OPERATION_STEPS, type OperationStatus, type RestorePointInput } from './operation';
+import { OperationRuntime, toOperationError } from './operation-runtime';
+import { planRetention } from './retention';
+
+/**
+ * Takes one restore point of an app, consistent across its services:
+ *
+ *   preflight → quiesce (every service, in parallel, within the quiesce window; then the markers)
+ *   → snapshot (in parallel, heartbeating, streamed to the source region's bucket with SHA-256)
+ *   → release → replicate (every artifact into every other region's bucket, checked)
+ *   → commit (the manifest, last, into every region) → retention (report only, for now)
+ *
+ * The restore point exists in a region only once its manifest is there. Any failure before the
+ * commit releases the services and removes everything the attempt wrote, in every region.
+ */
+
+const coordinator = proxyActivities<BackupCoordinatorActivities>({
+  startToCloseTimeout: '60s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+});
+
+function region(prefix: string, name: string, timeouts: Parameters<typeof proxyActivities>[0]) {
+  return proxyActivities<BackupRegionActivities>({ ...timeouts, taskQueue: regionTaskQueue(prefix, name) });
+}
+
+export async function restorePointWorkflow(
+  input: RestorePointInput & { restorePointId?: string },
+): Promise<OperationStatus> {
+  const { app } = input;
+  const info = workflowInfo();
+  const restorePointId =
+    input.restorePointId ?? restorePointIdOf(app, info.startTime, uuid4().replace(/-/g, ''));
+  const status: OperationStatus = {
+    operationId: operationIdOf(app, info.firstExecutionRunId),
+    kind: 'restore-point',
+    app,
+    spec: input.spec,
+    requestedBy: input.requestedBy,
+    phase: 'Running',
+    steps: OPERATION_STEPS['restore-point'].map((name) => ({ name, status: 'Pending' })),
+    startedAt: new Date().toISOString(),
+    facts: { restorePointId },
+  };
+  const op = new OperationRuntime(status);
+  setHandler(operationStatusQuery, () => status);
+  await op.audit('operation.started', 'info', {
+    spec: input.spec,
+    requestedBy: input.requestedBy,
+    restorePointId,
+  });
+
+  let plan!: RestorePointPlan;
+  let failedStep = 'preflight';
+  try {
+    await op.runStep('preflight', async (step) => {
+      plan = await coordinator.planRestorePoint({ app });
+      status.facts.sourceRegion = plan.sourceRegion;
+      status.facts.regions = plan.regions;
+      step.detail = `${plan.services.length} service(s) in ${plan.sourceRegion} (epoch ${plan.epoch}); copies to ${plan.regions.join(', ')}`;
+    });
+    const src = plan.sourceRegion;
+    const call = (service: string) => ({ app, region: src, service, restorePointId });
+
+    // Quiesce calls share the window: none may outlast it, and a region whose workers are gone
+    // fails here instead of holding the services quiesced.
+    const quiesceWindow = plan.quiesceTimeoutSeconds * 1000;
+    const lease = plan.quiesceTimeoutSeconds + plan.snapshotTimeoutSeconds;
+    const quick = region(input.taskQueuePrefix, src, {
+      scheduleToCloseTimeout: quiesceWindow,
+      startToCloseTimeout: quiesceWindow,
+      retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s' },
+    });
+    const releaser = region(input.taskQueuePrefix, src, {
+      scheduleToCloseTimeout: '2m',
+      startToCloseTimeout: '20s',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+    });
+    let released = false;
+    const releaseAll = async () => {
+      if (released) return;
+      const results = await Promise.allSettled(
+        plan.services.map((s) => releaser.releaseService(call(s.name))),
+      );
+      released = true;
+      const failed = results
+        .map((r, i) =>
+          r.status === 'rejected' ? `${plan.services[i]!.name}: ${toOperationError(r.reason).message}` : null,
+        )
+        .filter((x): x is string => x !== null);
+      // A release that could not be delivered ends with the service's lease anyway.
+      if (failed.length) status.facts.releaseErrors = failed;
+    };
+
+    let quiescedAt = '';
+    const markers: Record<string, Record<string, unknown>> = {};
+    failedStep = 'quiesce';
+    await op.runStep('quiesce', async (step) => {
+      op.onFailureUndo('quiesce', releaseAll);
+      const started = Date.now();
+      await Promise.all(
+        plan.services.map((s) => quick.quiesceService({ ...call(s.name), leaseSeconds: lease })),
+      );
+      quiescedAt = new Date().toISOString();
+      const got = await Promise.all(plan.services.map((s) => quick.markService(call(s.name))));
+      plan.services.forEach((s, i) => (markers[s.name] = got[i]!));
+      step.detail = `${plan.services.length} service(s) quiesced in ${Date.now() - started} ms`;
+    });
+
+    const artifacts: Record<string, ArtifactRef> = {};
+    failedStep = 'snapshot';
+    await op.runStep('snapshot', async (step) => {
+      op.onFailureUndo('snapshot', async () => {
+        status.facts.cleanup = await coordinator.purgeRestorePoint({
+          app,
+          restorePointId,
+          regions: plan.regions,
+        });
+      });
+      const snapper = region(input.taskQueuePrefix, src, {
+        startToCloseTimeout: plan.snapshotTimeoutSeconds * 1000,
+        heartbeatTimeout: '20s',
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
+      });
+      const results = await Promise.all(plan.services.map((s) => snapper.snapshotService(call(s.name))));
+      plan.services.forEach((s, i) => {
+        artifacts[s.name] = results[i]!.artifact;
+        Object.assign(markers[s.name]!, results[i]!.marker ?? {});
+      });
+      const total = results.reduce((n, r) => n + r.artifact.size, 0);
+      step.detail = `${results.length} artifact(s), ${total} bytes, in ${src}`;
+    });
+
+    failedStep = 'release';
+    let releasedAt = '';
+    await op.runStep('release', async (step) => {
+      await releaseAll();
+      releasedAt = new Date().toISOString();
+      const held = Date.parse(releasedAt) - Date.parse(quiescedAt);
+      status.facts.quiesceMs = held;
+      step.detail = `services released after ${held} ms quiesced`;
+    });
+
+    failedStep = 'replicate';
+    await op.runStep('replicate', async (step) => {
+      const refs = plan.services.map((s) => artifacts[s.name]!);
+      const others = plan.regions.filter((r) => r !== src);
+      const results = await Promise.all(
+        others.map((to) =>
+          region(input.taskQueuePrefix, to, {
+            startToCloseTimeout: plan.snapshotTimeoutSeconds * 1000,
+            heartbeatTimeout: '30s',
+            retry: {
+              initialInterval: '2s',
+              backoffCoefficient: 2,
+              maximumInterval: '30s',
+              maximumAttempts: 5,
+            },
+          }).replicateArtifacts({ app, from: src, to, artifacts: refs }),
+        ),
+      );
+      status.facts.replication = others.map((to, i) => ({ region: to, ...results[i]! }));
+      step.detail =
+        others
+          .map((to, i) => `${to}: ${results[i]!.objects} object(s), ${results[i]!.bytes} bytes copied`)
+          .join('; ') || 'single region';
+    });
+
+    failedStep = 'commit';
+    await op.runStep('commit', async (step) => {
+      const services: ServiceCut[] = plan.services.map((s) => ({
+        name: s.name,
+        type: s.type,
+        dependsOn: s.dependsOn,
+        marker: markers[s.name] ?? {},
+        artifact: artifacts[s.name]!,
+      }));
+      const manifest: RestorePointManifest = {
+        schema: MANIFEST_SCHEMA,
+        id: restorePointId,
+        app,
+        operationId: status.operationId,
+        requestedBy: input.requestedBy,
+        reason: input.spec.reason,
+        sourceRegion: src,
+        epoch: plan.epoch,
+        cutAt: quiescedAt,
+        quiesce: {
+          startedAt: op.step('quiesce').startedAt!,
+          releasedAt,
+          durationMs: Date.parse(releasedAt) - Date.parse(quiescedAt),
+        },
+        committedAt: new Date().toISOString(),
+        services,
+        regions: plan.regions,
+        totalBytes: services.reduce((n, s) => n + s.artifact.size + (s.artifact.objects?.bytes ?? 0), 0),
+      };
+      await Promise.all(plan.regions.map((r) => coordinator.writeManifest({ region: r, manifest })));
+      status.facts.manifest = {
+        cutAt: manifest.cutAt,
+        totalBytes: manifest.totalBytes,
+        regions: manifest.regions,
+      };
+      step.detail = `restore point ${restorePointId} committed in ${plan.regions.join(', ')}`;
+    });
+    status.phase = 'Completed';
+  } catch (err) {
+    status.error = toOperationError(err, failedStep);
+    status.phase = 'Compensating';
+    op.publish();
+    status.phase = (await op.compensate()) ? 'Failed' : 'CompensationFailed';
+    return op.end();
+  }
+
+  // Retention runs after the commit and never undoes it; until soft deletion exists it only reports.
+  try {
+    await op.runStep('retention', async (step) => {
+      const points = await coordinator.listRestorePoints({ app });
+      const result = planRetention(
+        points.filter((p) => p.complete).map((p) => ({ id: p.id, committedAt: p.committedAt })),
+        plan.retention,
+        new Date(),
+      );
+      status.facts.retention = { keep: result.keep.length, wouldExpire: result.expire.map((e) => e.id) };
+      step.detail =
+        result.expire.length === 0
+          ? `${result.keep.length} restore point(s) kept; none expired`
+          : `${result.expire.length} restore point(s) past retention (reported only: soft deletion is not available yet): ${result.expire.map((e) => e.id).join(', ')}`;
+    });
+  } catch (err) {
+    status.facts.retentionError = toOperationError(err, 'retention').message;
+  }
+  return op.end();
+}
