@@ -12,9 +12,12 @@ import type { NextFunction, Request, Response } from 'express';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
 import { JwtVerifier } from '../../infra/auth/jwt.verifier';
 import { openPersistence, type Persistence } from '../../infra/database/persistence';
+import { ArtifactStore } from '../../infra/backup/artifact.store';
+import { RestorePointCatalog } from '../../infra/backup/catalog';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectClient } from '../../infra/temporal/connection';
 import { OperationsRepository } from '../../infra/temporal/operations.repository';
+import { SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import { AppsController } from './apps/apps.controller';
 import { AppsService } from './apps/apps.service';
 import { AuditController } from './audit/audit.controller';
@@ -25,6 +28,10 @@ import { requestId } from './common/request-id';
 import { ErrorFilter } from './common/error.filter';
 import { OperationsController } from './operations/operations.controller';
 import { OperationsService } from './operations/operations.service';
+import { SchedulesController } from './schedules/schedules.controller';
+import { SchedulesService } from './schedules/schedules.service';
+import { RestorePointsController } from './restore-points/restore-points.controller';
+import { RestorePointsService } from './restore-points/restore-points.service';
 import { Metrics } from './system/metrics';
 import { SystemController } from './system/system.controller';
 import { TokensController } from './tokens/tokens.controller';
@@ -54,9 +61,11 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
   constructor(
     private readonly metrics: Metrics,
     @Inject(PERSISTENCE) private readonly persistence: Persistence,
+    private readonly artifacts: ArtifactStore,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    this.artifacts.close();
     await this.persistence.close();
   }
 
@@ -68,8 +77,10 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         SystemController,
         AppsController,
         OperationsController,
+        SchedulesController,
         AuditController,
         TokensController,
+        RestorePointsController,
       ],
       providers: [
         { provide: CONFIG, useValue: options.config },
@@ -87,9 +98,21 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
           provide: OperationsRepository,
           useFactory: () => new OperationsRepository(client, options.config.temporal.taskQueuePrefix),
         },
+        {
+          provide: SchedulesRepository,
+          useFactory: () => new SchedulesRepository(client, options.config.temporal.taskQueuePrefix),
+        },
+        { provide: ArtifactStore, useFactory: () => new ArtifactStore(options.config) },
+        {
+          provide: RestorePointCatalog,
+          useFactory: (store: ArtifactStore) => new RestorePointCatalog(store),
+          inject: [ArtifactStore],
+        },
         Metrics,
         AppsService,
         OperationsService,
+        SchedulesService,
+        RestorePointsService,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

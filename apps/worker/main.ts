@@ -3,6 +3,13 @@ import {
   createCoordinatorActivities,
   createRegionActivities,
 } from '../../infra/activities/failover.activities';
+import {
+  createBackupCoordinatorActivities,
+  createBackupRegionActivities,
+} from '../../infra/activities/restore-point.activities';
+import { createServiceAdapters } from '../../infra/backup/adapters';
+import { ArtifactStore } from '../../infra/backup/artifact.store';
+import { RestorePointCatalog } from '../../infra/backup/catalog';
 import { ConfigError, configPathFromEnv, loadConfigFile } from '../../infra/config/config.loader';
 import { createRecordingActivities } from '../../infra/activities/recording.activities';
 import { startPeriodicSealing } from '../../infra/audit/audit-sealer';
@@ -67,6 +74,13 @@ async function main(): Promise<void> {
     sealer: persistence.sealer,
     notifications: new WebhookSink(config.notifications.webhooks),
   };
+  const artifacts = new ArtifactStore(config);
+  const backup = {
+    ...deps,
+    artifacts,
+    catalog: new RestorePointCatalog(artifacts),
+    adapters: createServiceAdapters(artifacts.io),
+  };
   const stopSealing = startPeriodicSealing(persistence.sealer, AUDIT_SEAL_INTERVAL_MS, log);
   const connection = await connectWorker(config.temporal);
   const prefix = config.temporal.taskQueuePrefix;
@@ -80,7 +94,11 @@ async function main(): Promise<void> {
           ...base,
           ...workflowSource(),
           taskQueue: coordinatorTaskQueue(prefix),
-          activities: { ...createCoordinatorActivities(deps), ...createRecordingActivities(deps) },
+          activities: {
+            ...createCoordinatorActivities(deps),
+            ...createRecordingActivities(deps),
+            ...createBackupCoordinatorActivities(backup),
+          },
         }),
       );
     } else {
@@ -88,7 +106,7 @@ async function main(): Promise<void> {
         await Worker.create({
           ...base,
           taskQueue: regionTaskQueue(prefix, q),
-          activities: createRegionActivities(deps),
+          activities: { ...createRegionActivities(deps), ...createBackupRegionActivities(backup) },
         }),
       );
     }
@@ -107,6 +125,7 @@ async function main(): Promise<void> {
   await stopSealing();
   await persistence.close();
   deps.controlState.close();
+  artifacts.close();
   log.info('worker stopped');
 }
 

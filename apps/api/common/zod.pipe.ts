@@ -1,5 +1,5 @@
 import { type PipeTransform } from '@nestjs/common';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { formatPath } from '../../../infra/config/config.loader';
 import { ApiError } from './api-error';
 
@@ -25,4 +25,10 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.ou
       issues,
     });
   }
+}
+
+/** The request schema as OpenAPI's JSON Schema (for @ApiBody): the same zod schema that validates. */
+export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  return rest;
 }

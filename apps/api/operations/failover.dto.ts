@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OPERATION_PHASES } from '../../../workflows/operation';
+import { OPERATION_KINDS, OPERATION_PHASES } from '../../../workflows/operation';
 
 /** Every mutating request says why: the reason is kept with the operation (and, later, the audit log). */
 export const reasonSchema = z
@@ -34,7 +34,7 @@ export const approvalListQuerySchema = z.object({ app: z.string().optional() }).
 export const operationListQuerySchema = z
   .object({
     app: z.string().optional(),
-    kind: z.enum(['failover']).optional(),
+    kind: z.enum(OPERATION_KINDS).optional(),
     phase: z.enum(OPERATION_PHASES).optional(),
     limit: z.coerce.number().int().min(1).max(500).optional(),
   })

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestj
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
-import { ZodPipe } from '../common/zod.pipe';
+import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import {
   type ApprovalDecisionRequest,
   approvalDecisionSchema,
@@ -12,11 +12,6 @@ import {
   operationListQuerySchema,
 } from './failover.dto';
 import { OperationsService } from './operations.service';
-
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
-  return rest;
-}
 
 @ApiTags('operations')
 @ApiBearerAuth()

@@ -6,7 +6,9 @@ import {
   type OperationFilter,
   OperationsRepository,
 } from '../../../infra/temporal/operations.repository';
-import type { OperationStatus } from '../../../workflows/operation';
+import type { OperationSlot } from '../../../workflows/definitions';
+import type { FailoverInput } from '../../../workflows/failover.workflow';
+import type { OperationKind, OperationSpec, OperationStatus } from '../../../workflows/operation';
 import { AppsService } from '../apps/apps.service';
 import { ApiError } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
@@ -28,7 +30,7 @@ function temporalUnavailable(err: unknown): ApiError | undefined {
   return undefined;
 }
 
-async function orUnavailable<T>(work: Promise<T>): Promise<T> {
+export async function orUnavailable<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
@@ -63,16 +65,7 @@ export class OperationsService {
         regions: app.regions.map((r) => r.name),
       });
     }
-    const running = await orUnavailable(this.operations.runningOperationId(appName));
-    if (running && !(await this.operations.awaitClosingOperation(running, CLOSING_WAIT_MS))) {
-      throw ApiError.conflict(
-        'operation-in-progress',
-        `an operation is already running for app "${appName}"`,
-        {
-          operationId: running,
-        },
-      );
-    }
+    await this.ensureSlotFree(appName, 'operation');
     const control = await this.apps.readControlState(appName);
     if (control.state.activeRegion === req.to) {
       throw ApiError.conflict('already-active', `region "${req.to}" is already active for app "${appName}"`, {
@@ -80,27 +73,53 @@ export class OperationsService {
         epoch: control.state.epoch,
       });
     }
-    try {
-      const operationId = await this.operations.startFailover({
-        app: appName,
-        spec: req,
-        requestedBy: principal.name,
-        taskQueuePrefix: this.config.temporal.taskQueuePrefix,
-        plan: {
-          targetAddress: target.dns.target,
-          ttl: app.dns.ttl,
-          waitForTtl: app.dns.waitForTtl,
-          verifyTimeoutSeconds: app.verify.timeoutSeconds,
-          approval: app.policies.approvals.failover,
-        },
-      });
-      this.metrics.operationsStarted.inc({ kind: 'failover', app: appName });
-      this.log.log(
-        `failover ${operationId} of ${appName} to ${req.to} (${req.mode}) requested by ${principal.name}`,
+    const input: FailoverInput = {
+      app: appName,
+      spec: req,
+      requestedBy: principal.name,
+      taskQueuePrefix: this.config.temporal.taskQueuePrefix,
+      plan: {
+        targetAddress: target.dns.target,
+        ttl: app.dns.ttl,
+        waitForTtl: app.dns.waitForTtl,
+        verifyTimeoutSeconds: app.verify.timeoutSeconds,
+        approval: app.policies.approvals.failover,
+      },
+    };
+    const operationId = await this.start('failover', appName, req, principal, input);
+    this.log.log(
+      `failover ${operationId} of ${appName} to ${req.to} (${req.mode}) requested by ${principal.name}`,
+    );
+    return { operationId };
+  }
+
+  /** 409 when the slot holds an operation still at work (one that has just ended is waited for). */
+  async ensureSlotFree(app: string, slot: OperationSlot): Promise<void> {
+    const running = await orUnavailable(this.operations.runningOperationId(app, slot));
+    if (running && !(await this.operations.awaitClosingOperation(running, CLOSING_WAIT_MS))) {
+      throw ApiError.conflict(
+        'operation-in-progress',
+        slot === 'operation'
+          ? `an operation is already running for app "${app}"`
+          : `a ${slot} operation is already running for app "${app}"`,
+        { operationId: running },
       );
-      return { operationId };
+    }
+  }
+
+  /** Starts an operation in its slot; Temporal refuses a second one (409), whatever raced us. */
+  async start(
+    kind: OperationKind,
+    app: string,
+    spec: OperationSpec,
+    principal: Principal,
+    input: unknown,
+  ): Promise<string> {
+    try {
+      const operationId = await orUnavailable(this.operations.start(kind, app, spec, principal.name, input));
+      this.metrics.operationsStarted.inc({ kind, app });
+      return operationId;
     } catch (err) {
-      // Between our check and the start another request may have taken the slot: Temporal decides.
       if (err instanceof OperationConflictError) {
         throw ApiError.conflict('operation-in-progress', err.message, {
           operationId: err.runningOperationId,

@@ -1,0 +1,71 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
+import { jsonSchema, ZodPipe } from '../common/zod.pipe';
+import {
+  type RestoreRequest,
+  restoreRequestSchema,
+  type TakeRestorePointRequest,
+  takeRestorePointSchema,
+} from './restore-points.dto';
+import { RestorePointsService } from './restore-points.service';
+
+@ApiTags('restore-points')
+@ApiBearerAuth()
+@Controller('v1')
+export class RestorePointsController {
+  constructor(private readonly restorePoints: RestorePointsService) {}
+
+  @Get('apps/:app/restore-points')
+  @Roles('viewer')
+  @ApiOperation({
+    summary: "An app's restore points, newest first, read from the manifests in every region's bucket",
+    description:
+      'Each item has its services (size, SHA-256, marker), its age and where its manifest is (`copies`). With a region unreachable the others answer and `regions` says which could not be read; 503 catalog-unavailable when none can.',
+  })
+  list(@Param('app') app: string) {
+    return this.restorePoints.list(app);
+  }
+
+  @Post('apps/:app/restore-points')
+  @HttpCode(202)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Take a consistent restore point of every service of the app now',
+    description: '202 {operationId, restorePointId}; 409 operation-in-progress while one is being taken.',
+  })
+  @ApiBody({ schema: jsonSchema(takeRestorePointSchema) })
+  take(
+    @Param('app') app: string,
+    @Body(new ZodPipe(takeRestorePointSchema)) body: TakeRestorePointRequest,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.restorePoints.take(app, body, req.principal!);
+  }
+
+  @Get('restore-points/:id')
+  @Roles('viewer')
+  @ApiOperation({
+    summary: 'One restore point: services, artifacts, checksums, marker, age, copies per region',
+  })
+  get(@Param('id') id: string) {
+    return this.restorePoints.get(id);
+  }
+
+  @Post('apps/:app/restores')
+  @HttpCode(202)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Restore every service of the app from a restore point into a region',
+    description:
+      'Artifacts are verified (size, SHA-256) before any is used; services are restored in dependency order. Restoring into the active region waits for approval per `policies.approvals.restore`. 202 {operationId}; 404 restore-point-not-found; 422 unknown-region / restore-point-not-in-region; 409 operation-in-progress.',
+  })
+  @ApiBody({ schema: jsonSchema(restoreRequestSchema) })
+  restore(
+    @Param('app') app: string,
+    @Body(new ZodPipe(restoreRequestSchema)) body: RestoreRequest,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.restorePoints.restore(app, body, req.principal!);
+  }
+}
