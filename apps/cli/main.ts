@@ -159,6 +159,25 @@ apps
     });
   });
 
+/** Starts an operation; with --watch follows it and exits non-zero unless it completes. */
+async function startAndMaybeWatch(
+  path: string,
+  body: Record<string, unknown>,
+  watchIt: boolean | undefined,
+  describe: (res: { operationId: string } & Record<string, unknown>) => string = (r) =>
+    `started ${r.operationId}`,
+): Promise<void> {
+  const { api, opts } = client();
+  const res = await api.request<{ operationId: string } & Record<string, unknown>>('POST', path, body);
+  if (!watchIt) {
+    print(opts, res, () => `${describe(res)}\nfollow it: switchyard ops show ${res.operationId} --watch`);
+    return;
+  }
+  if (!opts.json) console.log(describe(res));
+  const op = await watch(api, opts, res.operationId);
+  if (op.phase !== 'Completed') process.exitCode = EXIT_FAILED;
+}
+
 program
   .command('failover <app>')
   .description('move an app to another region (planned switchover or unplanned failover)')
@@ -169,27 +188,117 @@ program
   .requiredOption('--reason <text>', 'why (recorded with the operation)')
   .option('--watch', 'follow the operation until it ends; exit non-zero unless it completes')
   .action(async (app: string, o: { to: string; mode: string; reason: string; watch?: boolean }) => {
-    const { api, opts } = client();
-    const res = await api.request<{ operationId: string }>(
-      'POST',
+    await startAndMaybeWatch(
       `/v1/apps/${encodeURIComponent(app)}/failovers`,
-      {
-        to: o.to,
-        mode: o.mode,
-        reason: o.reason,
-      },
+      { to: o.to, mode: o.mode, reason: o.reason },
+      o.watch,
     );
-    if (!o.watch) {
-      print(
-        opts,
-        res,
-        () => `started ${res.operationId}\nfollow it: switchyard ops show ${res.operationId} --watch`,
-      );
-      return;
-    }
-    if (!opts.json) console.log(`started ${res.operationId}`);
-    const op = await watch(api, opts, res.operationId);
-    if (op.phase !== 'Completed') process.exitCode = EXIT_FAILED;
+  });
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+interface RestorePointItem {
+  id: string;
+  cutAt: string;
+  ageSeconds: number;
+  sourceRegion: string;
+  totalBytes: number;
+  complete: boolean;
+  copies: { region: string; present?: boolean }[];
+  services: { name: string; type: string; size: number; sha256: string; objects?: number; marker: unknown }[];
+}
+
+const copiesText = (c: RestorePointItem['copies']) =>
+  c
+    .map(
+      (x) => `${x.region}${x.present === true ? '' : x.present === false ? ' (missing)' : ' (unreadable)'}`,
+    )
+    .join(', ');
+
+const restorePoints = program.command('restore-points').description('consistent restore points of an app');
+restorePoints
+  .command('ls <app>', { isDefault: true })
+  .description("list an app's restore points, newest first (read from every region's bucket)")
+  .action(async (app: string) => {
+    const { api, opts } = client();
+    const res = await api.request<{
+      items: RestorePointItem[];
+      regions: { region: string; ok: boolean; error?: string }[];
+    }>('GET', `/v1/apps/${encodeURIComponent(app)}/restore-points`);
+    print(opts, res, () => {
+      const t = table(['RESTORE POINT', 'CUT', 'FROM', 'SIZE', 'SERVICES', 'COPIES']);
+      for (const r of res.items) {
+        t.push([
+          r.id,
+          ago(r.cutAt),
+          r.sourceRegion,
+          bytes(r.totalBytes),
+          r.services.map((s) => s.name).join(', '),
+          copiesText(r.copies),
+        ]);
+      }
+      const unreadable = res.regions
+        .filter((r) => !r.ok)
+        .map((r) => `\nregion ${r.region} unreadable: ${r.error ?? ''}`);
+      return t.toString() + unreadable.join('');
+    });
+  });
+restorePoints
+  .command('show <restorePointId>')
+  .description('one restore point: services, sizes, checksums, markers, copies')
+  .action(async (id: string) => {
+    const { api, opts } = client();
+    const r = await api.request<RestorePointItem>('GET', `/v1/restore-points/${encodeURIComponent(id)}`);
+    print(opts, r, () => {
+      const t = table(['SERVICE', 'TYPE', 'SIZE', 'SHA-256', 'MARKER']);
+      for (const s of r.services) {
+        t.push([
+          s.name,
+          s.type,
+          bytes(s.size) + (s.objects !== undefined ? ` (${s.objects} objects)` : ''),
+          s.sha256.slice(0, 16),
+          JSON.stringify(s.marker),
+        ]);
+      }
+      return `${r.id}: cut ${r.cutAt} (${ago(r.cutAt)}) in ${r.sourceRegion}; copies ${copiesText(r.copies)}\n${t.toString()}`;
+    });
+  });
+restorePoints
+  .command('take <app>')
+  .description('take a consistent restore point of every service now')
+  .requiredOption('--reason <text>', 'why (recorded with the operation)')
+  .option('--watch', 'follow the operation until it ends; exit non-zero unless it completes')
+  .action(async (app: string, o: { reason: string; watch?: boolean }) => {
+    await startAndMaybeWatch(
+      `/v1/apps/${encodeURIComponent(app)}/restore-points`,
+      { reason: o.reason },
+      o.watch,
+      (r) => `started ${r.operationId} (restore point ${String(r.restorePointId)})`,
+    );
+  });
+
+program
+  .command('restore <app>')
+  .description('restore every service of an app from a restore point into a region')
+  .requiredOption('--from <restorePointId>', 'the restore point')
+  .requiredOption('--into <region>', 'the region to restore into')
+  .requiredOption('--reason <text>', 'why (recorded with the operation)')
+  .option('--watch', 'follow the operation until it ends; exit non-zero unless it completes')
+  .action(async (app: string, o: { from: string; into: string; reason: string; watch?: boolean }) => {
+    await startAndMaybeWatch(
+      `/v1/apps/${encodeURIComponent(app)}/restores`,
+      { restorePointId: o.from, region: o.into, reason: o.reason },
+      o.watch,
+    );
   });
 
 const ops = program
@@ -213,10 +322,7 @@ ops
         .filter(([, v]) => v !== undefined)
         .map(([k, v]): [string, string] => [k, String(v)]),
     );
-    const res = await api.request<{ items: (OperationStatus & { spec?: { to: string } })[] }>(
-      'GET',
-      `/v1/operations?${q}`,
-    );
+    const res = await api.request<{ items: OperationStatus[] }>('GET', `/v1/operations?${q}`);
     print(opts, res, () => {
       const t = table(['OPERATION', 'KIND', 'APP', 'TO', 'PHASE', 'STARTED', 'BY']);
       for (const op of res.items)
@@ -224,7 +330,7 @@ ops
           op.operationId,
           op.kind,
           op.app,
-          op.spec?.to ?? '',
+          targetRegionOf(op) ?? '',
           op.phase,
           ago(op.startedAt),
           op.requestedBy ?? '',
