@@ -33,6 +33,13 @@ const coordinator = proxyActivities<BackupCoordinatorActivities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
 
+/** How long services stay quiesced without news from the coordinator, beyond twice the window. */
+const QUIESCE_LEASE_MARGIN_SECONDS = 300;
+
+/** A whole cut is tried this often; a failure that a retry cannot fix (a refusal) ends at once. */
+const CUT_ATTEMPTS = 2;
+const RETRYABLE_CUT_ERRORS = new Set(['failed', 'timeout']);
+
 function region(prefix: string, name: string, timeouts: Parameters<typeof proxyActivities>[0]) {
   return proxyActivities<BackupRegionActivities>({ ...timeouts, taskQueue: regionTaskQueue(prefix, name) });
 }
@@ -76,9 +83,10 @@ export async function restorePointWorkflow(
     const call = (service: string) => ({ app, region: src, service, restorePointId });
 
     // Quiesce calls share the window: none may outlast it, and a region whose workers are gone
-    // fails here instead of holding the services quiesced.
+    // fails here instead of holding the services quiesced. The services hold their quiesce for at
+    // most the lease, so a coordinator that dies never freezes the app for long.
     const quiesceWindow = plan.quiesceTimeoutSeconds * 1000;
-    const lease = plan.quiesceTimeoutSeconds + plan.snapshotTimeoutSeconds;
+    const lease = plan.quiesceTimeoutSeconds * 2 + QUIESCE_LEASE_MARGIN_SECONDS;
     const quick = region(input.taskQueuePrefix, src, {
       scheduleToCloseTimeout: quiesceWindow,
       startToCloseTimeout: quiesceWindow,
@@ -89,7 +97,14 @@ export async function restorePointWorkflow(
       startToCloseTimeout: '20s',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
     });
-    let released = false;
+    // A snapshot is never retried on its own: a retry could run after the quiesce has ended and
+    // capture a state that is not the cut. The whole cut (quiesce → snapshot) is retried instead.
+    const snapper = region(input.taskQueuePrefix, src, {
+      startToCloseTimeout: plan.snapshotTimeoutSeconds * 1000,
+      heartbeatTimeout: '10s',
+      retry: { maximumAttempts: 1 },
+    });
+    let released = true;
     const releaseAll = async () => {
       if (released) return;
       const results = await Promise.allSettled(
@@ -104,45 +119,59 @@ export async function restorePointWorkflow(
       // A release that could not be delivered ends with the service's lease anyway.
       if (failed.length) status.facts.releaseErrors = failed;
     };
+    op.onFailureUndo('quiesce', releaseAll);
+    op.onFailureUndo('snapshot', async () => {
+      status.facts.cleanup = await coordinator.purgeRestorePoint({
+        app,
+        restorePointId,
+        regions: plan.regions,
+      });
+    });
 
     let quiescedAt = '';
     const markers: Record<string, Record<string, unknown>> = {};
-    failedStep = 'quiesce';
-    await op.runStep('quiesce', async (step) => {
-      op.onFailureUndo('quiesce', releaseAll);
-      const started = Date.now();
-      await Promise.all(
-        plan.services.map((s) => quick.quiesceService({ ...call(s.name), leaseSeconds: lease })),
-      );
-      quiescedAt = new Date().toISOString();
-      const got = await Promise.all(plan.services.map((s) => quick.markService(call(s.name))));
-      plan.services.forEach((s, i) => (markers[s.name] = got[i]!));
-      step.detail = `${plan.services.length} service(s) quiesced in ${Date.now() - started} ms`;
-    });
-
     const artifacts: Record<string, ArtifactRef> = {};
-    failedStep = 'snapshot';
-    await op.runStep('snapshot', async (step) => {
-      op.onFailureUndo('snapshot', async () => {
-        status.facts.cleanup = await coordinator.purgeRestorePoint({
-          app,
-          restorePointId,
-          regions: plan.regions,
+    for (let attempt = 1; ; attempt++) {
+      try {
+        failedStep = 'quiesce';
+        await op.runStep('quiesce', async (step) => {
+          const started = Date.now();
+          released = false;
+          await Promise.all(
+            plan.services.map((s) => quick.quiesceService({ ...call(s.name), leaseSeconds: lease })),
+          );
+          quiescedAt = new Date().toISOString();
+          const got = await Promise.all(plan.services.map((s) => quick.markService(call(s.name))));
+          plan.services.forEach((s, i) => (markers[s.name] = got[i]!));
+          step.detail = `${plan.services.length} service(s) quiesced in ${Date.now() - started} ms (lease ${lease}s)`;
         });
-      });
-      const snapper = region(input.taskQueuePrefix, src, {
-        startToCloseTimeout: plan.snapshotTimeoutSeconds * 1000,
-        heartbeatTimeout: '20s',
-        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
-      });
-      const results = await Promise.all(plan.services.map((s) => snapper.snapshotService(call(s.name))));
-      plan.services.forEach((s, i) => {
-        artifacts[s.name] = results[i]!.artifact;
-        Object.assign(markers[s.name]!, results[i]!.marker ?? {});
-      });
-      const total = results.reduce((n, r) => n + r.artifact.size, 0);
-      step.detail = `${results.length} artifact(s), ${total} bytes, in ${src}`;
-    });
+
+        failedStep = 'snapshot';
+        await op.runStep('snapshot', async (step) => {
+          const results = await Promise.all(plan.services.map((s) => snapper.snapshotService(call(s.name))));
+          plan.services.forEach((s, i) => {
+            artifacts[s.name] = results[i]!.artifact;
+            Object.assign(markers[s.name]!, results[i]!.marker ?? {});
+          });
+          const total = results.reduce((n, r) => n + r.artifact.size, 0);
+          step.detail = `${results.length} artifact(s), ${total} bytes, in ${src}`;
+        });
+        break;
+      } catch (err) {
+        const error = toOperationError(err, failedStep);
+        if (attempt >= CUT_ATTEMPTS || !RETRYABLE_CUT_ERRORS.has(error.code)) throw err;
+        await releaseAll();
+        await op.audit('restore-point.cut.retried', 'info', { attempt, error });
+        status.facts.cutRetries = attempt;
+        for (const name of ['quiesce', 'snapshot']) {
+          const step = op.step(name);
+          step.detail = `attempt ${attempt} failed (${error.message}); retrying the cut`;
+          step.status = 'Pending';
+          delete step.error;
+        }
+        op.publish();
+      }
+    }
 
     failedStep = 'release';
     let releasedAt = '';
