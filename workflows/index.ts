@@ -3,3 +3,4 @@ export { failoverWorkflow } from './failover.workflow';
 export { deliverNotificationWorkflow, sealAuditWorkflow } from './recording.workflows';
 export { restorePointWorkflow } from './restore-point.workflow';
 export { restoreWorkflow } from './restore.workflow';
+export { scheduledOperationWorkflow } from './scheduled.workflow';
