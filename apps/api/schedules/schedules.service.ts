@@ -1,0 +1,197 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { AppConfig } from '../../../infra/config/config.schema';
+import { OperationsRepository } from '../../../infra/temporal/operations.repository';
+import {
+  InvalidScheduleTimingError,
+  ScheduleExistsError,
+  ScheduleMissingError,
+  SchedulesRepository,
+  type ScheduleTiming,
+  type ScheduleView,
+} from '../../../infra/temporal/schedules.repository';
+import { OPERATION_SLOT_OF } from '../../../workflows/definitions';
+import { SUPPORTED_SCHEDULE_KINDS, type SupportedScheduleKind } from '../../../workflows/scheduled.workflow';
+import { AppsService } from '../apps/apps.service';
+import { ApiError } from '../common/api-error';
+import type { Principal } from '../common/auth.guard';
+import {
+  type BackfillScheduleRequest,
+  type CreateScheduleRequest,
+  scheduleNameSchema,
+  type UpdateScheduleRequest,
+} from './schedules.dto';
+
+/**
+ * Temporal could not be reached: 503, as the operations routes answer. (The same test as
+ * operations.service.ts's, which does not export it.)
+ */
+function temporalUnavailable(err: unknown): ApiError | undefined {
+  const e = err as { name?: string; message?: string; code?: number };
+  const text = `${e.name ?? ''} ${e.message ?? ''}`;
+  if (
+    /Failed to connect|UNAVAILABLE|ECONNREFUSED|TransportError|DEADLINE_EXCEEDED/i.test(text) ||
+    e.code === 14
+  ) {
+    return new ApiError(503, 'temporal-unavailable', `Temporal is unreachable: ${e.message ?? 'no answer'}`);
+  }
+  return undefined;
+}
+
+/** The repository's refusals in the API's words; Temporal being down as 503. */
+function toApiError(err: unknown): unknown {
+  if (err instanceof ScheduleMissingError) {
+    return ApiError.notFound('schedule-not-found', err.message, { app: err.app, name: err.scheduleName });
+  }
+  if (err instanceof ScheduleExistsError) {
+    return ApiError.conflict('schedule-exists', err.message, { app: err.app, name: err.scheduleName });
+  }
+  if (err instanceof InvalidScheduleTimingError) {
+    const issues = [{ path: 'body.cron', message: err.message }];
+    return ApiError.badRequest('validation-failed', `body.cron: ${err.message}`, { issues });
+  }
+  return temporalUnavailable(err) ?? err;
+}
+
+async function answer<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
+/** How long a trigger waits for an operation that has finished but not yet closed its workflow. */
+const CLOSING_WAIT_MS = 10_000;
+
+/**
+ * Default interval of an app's restore point schedule: restorePoints.schedule.everySeconds, or
+ * half the RPO so that one missed run still meets it; never under a minute.
+ */
+export function defaultEverySeconds(app: AppConfig): number {
+  return app.restorePoints.schedule.everySeconds ?? Math.max(60, Math.floor(app.policies.rpoSeconds / 2));
+}
+
+@Injectable()
+export class SchedulesService {
+  private readonly log = new Logger('schedules');
+
+  constructor(
+    private readonly apps: AppsService,
+    private readonly schedules: SchedulesRepository,
+    private readonly operations: OperationsRepository,
+  ) {}
+
+  /** 404 for an unknown app, and for a name no schedule can have. */
+  private target(app: string, name: string): void {
+    this.apps.appConfig(app);
+    if (!scheduleNameSchema.safeParse(name).success) throw toApiError(new ScheduleMissingError(app, name));
+  }
+
+  list(app: string): Promise<ScheduleView[]> {
+    this.apps.appConfig(app);
+    return answer(this.schedules.list(app));
+  }
+
+  async get(app: string, name: string): Promise<ScheduleView> {
+    this.target(app, name);
+    const view = await answer(this.schedules.get(app, name));
+    if (!view) throw toApiError(new ScheduleMissingError(app, name));
+    return view;
+  }
+
+  async create(appName: string, req: CreateScheduleRequest, principal: Principal): Promise<ScheduleView> {
+    const app = this.apps.appConfig(appName);
+    const kind = supportedKind(req.kind);
+    const timing: ScheduleTiming = req.cron
+      ? { cron: req.cron }
+      : { everySeconds: req.everySeconds ?? defaultEverySeconds(app) };
+    const name = req.name ?? kind;
+    const view = await answer(
+      this.schedules.create({
+        app: appName,
+        name,
+        kind,
+        timing,
+        catchupWindowSeconds: app.restorePoints.schedule.catchupWindowSeconds,
+        paused: req.paused,
+        note: req.reason,
+        createdBy: principal.name,
+      }),
+    );
+    this.log.log(
+      `schedule ${name} of ${appName} (${kind}, ${describeTiming(timing)}) created by ${principal.name}`,
+    );
+    return view;
+  }
+
+  async update(app: string, name: string, req: UpdateScheduleRequest): Promise<ScheduleView> {
+    this.target(app, name);
+    const timing: ScheduleTiming = req.cron ? { cron: req.cron } : { everySeconds: req.everySeconds! };
+    return answer(this.schedules.update(app, name, timing));
+  }
+
+  async pause(app: string, name: string, reason: string): Promise<ScheduleView> {
+    this.target(app, name);
+    return answer(this.schedules.pause(app, name, reason));
+  }
+
+  async unpause(app: string, name: string, reason: string): Promise<ScheduleView> {
+    this.target(app, name);
+    return answer(this.schedules.unpause(app, name, reason));
+  }
+
+  /**
+   * Runs the schedule now. Refused with 409 while an operation of its kind holds the app's slot:
+   * the run would only record itself as skipped. (Between this check and the run another may
+   * start; the run then records the skip.)
+   */
+  async trigger(app: string, name: string): Promise<{ app: string; name: string; triggeredAt: string }> {
+    const schedule = await this.get(app, name);
+    const kind = supportedKind(schedule.kind);
+    const running = await answer(this.operations.runningOperationId(app, OPERATION_SLOT_OF[kind]));
+    if (running && !(await this.operations.awaitClosingOperation(running, CLOSING_WAIT_MS))) {
+      throw ApiError.conflict(
+        'operation-in-progress',
+        `a ${kind} operation is already running for app "${app}"`,
+        {
+          operationId: running,
+        },
+      );
+    }
+    const triggeredAt = new Date().toISOString();
+    await answer(this.schedules.trigger(app, name));
+    return { app, name, triggeredAt };
+  }
+
+  async backfill(app: string, name: string, req: BackfillScheduleRequest): Promise<ScheduleView> {
+    this.target(app, name);
+    if (req.to.getTime() > Date.now()) {
+      const message = 'must not be in the future: a backfill takes the runs that were missed';
+      throw ApiError.badRequest('validation-failed', `body.to: ${message}`, {
+        issues: [{ path: 'body.to', message }],
+      });
+    }
+    await answer(this.schedules.backfill(app, name, req.from, req.to));
+    return this.get(app, name);
+  }
+
+  async delete(app: string, name: string): Promise<{ app: string; name: string; deleted: true }> {
+    this.target(app, name);
+    await answer(this.schedules.delete(app, name));
+    return { app, name, deleted: true };
+  }
+}
+
+/** 422 for a kind the API knows of but cannot schedule yet. */
+function supportedKind(kind: string): SupportedScheduleKind {
+  if ((SUPPORTED_SCHEDULE_KINDS as readonly string[]).includes(kind)) return kind as SupportedScheduleKind;
+  throw ApiError.unprocessable(
+    'unsupported-kind',
+    `schedules of kind "${kind}" are not supported yet (supported: ${SUPPORTED_SCHEDULE_KINDS.join(', ')})`,
+    { kind, supported: SUPPORTED_SCHEDULE_KINDS },
+  );
+}
+
+function describeTiming(t: ScheduleTiming): string {
+  return 'everySeconds' in t ? `every ${t.everySeconds}s` : `cron "${t.cron}"`;
+}

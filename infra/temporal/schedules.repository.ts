@@ -1,0 +1,396 @@
+import {
+  type Client,
+  ScheduleAlreadyRunning,
+  type ScheduleDescription,
+  type ScheduleHandle,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type ScheduleSpec,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
+import {
+  appScheduleId,
+  coordinatorTaskQueue,
+  parseOperationId,
+  SCHEDULED_WORKFLOW_TYPE,
+  searchAttributes,
+  STATUS_MEMO_KEY,
+} from '../../workflows/definitions';
+import {
+  isTerminal,
+  type OperationError,
+  type OperationPhase,
+  type OperationStatus,
+} from '../../workflows/operation';
+import {
+  SCHEDULED_RUN_MEMO_KEY,
+  type ScheduledOperationInput,
+  type ScheduledRunResult,
+  type ScheduleKind,
+  type SupportedScheduleKind,
+} from '../../workflows/scheduled.workflow';
+
+/** When a schedule acts: every N seconds, or on a cron expression (UTC unless it says TZ=...). */
+export type ScheduleTiming = { everySeconds: number } | { cron: string };
+
+export interface NewSchedule {
+  app: string;
+  name: string;
+  kind: SupportedScheduleKind;
+  timing: ScheduleTiming;
+  /** How late a missed run may still start after the scheduler was unavailable. */
+  catchupWindowSeconds: number;
+  paused: boolean;
+  /** Why: kept as the schedule's note until a pause or unpause says another. */
+  note: string;
+  createdBy: string;
+}
+
+/** The operation one run of a schedule started, as far as it is known. */
+export interface ScheduleRunView {
+  scheduledAt: string;
+  startedAt: string;
+  /** The run's own workflow (see scheduledOperationWorkflow), for Temporal's tools. */
+  workflowId: string;
+  runId: string;
+  /** Running while the run waits for its operation; Failed only if the run itself broke. */
+  runStatus: string;
+  operationId?: string;
+  /** The operation's phase now (Running until it ends). */
+  phase?: OperationPhase;
+  error?: OperationError;
+  /** The run started no operation: `reason` says why (another was in progress). */
+  skipped?: boolean;
+  reason?: string;
+}
+
+export interface ScheduleView {
+  name: string;
+  app: string;
+  kind: ScheduleKind;
+  scheduleId: string;
+  everySeconds?: number;
+  cron?: string;
+  paused: boolean;
+  /** Why it was created, paused or unpaused (the latest of these). */
+  note: string;
+  overlap: 'skip';
+  catchupWindowSeconds: number;
+  nextRunAt: string | null;
+  /** Upcoming run times (at most 5). */
+  nextRunsAt: string[];
+  lastRunAt: string | null;
+  lastResult: ScheduleRunView | null;
+  createdAt: string;
+  createdBy?: string;
+  updatedAt: string | null;
+  runs: { taken: number; skippedOverlap: number; missedCatchupWindow: number };
+}
+
+export class ScheduleExistsError extends Error {
+  constructor(
+    readonly app: string,
+    readonly scheduleName: string,
+  ) {
+    super(`app "${app}" already has a schedule named "${scheduleName}"`);
+    this.name = 'ScheduleExistsError';
+  }
+}
+
+export class ScheduleMissingError extends Error {
+  constructor(
+    readonly app: string,
+    readonly scheduleName: string,
+  ) {
+    super(`app "${app}" has no schedule named "${scheduleName}"`);
+    this.name = 'ScheduleMissingError';
+  }
+}
+
+/** Temporal refused the timing (e.g. a cron field out of range); nothing was created or changed. */
+export class InvalidScheduleTimingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidScheduleTimingError';
+  }
+}
+
+interface ScheduleMemo {
+  app: string;
+  name: string;
+  kind: ScheduleKind;
+  createdBy: string;
+}
+
+const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
+
+/**
+ * An app's schedules as Temporal Schedules (id appScheduleId(app, name)). Each starts
+ * scheduledOperationWorkflow, which runs the real operation in the app's slot; the schedule's
+ * overlap policy is SKIP, so a run never starts while the previous one still waits for its operation.
+ */
+export class SchedulesRepository {
+  constructor(
+    private readonly client: () => Promise<Client>,
+    private readonly taskQueuePrefix: string,
+  ) {}
+
+  async create(s: NewSchedule): Promise<ScheduleView> {
+    const client = await this.client();
+    const scheduleId = appScheduleId(s.app, s.name);
+    const input: ScheduledOperationInput = {
+      kind: s.kind,
+      app: s.app,
+      taskQueuePrefix: this.taskQueuePrefix,
+      scheduleId,
+    };
+    const memo: ScheduleMemo = { app: s.app, name: s.name, kind: s.kind, createdBy: s.createdBy };
+    try {
+      await client.schedule.create({
+        scheduleId,
+        spec: toSpec(s.timing),
+        action: {
+          type: 'startWorkflow',
+          workflowType: SCHEDULED_WORKFLOW_TYPE,
+          // Temporal appends the scheduled time to make each run's id unique.
+          workflowId: `${scheduleId}.run`,
+          taskQueue: coordinatorTaskQueue(this.taskQueuePrefix),
+          args: [input],
+        },
+        policies: {
+          overlap: ScheduleOverlapPolicy.SKIP,
+          catchupWindow: s.catchupWindowSeconds * 1000,
+        },
+        memo: { ...memo },
+        typedSearchAttributes: [
+          { key: searchAttributes.app, value: s.app },
+          { key: searchAttributes.kind, value: s.kind },
+        ],
+        state: { paused: s.paused, note: s.note },
+      });
+    } catch (err) {
+      if (err instanceof ScheduleAlreadyRunning) throw new ScheduleExistsError(s.app, s.name);
+      throw timingError(err) ?? err;
+    }
+    return this.mustGet(s.app, s.name);
+  }
+
+  /** Null when the app has no schedule of that name. */
+  async get(app: string, name: string): Promise<ScheduleView | null> {
+    const client = await this.client();
+    try {
+      const d = await client.schedule.getHandle(appScheduleId(app, name)).describe();
+      return await this.view(client, app, name, d);
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * The app's schedules, by name. Temporal's schedule list is eventually consistent (a schedule
+   * appears there a moment after it is created); each one listed is then described afresh.
+   */
+  async list(app: string): Promise<ScheduleView[]> {
+    const client = await this.client();
+    const prefix = appScheduleId(app, '');
+    const ids: string[] = [];
+    for await (const s of client.schedule.list({ query: `${searchAttributes.app.name} = '${app}'` })) {
+      if (s.scheduleId.startsWith(prefix)) ids.push(s.scheduleId);
+    }
+    const views = await Promise.all(ids.map((id) => this.get(app, id.slice(prefix.length))));
+    return views.filter((v): v is ScheduleView => v !== null).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async update(app: string, name: string, timing: ScheduleTiming): Promise<ScheduleView> {
+    await this.act(app, name, (h) =>
+      h
+        .update((prev) => ({ ...prev, spec: toSpec(timing) }))
+        .catch((err: unknown) => {
+          throw timingError(err) ?? err;
+        }),
+    );
+    return this.mustGet(app, name);
+  }
+
+  async pause(app: string, name: string, note: string): Promise<ScheduleView> {
+    await this.act(app, name, (h) => h.pause(note));
+    return this.mustGet(app, name);
+  }
+
+  async unpause(app: string, name: string, note: string): Promise<ScheduleView> {
+    await this.act(app, name, (h) => h.unpause(note));
+    return this.mustGet(app, name);
+  }
+
+  /**
+   * Runs the schedule's action now, paused or not. Overlap ALLOW_ALL: the run starts even while an
+   * earlier one waits for its operation, and then records itself as skipped (the slot is taken),
+   * so a trigger is never silently dropped.
+   */
+  async trigger(app: string, name: string): Promise<void> {
+    await this.act(app, name, (h) => h.trigger(ScheduleOverlapPolicy.ALLOW_ALL));
+  }
+
+  /** Takes the actions the schedule would have taken in [from, to], now, under its overlap policy (SKIP). */
+  async backfill(app: string, name: string, from: Date, to: Date): Promise<void> {
+    await this.act(app, name, (h) =>
+      h.backfill({ start: from, end: to, overlap: ScheduleOverlapPolicy.SKIP }),
+    );
+  }
+
+  /** Deletes the schedule; a run in progress and its operation go on. */
+  async delete(app: string, name: string): Promise<void> {
+    await this.act(app, name, (h) => h.delete());
+  }
+
+  private async act(app: string, name: string, fn: (h: ScheduleHandle) => Promise<void>): Promise<void> {
+    const client = await this.client();
+    try {
+      await fn(client.schedule.getHandle(appScheduleId(app, name)));
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError) throw new ScheduleMissingError(app, name);
+      throw err;
+    }
+  }
+
+  private async mustGet(app: string, name: string): Promise<ScheduleView> {
+    const v = await this.get(app, name);
+    if (!v) throw new ScheduleMissingError(app, name);
+    return v;
+  }
+
+  private async view(
+    client: Client,
+    app: string,
+    name: string,
+    d: ScheduleDescription,
+  ): Promise<ScheduleView> {
+    const memo = (d.memo ?? {}) as Partial<ScheduleMemo>;
+    const kind = (d.typedSearchAttributes.get(searchAttributes.kind) ??
+      memo.kind ??
+      'restore-point') as ScheduleKind;
+    const interval = d.spec.intervals?.[0];
+    // Temporal compiles a cron expression into a calendar; the expression itself is kept as the
+    // calendar's comment (see toSpec).
+    const cron = d.spec.calendars?.[0]?.comment;
+    const last = d.info.recentActions.at(-1);
+    return {
+      name,
+      app,
+      kind,
+      scheduleId: d.scheduleId,
+      ...(interval ? { everySeconds: Math.round(interval.every / 1000) } : {}),
+      ...(!interval && cron ? { cron } : {}),
+      paused: d.state.paused,
+      note: d.state.note ?? '',
+      overlap: 'skip',
+      catchupWindowSeconds: Math.round(d.policies.catchupWindow / 1000),
+      nextRunAt: d.state.paused ? null : iso(d.info.nextActionTimes[0]),
+      nextRunsAt: d.state.paused ? [] : d.info.nextActionTimes.slice(0, 5).map((t) => t.toISOString()),
+      lastRunAt: iso(last?.takenAt),
+      lastResult: last ? await this.runView(client, last) : null,
+      createdAt: d.info.createdAt.toISOString(),
+      ...(memo.createdBy ? { createdBy: memo.createdBy } : {}),
+      updatedAt: iso(d.info.lastUpdatedAt),
+      runs: {
+        taken: d.info.numActionsTaken,
+        skippedOverlap: d.info.numActionsSkippedOverlap,
+        missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
+      },
+    };
+  }
+
+  /** What a run did: its own memo names the operation; the operation's memo says where it stands. */
+  private async runView(
+    client: Client,
+    action: ScheduleDescription['info']['recentActions'][number],
+  ): Promise<ScheduleRunView> {
+    const { workflowId, firstExecutionRunId: runId } = action.action.workflow;
+    const view: ScheduleRunView = {
+      scheduledAt: action.scheduledAt.toISOString(),
+      startedAt: action.takenAt.toISOString(),
+      workflowId,
+      runId,
+      runStatus: 'Unknown',
+    };
+    let result: ScheduledRunResult | undefined;
+    try {
+      const run = await client.workflow.getHandle(workflowId, runId).describe();
+      view.runStatus = pascal(run.status.name);
+      result = run.memo?.[SCHEDULED_RUN_MEMO_KEY] as ScheduledRunResult | undefined;
+    } catch (err) {
+      // Past the namespace's retention the run is gone; the schedule still says when it ran.
+      if (err instanceof WorkflowNotFoundError) return view;
+      throw err;
+    }
+    if (!result) return view;
+    if ('skipped' in result) return { ...view, skipped: true, reason: result.reason };
+    const out: ScheduleRunView = {
+      ...view,
+      operationId: result.operationId,
+      phase: result.phase,
+      ...(result.error ? { error: result.error } : {}),
+    };
+    if (isTerminal(result.phase)) return out;
+    return { ...out, ...(await this.operationPhase(client, result.operationId)) };
+  }
+
+  /** The phase (and error) an operation's memo holds now; nothing when it cannot be read. */
+  private async operationPhase(
+    client: Client,
+    operationId: string,
+  ): Promise<Pick<ScheduleRunView, 'phase' | 'error'>> {
+    const id = parseOperationId(operationId);
+    if (!id) return {};
+    for (const workflowId of id.workflowIds) {
+      let d;
+      try {
+        d = await client.workflow.getHandle(workflowId, id.runId).describe();
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) continue;
+        throw err;
+      }
+      const status = d.memo?.[STATUS_MEMO_KEY] as Partial<OperationStatus> | undefined;
+      const closed = d.status.name !== 'RUNNING';
+      if (closed && (!status?.phase || !isTerminal(status.phase))) {
+        // Terminated, cancelled or timed out before it could record an outcome.
+        const what = d.status.name.toLowerCase().replace('_', ' ');
+        return {
+          phase: 'Failed',
+          error: {
+            code: `workflow-${what.replace(' ', '-')}`,
+            message: `the operation's workflow was ${what}`,
+          },
+        };
+      }
+      return status?.phase ? { phase: status.phase, ...(status.error ? { error: status.error } : {}) } : {};
+    }
+    return {};
+  }
+}
+
+/**
+ * The cron expression is also given as its own comment (`<cron> # <cron>`): Temporal keeps only
+ * the compiled calendar, and the comment is how the expression comes back in describe().
+ */
+function toSpec(timing: ScheduleTiming): ScheduleSpec {
+  return 'everySeconds' in timing
+    ? { intervals: [{ every: timing.everySeconds * 1000 }] }
+    : { cronExpressions: [`${timing.cron} # ${timing.cron}`] };
+}
+
+/** The client turns Temporal's "Invalid schedule spec" refusal into a TypeError. */
+function timingError(err: unknown): InvalidScheduleTimingError | undefined {
+  return err instanceof TypeError && !(err instanceof InvalidScheduleTimingError)
+    ? new InvalidScheduleTimingError(err.message)
+    : undefined;
+}
+
+function pascal(s: string): string {
+  return s
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+}
