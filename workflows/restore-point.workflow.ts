@@ -77,7 +77,11 @@ export async function restorePointWorkflow(
       plan = await coordinator.planRestorePoint({ app });
       status.facts.sourceRegion = plan.sourceRegion;
       status.facts.regions = plan.regions;
+      const swept = await coordinator.sweepLeftovers({ app, exclude: restorePointId });
+      if (swept.removed.length) status.facts.leftoversRemoved = swept.removed;
       step.detail = `${plan.services.length} service(s) in ${plan.sourceRegion} (epoch ${plan.epoch}); copies to ${plan.regions.join(', ')}`;
+      if (swept.removed.length)
+        step.detail += `; removed ${swept.removed.length} leftover(s) of failed attempts`;
     });
     const src = plan.sourceRegion;
     const call = (service: string) => ({ app, region: src, service, restorePointId });
@@ -190,7 +194,8 @@ export async function restorePointWorkflow(
       const results = await Promise.all(
         others.map((to) =>
           region(input.taskQueuePrefix, to, {
-            startToCloseTimeout: plan.snapshotTimeoutSeconds * 1000,
+            scheduleToCloseTimeout: plan.replicateTimeoutSeconds * 1000,
+            startToCloseTimeout: plan.replicateTimeoutSeconds * 1000,
             heartbeatTimeout: '30s',
             retry: {
               initialInterval: '2s',
@@ -245,7 +250,6 @@ export async function restorePointWorkflow(
       };
       step.detail = `restore point ${restorePointId} committed in ${plan.regions.join(', ')}`;
     });
-    status.phase = 'Completed';
   } catch (err) {
     status.error = toOperationError(err, failedStep);
     status.phase = 'Compensating';
@@ -272,5 +276,6 @@ export async function restorePointWorkflow(
   } catch (err) {
     status.facts.retentionError = toOperationError(err, 'retention').message;
   }
+  status.phase = 'Completed';
   return op.end();
 }

@@ -40,6 +40,7 @@ export interface RestorePointPlan {
   epoch: number;
   quiesceTimeoutSeconds: number;
   snapshotTimeoutSeconds: number;
+  replicateTimeoutSeconds: number;
   retention: AppConfig['restorePoints']['retention'];
 }
 
@@ -121,6 +122,7 @@ export function createBackupCoordinatorActivities(deps: BackupDeps) {
         epoch: state.epoch,
         quiesceTimeoutSeconds: app.restorePoints.quiesceTimeoutSeconds,
         snapshotTimeoutSeconds: app.restorePoints.snapshotTimeoutSeconds,
+        replicateTimeoutSeconds: app.restorePoints.replicateTimeoutSeconds,
         retention: app.restorePoints.retention,
       };
     },
@@ -153,6 +155,47 @@ export function createBackupCoordinatorActivities(deps: BackupDeps) {
         }
       }
       return results;
+    },
+
+    /**
+     * Removes what earlier failed attempts left behind: artifact folders whose restore point has a
+     * manifest in no region (a cleanup that could not reach a region at the time). Never touches
+     * `exclude` (the attempt running now) or anything with a manifest somewhere.
+     */
+    async sweepLeftovers(input: {
+      app: string;
+      exclude: string;
+    }): Promise<{ removed: string[]; unreachable: string[] }> {
+      const regions = deps.artifacts.regions(input.app);
+      const reads = await Promise.all(
+        regions.map(async (region) => {
+          try {
+            const [attempts, manifests] = await Promise.all([
+              deps.artifacts.listAttemptIds(input.app, region),
+              deps.artifacts.listManifestIds(input.app, region),
+            ]);
+            return { region, attempts, manifests };
+          } catch {
+            return { region, attempts: null, manifests: null };
+          }
+        }),
+      );
+      const unreachable = reads.filter((r) => r.attempts === null).map((r) => r.region);
+      // With a region unreadable, a manifest may exist there: sweep nothing rather than guess.
+      if (unreachable.length > 0) return { removed: [], unreachable };
+      const committed = new Set(reads.flatMap((r) => r.manifests ?? []));
+      const removed: string[] = [];
+      for (const r of reads) {
+        for (const id of r.attempts ?? []) {
+          if (id === input.exclude || committed.has(id)) continue;
+          await deps.artifacts.purge(input.app, r.region, id);
+          removed.push(`${r.region}:${id}`);
+          Context.current().heartbeat({ removed: removed.length });
+        }
+      }
+      if (removed.length)
+        deps.logger.info({ app: input.app, removed }, 'leftovers of failed restore points removed');
+      return { removed, unreachable };
     },
 
     /** Committed restore points of the app (as the catalog sees them), for retention. */

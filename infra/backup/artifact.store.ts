@@ -215,14 +215,13 @@ export class ObjectIo {
       return { method: 'already-present', bytes: 0 };
     }
     if (sameEndpoint(from, to) && expect.size < 5 * 1024 ** 3) {
+      const versionId = await this.checkSource(from, fromKey, expect);
       const source = `${from.name}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}`;
       await this.buckets.client(to).send(
         new CopyObjectCommand({
           Bucket: to.name,
           Key: toKey,
-          CopySource: expect.versionId
-            ? `${source}?versionId=${encodeURIComponent(expect.versionId)}`
-            : source,
+          CopySource: versionId ? `${source}?versionId=${encodeURIComponent(versionId)}` : source,
           MetadataDirective: 'REPLACE',
           ContentType: expect.contentType ?? 'application/octet-stream',
           Metadata: { [SHA256_METADATA]: expect.sha256 },
@@ -243,6 +242,32 @@ export class ObjectIo {
       throw new ArtifactMismatchError(`s3://${to.name}/${toKey}`, expect, stored);
     }
     return { method: 'streamed', bytes: stored.size };
+  }
+
+  /**
+   * A server-side copy takes the source's bytes as they are, unread: check them first (by the
+   * SHA-256 recorded when Switchyard wrote them, else by reading them) and return the version
+   * checked, so that exactly that version is copied (where the bucket keeps versions).
+   */
+  private async checkSource(
+    from: BucketConfig,
+    key: string,
+    expect: { size: number; sha256: string; versionId?: string },
+  ): Promise<string | undefined> {
+    const head = await this.buckets
+      .client(from)
+      .send(new HeadObjectCommand({ Bucket: from.name, Key: key, VersionId: expect.versionId }));
+    const versionId = head.VersionId && head.VersionId !== 'null' ? head.VersionId : expect.versionId;
+    const size = head.ContentLength ?? 0;
+    const recorded = head.Metadata?.[SHA256_METADATA];
+    const actual =
+      size !== expect.size || recorded
+        ? { size, sha256: recorded ?? '(not read)' }
+        : await this.hash(from, key, { versionId });
+    if (actual.size !== expect.size || actual.sha256 !== expect.sha256) {
+      throw new ArtifactMismatchError(`s3://${from.name}/${key}`, expect, actual);
+    }
+    return versionId;
   }
 
   async putJson(bucket: BucketConfig, key: string, value: unknown): Promise<void> {
@@ -290,6 +315,26 @@ export class ObjectIo {
         yield { key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified };
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** The immediate sub-folders of `prefix` (S3 common prefixes with delimiter '/'), without the prefix. */
+  async listFolders(bucket: BucketConfig, prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.buckets.client(bucket).send(
+        new ListObjectsV2Command({
+          Bucket: bucket.name,
+          Prefix: prefix,
+          Delimiter: '/',
+          ContinuationToken: token,
+          MaxKeys: 1000,
+        }),
+      );
+      for (const p of page.CommonPrefixes ?? []) out.push(p.Prefix!.slice(prefix.length).replace(/\/$/, ''));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
   }
 
   async deleteObject(bucket: BucketConfig, key: string, versionId?: string): Promise<void> {
@@ -442,6 +487,12 @@ export class ArtifactStore {
       if (rest.endsWith('.json') && !rest.includes('/')) ids.push(rest.slice(0, -'.json'.length));
     }
     return ids.sort();
+  }
+
+  /** Ids of the restore points that have an artifact folder in this region (committed or not). */
+  async listAttemptIds(app: string, region: string): Promise<string[]> {
+    const p = this.place(app, region);
+    return this.io.listFolders(p.bucket, p.folder + 'restore-points/');
   }
 
   /** Removes a restore point's manifest and then its artifacts (every version) from one region. */

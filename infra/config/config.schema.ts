@@ -267,6 +267,11 @@ const restorePointsSchema = z
     quiesceTimeoutSeconds: seconds(1, 3600).default(30),
     /** How long one service's snapshot may run; it heartbeats while it streams. */
     snapshotTimeoutSeconds: seconds(10, 7 * 86400).default(6 * 3600),
+    /**
+     * How long copying the artifacts into the other regions may take, retries included. A region
+     * unreachable for longer fails the restore point cleanly (no manifest anywhere).
+     */
+    replicateTimeoutSeconds: seconds(10, 7 * 86400).default(6 * 3600),
     schedule: z
       .object({
         /** Take restore points on a Temporal Schedule. Off by default; turn on, or create one through the API. */
