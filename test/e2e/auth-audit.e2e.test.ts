@@ -92,7 +92,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
     let operationId: string | undefined;
 
     interface Row {
-      method: 'GET' | 'POST' | 'DELETE';
+      method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
       path: string;
       url: () => string;
       body?: () => object;
@@ -109,6 +109,8 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
     });
     const read = (e: Expect = 200): Record<Who, Expect> => ({ ...all(e), none: 401 });
     const adminOnly = (e: Expect): Record<Who, Expect> => ({ ...all(403), none: 401, admin: e });
+    const operatorOnly = (e: Expect): Record<Who, Expect> => ({ ...adminOnly(e), operator: e });
+    const SCHEDULES = () => `/v1/apps/${fx.app}/schedules`;
 
     // Order matters only in that the failover row runs before GET /v1/operations/{id}.
     const rows: Row[] = [
@@ -162,6 +164,63 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         url: () => '/v1/tokens/no-such-token?reason=role%20matrix',
         expect: adminOnly(404),
       },
+      // Schedules: `matrix` is created paused (the operator's 201, then the admin's 409) and
+      // deleted last; the actions that would run something go to a schedule that does not exist.
+      { method: 'GET', path: '/v1/apps/{app}/schedules', url: () => SCHEDULES(), expect: read() },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/schedules',
+        url: () => SCHEDULES(),
+        body: () => ({ kind: 'restore-point', name: 'matrix', paused: true, reason: 'role matrix' }),
+        expect: operatorOnly('allowed'),
+      },
+      {
+        method: 'GET',
+        path: '/v1/apps/{app}/schedules/{name}',
+        url: () => `${SCHEDULES()}/matrix`,
+        expect: read(),
+      },
+      {
+        method: 'PATCH',
+        path: '/v1/apps/{app}/schedules/{name}',
+        url: () => `${SCHEDULES()}/matrix`,
+        body: () => ({ everySeconds: 7200, reason: 'role matrix' }),
+        expect: operatorOnly(200),
+      },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/schedules/{name}/pause',
+        url: () => `${SCHEDULES()}/matrix/pause`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(200),
+      },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/schedules/{name}/unpause',
+        url: () => `${SCHEDULES()}/no-such-schedule/unpause`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(404),
+      },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/schedules/{name}/trigger',
+        url: () => `${SCHEDULES()}/no-such-schedule/trigger`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(404),
+      },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/schedules/{name}/backfill',
+        url: () => `${SCHEDULES()}/no-such-schedule/backfill`,
+        body: () => ({ from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', reason: 'role matrix' }),
+        expect: operatorOnly(404),
+      },
+      {
+        method: 'DELETE',
+        path: '/v1/apps/{app}/schedules/{name}',
+        url: () => `${SCHEDULES()}/matrix?reason=role%20matrix`,
+        expect: { ...operatorOnly(200), admin: 404 },
+      },
     ];
 
     // The matrix covers exactly the documented routes: a new route without a row fails here.
@@ -181,9 +240,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
 
     for (const row of rows) {
       for (const who of WHO) {
-        let req = h
-          .http()
-          [row.method === 'DELETE' ? 'delete' : row.method === 'POST' ? 'post' : 'get'](row.url());
+        let req = h.http()[row.method.toLowerCase() as 'get' | 'post' | 'patch' | 'delete'](row.url());
         if (who !== 'none') req = req.set(h.as(h.token(who)));
         const res = row.body ? await req.send(row.body()) : await req;
         const what = `${row.method} ${row.path} as ${who}`;
