@@ -33,6 +33,52 @@ export interface LocalAppSpec {
   databaseUrl?: string;
   /** The top-level `notifications` section, e.g. `{ webhooks: [{ url, secret }] }`. */
   notifications?: Record<string, unknown>;
+  /** The app's stateful services (`apps.<app>.services`), e.g. `demoAppServices(...)`. */
+  services?: LocalServiceSpec[];
+  /** The app's `restorePoints` section (quiesce window, snapshot timeout, schedule, retention). */
+  restorePoints?: Record<string, unknown>;
+}
+
+/** One service as written in switchyard.yaml; `regions` maps each region name to its place. */
+export interface LocalServiceSpec {
+  name: string;
+  type: 'postgres' | 'http' | 's3';
+  dependsOn?: string[];
+  regions: Record<string, Record<string, unknown>>;
+}
+
+/** Where one region's demo app instance runs, and its orders database. */
+export interface DemoServiceRegion {
+  name: string;
+  ip: string;
+  port: number;
+  ordersDatabaseUrl: string;
+}
+
+/**
+ * The demo app's two services (docs/demo-app.md): `orders`, its PostgreSQL database in each region,
+ * and `ledger`, which depends on orders (it stores the numbers orders hands it) and is reached
+ * through the demo app's HTTP backup hooks at `http://<ip>:<port>/hooks/ledger`.
+ */
+export function demoAppServices(regions: DemoServiceRegion[], hookToken?: string): LocalServiceSpec[] {
+  return [
+    {
+      name: 'orders',
+      type: 'postgres',
+      regions: Object.fromEntries(regions.map((r) => [r.name, { url: r.ordersDatabaseUrl }])),
+    },
+    {
+      name: 'ledger',
+      type: 'http',
+      dependsOn: ['orders'],
+      regions: Object.fromEntries(
+        regions.map((r) => [
+          r.name,
+          { url: `http://${r.ip}:${r.port}/hooks/ledger`, ...(hookToken ? { token: hookToken } : {}) },
+        ]),
+      ),
+    },
+  ];
 }
 
 /** The local stack's two DNS providers, as `dnsProviders` of switchyard.yaml: moto and PowerDNS. */
@@ -106,6 +152,8 @@ export function localAppConfig(
           resolvers: [`${stack.powerdns.dnsHost}:${stack.powerdns.dnsPort}`],
           timeoutSeconds: spec.verifyTimeoutSeconds ?? 60,
         },
+        ...(spec.services ? { services: spec.services } : {}),
+        ...(spec.restorePoints ? { restorePoints: spec.restorePoints } : {}),
         ...(spec.failoverApproval ? { policies: { approvals: { failover: spec.failoverApproval } } } : {}),
       },
     },

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { parseConfig } from '../config/config.loader';
-import { localAppConfig, toYaml } from './app-config';
+import { demoAppServices, localAppConfig, toYaml } from './app-config';
 import { type DemoInfo, type StackInfo } from './stack-info';
 
 /** The demo: app `shop`, served from east (127.0.1.1) or west (127.0.1.2) under one DNS name. */
@@ -16,7 +17,51 @@ export const DEMO = {
     { name: 'west', ip: '127.0.1.2', role: 'standby' },
   ],
   providers: { route53: 'route53-local', powerdns: 'powerdns-local' },
+  /** The orders service's database in each region, on the stack's PostgreSQL. */
+  databases: { east: 'shop_east', west: 'shop_west' },
 } as const;
+
+/**
+ * Restore points of the demo: the hooks drain in milliseconds, so a short quiesce window; small
+ * artifacts, so a short snapshot bound; one every 5 minutes (well inside the default RPO of an
+ * hour), so the walkthrough finds recent ones; and a retention that fits a session of a few hours.
+ */
+export const DEMO_RESTORE_POINTS = {
+  quiesceTimeoutSeconds: 10,
+  snapshotTimeoutSeconds: 300,
+  schedule: { enabled: true, everySeconds: 300, catchupWindowSeconds: 600 },
+  retention: { keepLast: 24, keepDaily: 2, keepWeekly: 0 },
+};
+
+/** What the demo's services need: each region's orders database, and the hooks' bearer token. */
+export interface DemoServicesInfo {
+  ordersDatabaseUrls: Record<string, string>;
+  hookToken: string;
+}
+
+/**
+ * Creates the orders databases (DEMO.databases) on the stack's PostgreSQL when missing and returns
+ * their URLs by region. `serverUrl` is any database URL of that server (e.g. StackInfo.postgres.url).
+ */
+export async function createDemoDatabases(serverUrl: string): Promise<Record<string, string>> {
+  const admin = new URL(serverUrl);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const urls: Record<string, string> = {};
+    for (const [region, name] of Object.entries(DEMO.databases)) {
+      const exists = await client.query('select 1 from pg_database where datname = $1', [name]);
+      if (exists.rowCount === 0) await client.query(`create database "${name}"`);
+      const url = new URL(serverUrl);
+      url.pathname = `/${name}`;
+      urls[region] = url.toString();
+    }
+    return urls;
+  } finally {
+    await client.end();
+  }
+}
 
 export const DEMO_PRINCIPALS = [
   { principal: 'alice', role: 'operator' },
@@ -40,6 +85,7 @@ export function demoConfigYaml(
   info: Pick<StackInfo, 'runDir' | 'temporal' | 's3' | 'moto' | 'powerdns'>,
   tokens: DemoToken[],
   api: { host: string; port: number },
+  services?: DemoServicesInfo,
 ): string {
   const config = localAppConfig(info, {
     app: DEMO.app,
@@ -49,6 +95,19 @@ export function demoConfigYaml(
     ttl: DEMO.ttl,
     regions: DEMO.regions.map((r) => ({ name: r.name, ip: r.ip, port: DEMO.port })),
     api,
+    ...(services
+      ? {
+          services: demoAppServices(
+            DEMO.regions.map((r) => {
+              const ordersDatabaseUrl = services.ordersDatabaseUrls[r.name];
+              if (!ordersDatabaseUrl) throw new Error(`no orders database for region ${r.name}`);
+              return { name: r.name, ip: r.ip, port: DEMO.port, ordersDatabaseUrl };
+            }),
+            services.hookToken,
+          ),
+          restorePoints: DEMO_RESTORE_POINTS,
+        }
+      : {}),
     // The demo keeps the default approval policy: one approver other than the requester.
     databaseUrl: `sqlite:${join(info.runDir, 'switchyard.db')}`,
     tokens: tokens.map((t) => ({

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitions';
-import { DEMO, demoConfigYaml, demoTokens } from './demo-config';
+import { createDemoDatabases, DEMO, demoConfigYaml, type DemoServicesInfo, demoTokens } from './demo-config';
 import { assertBindable, freePort } from './free-port';
 import { createMotoZoneWithA } from './moto.component';
 import { createPowerDnsZoneWithA } from './powerdns.component';
@@ -94,6 +95,14 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
     createPowerDnsZoneWithA(info.powerdns, DEMO.zone, demoRecord),
   ]);
 
+  // The demo's two services: orders in one PostgreSQL database per region, ledger behind the demo
+  // app's backup hooks (docs/demo-app.md). The hook token reaches the instances by environment only.
+  if (!info.postgres) throw new Error('the stack has no PostgreSQL for the demo app');
+  const services: DemoServicesInfo = {
+    ordersDatabaseUrls: await createDemoDatabases(info.postgres.url),
+    hookToken: randomBytes(24).toString('base64url'),
+  };
+
   const demoRegions = await Promise.all(
     DEMO.regions.map(async (r) => {
       const url = `http://${r.ip}:${DEMO.port}`;
@@ -109,7 +118,12 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
           '--port',
           String(DEMO.port),
         ],
-        env: { ...process.env, DEMO_STATE_DIR: join(runDir, `demo-${r.name}`) },
+        env: {
+          ...process.env,
+          DEMO_STATE_DIR: join(runDir, `demo-${r.name}`),
+          DEMO_ORDERS_DATABASE_URL: services.ordersDatabaseUrls[r.name],
+          DEMO_HOOK_TOKEN: services.hookToken,
+        },
         readiness: { kind: 'http', url: `${url}/healthz` },
         timeoutMs: 15_000,
       });
@@ -120,7 +134,7 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
   const tokens = demoTokens();
   const api = { host: '127.0.0.1', port: await freePort() };
   const configFile = join(runDir, 'switchyard.yaml');
-  writeFileSync(configFile, demoConfigYaml(info, tokens, api), { mode: 0o600 });
+  writeFileSync(configFile, demoConfigYaml(info, tokens, api, services), { mode: 0o600 });
   info.demo = {
     regions: demoRegions,
     app: DEMO.app,
@@ -213,6 +227,14 @@ function printSummary(
     `  bin/switchyard audit ls && bin/switchyard audit verify`,
     `  (the same with curl: POST ${apiUrl}/v1/apps/${DEMO.app}/failovers {"to":"west","mode":"planned","reason":"..."},`,
     `   then POST ${apiUrl}/v1/operations/<operation-id>/approvals {"decision":"approve"} with bob's token)`,
+    '',
+    "The demo app's two services (orders in PostgreSQL, ledger behind /hooks/ledger; docs/demo-app.md):",
+    `  curl -X POST ${info.demo?.regions[0]?.url ?? ''}/numbers      # orders stores a number, hands it to the ledger`,
+    `  curl ${info.demo?.regions[0]?.url ?? ''}/numbers              # {orders: [...], ledger: [...]}`,
+    ...Object.entries(DEMO.databases).map(
+      ([region, db]) =>
+        `  orders database ${region.padEnd(5)} ${info.postgres?.url.replace(/\/[^/]*$/, `/${db}`) ?? db}`,
+    ),
     '',
     ...warnings.map((w) => `WARNING: ${w}`),
     ...(warnings.length ? [''] : []),
