@@ -1,13 +1,20 @@
-import { createDemoApp, jsonLog as log } from './demo-app';
+import { createDemoApp, DEFAULT_HANDOFF_DELAY_MS, jsonLog as log } from './demo-app';
 
 /**
  * Runs one demo app instance:
- *   node dist/apps/demo/main.js --region east --host 127.0.1.1 --port 18080 --state-dir DIR
- * Each flag may come from the environment instead: DEMO_REGION, DEMO_HOST, DEMO_PORT, DEMO_STATE_DIR.
+ *   node dist/apps/demo/main.js --region east --host 127.0.1.1 --port 18080 --state-dir DIR \
+ *     [--orders-database-url postgres://...] [--handoff-delay-ms 25]
+ * Each flag may come from the environment instead: DEMO_REGION, DEMO_HOST, DEMO_PORT,
+ * DEMO_STATE_DIR, DEMO_ORDERS_DATABASE_URL, DEMO_HANDOFF_DELAY_MS. The backup hooks' bearer token
+ * comes only from DEMO_HOOK_TOKEN (never a flag: command lines are visible to every user).
  */
-function option(flag: string, envName: string, fallback?: string): string {
+function option(flag: string, envName: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${flag}`);
-  const value = (i >= 0 ? process.argv[i + 1] : undefined) ?? process.env[envName] ?? fallback;
+  return (i >= 0 ? process.argv[i + 1] : undefined) ?? (process.env[envName] || undefined) ?? fallback;
+}
+
+function required(flag: string, envName: string, fallback?: string): string {
+  const value = option(flag, envName, fallback);
   if (value === undefined) {
     process.stderr.write(`demo: missing --${flag} (or ${envName})\n`);
     process.exit(2);
@@ -15,17 +22,38 @@ function option(flag: string, envName: string, fallback?: string): string {
   return value;
 }
 
-const region = option('region', 'DEMO_REGION');
-const host = option('host', 'DEMO_HOST', '127.0.0.1');
-const port = Number(option('port', 'DEMO_PORT', '18080'));
-const stateDir = option('state-dir', 'DEMO_STATE_DIR', `.switchyard/demo-${region}`);
+const region = required('region', 'DEMO_REGION');
+const host = required('host', 'DEMO_HOST', '127.0.0.1');
+const port = Number(required('port', 'DEMO_PORT', '18080'));
+const stateDir = required('state-dir', 'DEMO_STATE_DIR', `.switchyard/demo-${region}`);
+const ordersDatabaseUrl = option('orders-database-url', 'DEMO_ORDERS_DATABASE_URL');
+const handoffDelayMs = Number(
+  required('handoff-delay-ms', 'DEMO_HANDOFF_DELAY_MS', String(DEFAULT_HANDOFF_DELAY_MS)),
+);
+if (!Number.isInteger(handoffDelayMs) || handoffDelayMs < 0) {
+  process.stderr.write('demo: --handoff-delay-ms expects a whole number of milliseconds\n');
+  process.exit(2);
+}
 
-const server = createDemoApp({ region, stateDir, log });
+const server = createDemoApp({
+  region,
+  stateDir,
+  log,
+  ordersDatabaseUrl,
+  handoffDelayMs,
+  hookToken: process.env.DEMO_HOOK_TOKEN || undefined,
+});
 server.on('error', (err: NodeJS.ErrnoException) => {
   log({ region, level: 'error', msg: `cannot listen on ${host}:${port}: ${err.code ?? err.message}` });
   process.exit(1);
 });
-server.listen(port, host, () => log({ region, msg: `demo app listening on http://${host}:${port}` }));
+server.listen(port, host, () =>
+  log({
+    region,
+    msg: `demo app listening on http://${host}:${port}`,
+    orders: ordersDatabaseUrl ? 'postgres' : 'not configured (/numbers answers 503)',
+  }),
+);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => server.close(() => process.exit(0)));
 }
