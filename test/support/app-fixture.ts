@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { Client } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
 import { createDemoApp } from '../../apps/demo/demo-app';
 import { sha256Hex } from '../../apps/api/common/auth.guard';
 import { parseConfig } from '../../infra/config/config.loader';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
 import { resolveA } from '../../infra/health/endpoint-verifier';
-import { localAppConfig, toYaml, type LocalAppSpec } from '../../infra/stack/app-config';
+import { demoAppServices, localAppConfig, toYaml, type LocalAppSpec } from '../../infra/stack/app-config';
 import { freePort } from '../../infra/stack/free-port';
 import { createMotoZoneWithA, motoRoute53Client } from '../../infra/stack/moto.component';
 import { createPowerDnsZoneWithA } from '../../infra/stack/powerdns.component';
@@ -23,13 +24,20 @@ import { stack, uniqueName, waitFor } from './stack';
 /**
  * One protected app on the shared test servers, isolated from every other test: its own DNS zone,
  * its own task queue prefix (so no other test's worker takes its tasks), its own bucket prefix,
- * and its own demo app instances on 127.0.1.1 and 127.0.1.2.
+ * and its own demo app instances on 127.0.1.1 and 127.0.1.2. With `services: true` the demo apps
+ * run both their services (orders in a fresh PostgreSQL database per region, ledger behind the
+ * backup hooks) and the configuration declares them (docs/demo-app.md).
  */
 export interface AppFixture {
   app: string;
   zone: string;
   record: string;
-  regions: { name: string; ip: string; port: number; server: Server }[];
+  /** `url` is the instance's base URL, e.g. http://127.0.1.1:41234. */
+  regions: { name: string; ip: string; port: number; url: string; server: Server }[];
+  /** With `services: true`: each region's orders database URL, by region name. */
+  ordersDatabases?: Record<string, string>;
+  /** With `services: true`: the bearer token the ledger hooks require (also in the configuration). */
+  hookToken?: string;
   config: SwitchyardConfig;
   configFile: string;
   dir: string;
@@ -44,10 +52,21 @@ export const REGION_IPS = ['127.0.1.1', '127.0.1.2'] as const;
 
 export async function startAppFixture(
   options: Partial<
-    Pick<LocalAppSpec, 'ttl' | 'verifyPath' | 'verifyTimeoutSeconds' | 'failoverApproval' | 'notifications'>
+    Pick<
+      LocalAppSpec,
+      'ttl' | 'verifyPath' | 'verifyTimeoutSeconds' | 'failoverApproval' | 'notifications' | 'restorePoints'
+    >
   > & {
     /** Another Temporal server than the harness's shared one (a test that restarts its own). */
     temporal?: { address: string; namespace: string };
+    /**
+     * Run the demo app's two services: a fresh orders database per region on the harness's
+     * PostgreSQL (`<app>_<region>`, dropped by stop()), the ledger hooks behind a bearer token,
+     * and both services in the configuration.
+     */
+    services?: boolean;
+    /** The demo apps' handoff delay between orders and ledger (default: the app's). */
+    handoffDelayMs?: number;
   } = {},
 ): Promise<AppFixture> {
   const shared = stack();
@@ -59,9 +78,12 @@ export async function startAppFixture(
   const dir = mkdtempSync(path.join(tmpdir(), `${app}-`));
 
   const port = await freePort(REGION_IPS[0]);
+  const names = s.s3.map((r) => r.region);
   // The configuration is built and validated before anything starts, so a bad one leaks nothing.
   const token = () => randomBytes(24).toString('base64url');
   const tokens = { operator: token(), viewer: token(), admin: token(), approver: token() };
+  const hookToken = options.services ? token() : undefined;
+  const ordersDatabases = options.services ? ordersDatabasesFor(app, names) : undefined;
   const doc = localAppConfig(s, {
     app,
     zone,
@@ -83,31 +105,54 @@ export async function startAppFixture(
     failoverApproval: options.failoverApproval ?? { required: 0 },
     databaseUrl: `sqlite:${path.join(dir, 'switchyard.db')}`,
     notifications: options.notifications,
+    restorePoints: options.restorePoints,
+    services: ordersDatabases
+      ? demoAppServices(
+          REGION_IPS.map((ip, i) => ({
+            name: names[i]!,
+            ip,
+            port,
+            ordersDatabaseUrl: ordersDatabases[names[i]!]!,
+          })),
+          hookToken,
+        )
+      : undefined,
   });
   const configFile = path.join(dir, 'switchyard.yaml');
   const yaml = toYaml(doc);
   writeFileSync(configFile, yaml);
   const config = parseConfig(yaml, configFile, {});
 
-  const names = s.s3.map((r) => r.region);
-  const regions = await Promise.all(
-    REGION_IPS.map(async (ip, i) => {
-      const name = names[i]!;
-      const server = createDemoApp({
-        region: name,
-        stateDir: path.join(dir, `demo-${name}`),
-        log: () => undefined,
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, ip, () => resolve());
-      });
-      return { name, ip, port, server };
-    }),
-  );
-
-  await createMotoZoneWithA(s.moto, zone, { name: record, ip: REGION_IPS[0], ttl });
-  await createPowerDnsZoneWithA(s.powerdns, zone, { name: record, ip: REGION_IPS[0], ttl });
+  if (ordersDatabases) await createDatabases(Object.values(ordersDatabases));
+  const servers: Server[] = [];
+  let regions: AppFixture['regions'];
+  try {
+    regions = await Promise.all(
+      REGION_IPS.map(async (ip, i) => {
+        const name = names[i]!;
+        const server = createDemoApp({
+          region: name,
+          stateDir: path.join(dir, `demo-${name}`),
+          log: () => undefined,
+          ordersDatabaseUrl: ordersDatabases?.[name],
+          handoffDelayMs: options.handoffDelayMs,
+          hookToken,
+        });
+        servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, ip, () => resolve());
+        });
+        return { name, ip, port, url: `http://${ip}:${port}`, server };
+      }),
+    );
+    await createMotoZoneWithA(s.moto, zone, { name: record, ip: REGION_IPS[0], ttl });
+    await createPowerDnsZoneWithA(s.powerdns, zone, { name: record, ip: REGION_IPS[0], ttl });
+  } catch (err) {
+    await Promise.all(servers.map((server) => new Promise((res) => server.close(res))));
+    if (ordersDatabases) await dropDatabases(Object.values(ordersDatabases)).catch(() => undefined);
+    throw err;
+  }
 
   let client: Promise<Client> | undefined;
   const r53 = motoRoute53Client(s.moto);
@@ -120,6 +165,8 @@ export async function startAppFixture(
     configFile,
     dir,
     tokens,
+    ordersDatabases,
+    hookToken,
     temporal: () => (client ??= connectClient(config.temporal)),
     async route53A() {
       const { HostedZones } = await r53.send(new ListHostedZonesByNameCommand({ DNSName: `${zone}.` }));
@@ -143,8 +190,48 @@ export async function startAppFixture(
       await Promise.all(regions.map((r) => new Promise((res) => r.server.close(res))));
       if (client) await (await client).connection.close();
       r53.destroy();
+      if (ordersDatabases) await dropDatabases(Object.values(ordersDatabases));
     },
   };
+}
+
+/** `<app>_<region>` on the harness's PostgreSQL, for each region: name → URL. */
+function ordersDatabasesFor(app: string, regions: string[]): Record<string, string> {
+  const base = stack().postgres?.url;
+  if (!base) throw new Error('the test servers have no PostgreSQL (StackInfo.postgres)');
+  return Object.fromEntries(
+    regions.map((region) => {
+      const url = new URL(base);
+      url.pathname = `/${`${app}_${region}`.replace(/-/g, '_')}`;
+      return [region, url.toString()];
+    }),
+  );
+}
+
+async function onServer(anyUrl: string, run: (admin: PgClient) => Promise<void>): Promise<void> {
+  const admin = new URL(anyUrl);
+  admin.pathname = '/postgres';
+  const client = new PgClient({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const databaseName = (url: string) => `"${new URL(url).pathname.slice(1).replace(/"/g, '""')}"`;
+
+async function createDatabases(urls: string[]): Promise<void> {
+  await onServer(urls[0]!, async (admin) => {
+    for (const url of urls) await admin.query(`create database ${databaseName(url)}`);
+  });
+}
+
+async function dropDatabases(urls: string[]): Promise<void> {
+  await onServer(urls[0]!, async (admin) => {
+    for (const url of urls) await admin.query(`drop database if exists ${databaseName(url)} with (force)`);
+  });
 }
 
 /** A worker as its own OS process, so a test can kill -9 it like a crash would. */
