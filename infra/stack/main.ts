@@ -231,6 +231,10 @@ function printSummary(
     "The demo app's two services (orders in PostgreSQL, ledger behind /hooks/ledger; docs/demo-app.md):",
     `  curl -X POST ${info.demo?.regions[0]?.url ?? ''}/numbers      # orders stores a number, hands it to the ledger`,
     `  curl ${info.demo?.regions[0]?.url ?? ''}/numbers              # {orders: [...], ledger: [...]}`,
+    `  bin/switchyard restore-points take ${DEMO.app} --reason "demo" --watch`,
+    `  bin/switchyard restore ${DEMO.app} --from <restore-point-id> --into west --reason "demo restore" --watch`,
+    `  curl ${info.demo?.regions[1]?.url ?? ''}/numbers              # west: the same numbers in both services`,
+    `  bin/switchyard schedules create ${DEMO.app} --kind restore-point --reason "demo"   # every 5 minutes`,
     ...Object.entries(DEMO.databases).map(
       ([region, db]) =>
         `  orders database ${region.padEnd(5)} ${info.postgres?.url.replace(/\/[^/]*$/, `/${db}`) ?? db}`,
