@@ -9,6 +9,7 @@ import {
   targetRegionOf,
 } from '../../workflows/operation';
 import { ApiClient, ApiRequestError } from './api-client';
+import { registerScheduleCommands } from './schedules.commands';
 
 /**
  * `switchyard`: the CLI mirrors the HTTP API. Tables by default, JSON with --json, live progress
@@ -556,6 +557,8 @@ program
       `${path}: valid (${Object.keys(cfg.apps).length} app(s): ${Object.keys(cfg.apps).join(', ')})`,
     );
   });
+
+registerScheduleCommands(program, { client, table, print });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiRequestError) {
