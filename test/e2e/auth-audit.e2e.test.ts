@@ -148,6 +148,38 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         expect: read(404),
       },
       { method: 'GET', path: '/v1/approvals', url: () => `/v1/approvals?app=${fx.app}`, expect: read() },
+      // Restore points: this app declares no services, so taking one is refused (422) and the
+      // restore point asked for does not exist (404); the roles are checked before either.
+      {
+        method: 'GET',
+        path: '/v1/apps/{app}/restore-points',
+        url: () => `/v1/apps/${fx.app}/restore-points`,
+        expect: read(),
+      },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/restore-points',
+        url: () => `/v1/apps/${fx.app}/restore-points`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(422),
+      },
+      {
+        method: 'GET',
+        path: '/v1/restore-points/{id}',
+        url: () => `/v1/restore-points/${fx.app}-20260101T000000Z-00000000`,
+        expect: read(404),
+      },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/restores',
+        url: () => `/v1/apps/${fx.app}/restores`,
+        body: () => ({
+          restorePointId: `${fx.app}-20260101T000000Z-00000000`,
+          region: 'west',
+          reason: 'role matrix',
+        }),
+        expect: operatorOnly(404),
+      },
       { method: 'GET', path: '/v1/audit', url: () => '/v1/audit?limit=5', expect: read() },
       { method: 'GET', path: '/v1/audit/verify', url: () => '/v1/audit/verify', expect: read() },
       {

@@ -13,9 +13,37 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
     action: 'approval.decide',
     target: (r) => `operation:${r.params.id}`,
   },
+  'POST /v1/apps/:app/restore-points': {
+    action: 'restore-point.request',
+    target: (r) => `app:${r.params.app}`,
+  },
+  'POST /v1/apps/:app/restores': {
+    action: 'restore.request',
+    target: (r) =>
+      `restore-point:${String((r.body as { restorePointId?: unknown } | undefined)?.restorePointId ?? '?')}`,
+  },
+  ...scheduleActions(),
   'POST /v1/tokens': { action: 'token.create', target: () => 'token:new' },
   'DELETE /v1/tokens/:id': { action: 'token.revoke', target: (r) => `token:${r.params.id}` },
 };
+
+/** Every schedule route, as `schedule.<verb>` on `schedule:<app>/<name>`. */
+function scheduleActions(): Record<string, { action: string; target: (req: Request) => string }> {
+  const target = (r: Request) => {
+    const body = r.body as { name?: unknown; kind?: unknown } | undefined;
+    return `schedule:${r.params.app}/${String(r.params.name ?? body?.name ?? body?.kind ?? '?')}`;
+  };
+  const one = '/v1/apps/:app/schedules/:name';
+  return {
+    'POST /v1/apps/:app/schedules': { action: 'schedule.create', target },
+    [`PATCH ${one}`]: { action: 'schedule.update', target },
+    [`DELETE ${one}`]: { action: 'schedule.delete', target },
+    [`POST ${one}/trigger`]: { action: 'schedule.trigger', target },
+    [`POST ${one}/pause`]: { action: 'schedule.pause', target },
+    [`POST ${one}/unpause`]: { action: 'schedule.unpause', target },
+    [`POST ${one}/backfill`]: { action: 'schedule.backfill', target },
+  };
+}
 
 export function isMutating(req: Request): boolean {
   return MUTATING.has(req.method);
