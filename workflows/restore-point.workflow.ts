@@ -40,6 +40,12 @@ const QUIESCE_LEASE_MARGIN_SECONDS = 300;
 const CUT_ATTEMPTS = 2;
 const RETRYABLE_CUT_ERRORS = new Set(['failed', 'timeout']);
 
+const sweeper = proxyActivities<BackupCoordinatorActivities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '30s',
+  retry: { maximumAttempts: 1 },
+});
+
 function region(prefix: string, name: string, timeouts: Parameters<typeof proxyActivities>[0]) {
   return proxyActivities<BackupRegionActivities>({ ...timeouts, taskQueue: regionTaskQueue(prefix, name) });
 }
@@ -77,7 +83,11 @@ export async function restorePointWorkflow(
       plan = await coordinator.planRestorePoint({ app });
       status.facts.sourceRegion = plan.sourceRegion;
       status.facts.regions = plan.regions;
-      const swept = await coordinator.sweepLeftovers({ app, exclude: restorePointId });
+      // Best effort: a region that cannot be read now is swept by a later attempt.
+      const swept = await sweeper.sweepLeftovers({ app, exclude: restorePointId }).catch((err: unknown) => {
+        status.facts.sweepError = toOperationError(err).message;
+        return { removed: [] as string[], unreachable: [] as string[] };
+      });
       if (swept.removed.length) status.facts.leftoversRemoved = swept.removed;
       step.detail = `${plan.services.length} service(s) in ${plan.sourceRegion} (epoch ${plan.epoch}); copies to ${plan.regions.join(', ')}`;
       if (swept.removed.length)

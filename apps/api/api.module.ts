@@ -12,7 +12,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
 import { JwtVerifier } from '../../infra/auth/jwt.verifier';
 import { openPersistence, type Persistence } from '../../infra/database/persistence';
-import { ArtifactStore } from '../../infra/backup/artifact.store';
+import { ArtifactStore, BucketClients, ObjectIo } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectClient } from '../../infra/temporal/connection';
@@ -102,7 +102,15 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
           provide: SchedulesRepository,
           useFactory: () => new SchedulesRepository(client, options.config.temporal.taskQueuePrefix),
         },
-        { provide: ArtifactStore, useFactory: () => new ArtifactStore(options.config) },
+        {
+          provide: ArtifactStore,
+          // The catalog answers from the regions that answer: a stopped region costs seconds, not minutes.
+          useFactory: () =>
+            new ArtifactStore(
+              options.config,
+              new ObjectIo(new BucketClients({ requestTimeoutMs: 5_000, maxAttempts: 2 })),
+            ),
+        },
         {
           provide: RestorePointCatalog,
           useFactory: (store: ArtifactStore) => new RestorePointCatalog(store),

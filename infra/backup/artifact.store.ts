@@ -90,11 +90,21 @@ function isNotFound(err: unknown): boolean {
 export class BucketClients {
   private readonly clients = new Map<string, S3Client>();
 
+  /**
+   * `requestTimeoutMs` bounds the wait for a server's first answer to each request (a stopped
+   * server fails the call instead of hanging it); readers that must answer fast (the API's
+   * catalog) use a short one and a single attempt.
+   */
+  constructor(private readonly options: { requestTimeoutMs?: number; maxAttempts?: number } = {}) {}
+
   client(bucket: BucketConfig): S3Client {
     const key = JSON.stringify([bucket.endpoint, bucket.region, bucket.accessKeyId, bucket.forcePathStyle]);
     let c = this.clients.get(key);
     if (!c) {
-      c = createS3Client(bucket, { requestTimeoutMs: 120_000 });
+      c = createS3Client(bucket, {
+        requestTimeoutMs: this.options.requestTimeoutMs ?? 30_000,
+        maxAttempts: this.options.maxAttempts,
+      });
       this.clients.set(key, c);
     }
     return c;

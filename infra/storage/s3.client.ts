@@ -6,7 +6,10 @@ import type { BucketConfig } from '../config/config.schema';
  * accept the SDK's default CRC32 trailers and aws-chunked bodies, so checksums are only sent
  * when an operation requires them.
  */
-export function createS3Client(bucket: BucketConfig, options: { requestTimeoutMs?: number } = {}): S3Client {
+export function createS3Client(
+  bucket: BucketConfig,
+  options: { requestTimeoutMs?: number; maxAttempts?: number } = {},
+): S3Client {
   return new S3Client({
     region: bucket.region,
     endpoint: bucket.endpoint,
@@ -17,8 +20,13 @@ export function createS3Client(bucket: BucketConfig, options: { requestTimeoutMs
         : undefined,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 3,
-    requestHandler: { requestTimeout: options.requestTimeoutMs ?? 10_000, connectionTimeout: 3_000 },
+    maxAttempts: options.maxAttempts ?? 3,
+    // Without throwOnRequestTimeout the SDK only warns and a server that stopped answering hangs the call.
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 10_000,
+      connectionTimeout: 3_000,
+      throwOnRequestTimeout: true,
+    },
   });
 }
 
