@@ -1,4 +1,4 @@
-import { proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import type {
   BackupCoordinatorActivities,
   BackupRegionActivities,
@@ -38,7 +38,7 @@ const QUIESCE_LEASE_MARGIN_SECONDS = 300;
 
 /** A whole cut is tried this often; a failure that a retry cannot fix (a refusal) ends at once. */
 const CUT_ATTEMPTS = 2;
-const RETRYABLE_CUT_ERRORS = new Set(['failed', 'timeout']);
+const RETRYABLE_CUT_ERRORS = new Set(['failed', 'timeout', 'lease-expired']);
 
 const sweeper = proxyActivities<BackupCoordinatorActivities>({
   startToCloseTimeout: '2m',
@@ -119,8 +119,9 @@ export async function restorePointWorkflow(
       retry: { maximumAttempts: 1 },
     });
     let released = true;
-    const releaseAll = async () => {
-      if (released) return;
+    /** Releases every service; returns those whose hold had already ended by its lease. */
+    const releaseAll = async (): Promise<string[]> => {
+      if (released) return [];
       const results = await Promise.allSettled(
         plan.services.map((s) => releaser.releaseService(call(s.name))),
       );
@@ -132,8 +133,11 @@ export async function restorePointWorkflow(
         .filter((x): x is string => x !== null);
       // A release that could not be delivered ends with the service's lease anyway.
       if (failed.length) status.facts.releaseErrors = failed;
+      return results
+        .map((r, i) => (r.status === 'fulfilled' && r.value.leaseExpired ? plan.services[i]!.name : null))
+        .filter((x): x is string => x !== null);
     };
-    op.onFailureUndo('quiesce', releaseAll);
+    op.onFailureUndo('quiesce', async () => void (await releaseAll()));
     op.onFailureUndo('snapshot', async () => {
       status.facts.cleanup = await coordinator.purgeRestorePoint({
         app,
@@ -143,6 +147,7 @@ export async function restorePointWorkflow(
     });
 
     let quiescedAt = '';
+    let releasedAt = '';
     const markers: Record<string, Record<string, unknown>> = {};
     const artifacts: Record<string, ArtifactRef> = {};
     for (let attempt = 1; ; attempt++) {
@@ -170,6 +175,22 @@ export async function restorePointWorkflow(
           const total = results.reduce((n, r) => n + r.artifact.size, 0);
           step.detail = `${results.length} artifact(s), ${total} bytes, in ${src}`;
         });
+
+        failedStep = 'release';
+        await op.runStep('release', async (step) => {
+          const expired = await releaseAll();
+          releasedAt = new Date().toISOString();
+          const held = Date.parse(releasedAt) - Date.parse(quiescedAt);
+          status.facts.quiesceMs = held;
+          if (expired.length > 0) {
+            // The hold ended before the snapshots did: writes may have run inside the cut.
+            throw ApplicationFailure.create({
+              type: 'lease-expired',
+              message: `the quiesce of ${expired.join(', ')} ended by its lease (${lease}s) before the release: the cut is not trusted`,
+            });
+          }
+          step.detail = `services released after ${held} ms quiesced`;
+        });
         break;
       } catch (err) {
         const error = toOperationError(err, failedStep);
@@ -177,7 +198,7 @@ export async function restorePointWorkflow(
         await releaseAll();
         await op.audit('restore-point.cut.retried', 'info', { attempt, error });
         status.facts.cutRetries = attempt;
-        for (const name of ['quiesce', 'snapshot']) {
+        for (const name of ['quiesce', 'snapshot', 'release']) {
           const step = op.step(name);
           step.detail = `attempt ${attempt} failed (${error.message}); retrying the cut`;
           step.status = 'Pending';
@@ -186,16 +207,6 @@ export async function restorePointWorkflow(
         op.publish();
       }
     }
-
-    failedStep = 'release';
-    let releasedAt = '';
-    await op.runStep('release', async (step) => {
-      await releaseAll();
-      releasedAt = new Date().toISOString();
-      const held = Date.parse(releasedAt) - Date.parse(quiescedAt);
-      status.facts.quiesceMs = held;
-      step.detail = `services released after ${held} ms quiesced`;
-    });
 
     failedStep = 'replicate';
     await op.runStep('replicate', async (step) => {

@@ -6,7 +6,12 @@ import { artifactSink, artifactSource, parseListing } from '../backup/artifact-i
 import { ArtifactMismatchError, type ArtifactStore } from '../backup/artifact.store';
 import type { RestorePointCatalog } from '../backup/catalog';
 import type { ArtifactRef, RestorePointManifest } from '../backup/manifest';
-import type { ServiceAdapter, ServiceContext, VerifyResult } from '../backup/service-adapter.port';
+import type {
+  ReleaseResult,
+  ServiceAdapter,
+  ServiceContext,
+  VerifyResult,
+} from '../backup/service-adapter.port';
 import type { ControlStateStore } from '../storage/control-state.store';
 import { describeS3Error } from '../storage/s3.client';
 
@@ -256,9 +261,9 @@ export function createBackupRegionActivities(deps: BackupDeps) {
       return result;
     },
 
-    async releaseService(input: ServiceCall): Promise<void> {
+    async releaseService(input: ServiceCall): Promise<ReleaseResult> {
       const { ctx, adapter } = contextFor(deps, input);
-      await adapter.release(ctx);
+      return (await adapter.release(ctx)) ?? {};
     },
 
     /**

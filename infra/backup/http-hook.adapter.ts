@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type {
   ArtifactSink,
   ArtifactSource,
+  ReleaseResult,
   RestoreResult,
   ServiceAdapter,
   ServiceContext,
@@ -140,7 +141,7 @@ export class HttpHookAdapter implements ServiceAdapter<HttpTarget> {
     return { artifact };
   }
 
-  async release(ctx: Ctx): Promise<void> {
+  async release(ctx: Ctx): Promise<ReleaseResult> {
     const out = await this.callJson(ctx, {
       method: 'POST',
       hook: 'release',
@@ -154,7 +155,9 @@ export class HttpHookAdapter implements ServiceAdapter<HttpTarget> {
         { hook: 'release', detail: typeof out.detail === 'string' ? out.detail : undefined },
         'the quiesce had ended by its lease before the release',
       );
+      return { leaseExpired: true, detail: typeof out.detail === 'string' ? out.detail : undefined };
     }
+    return {};
   }
 
   async restore(ctx: Ctx, source: ArtifactSource): Promise<RestoreResult> {

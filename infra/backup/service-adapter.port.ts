@@ -66,6 +66,12 @@ export interface RestoreResult {
   detail: string;
 }
 
+export interface ReleaseResult {
+  /** The service's quiesce ended by its lease before this release: writes may have run since the cut. */
+  leaseExpired?: boolean;
+  detail?: string;
+}
+
 export interface VerifyResult {
   ok: boolean;
   detail: string;
@@ -81,8 +87,11 @@ export interface ServiceAdapter<S extends ServiceConfig = ServiceConfig> {
   marker(ctx: ServiceContext<S>): Promise<Record<string, unknown>>;
   /** Captures the quiesced state and streams it into the sink. Retried from scratch on failure. */
   snapshot(ctx: ServiceContext<S>, sink: ArtifactSink): Promise<SnapshotResult>;
-  /** Ends the quiesce. Idempotent; harmless when not quiesced. */
-  release(ctx: ServiceContext<S>): Promise<void>;
+  /**
+   * Ends the quiesce. Idempotent; harmless when not quiesced. Says when the hold had already
+   * ended by its lease: the cut is then not trusted and is taken again.
+   */
+  release(ctx: ServiceContext<S>): Promise<void | ReleaseResult>;
   /** Replaces the target's state in `ctx.region` with the artifact's. */
   restore(ctx: ServiceContext<S>, source: ArtifactSource): Promise<RestoreResult>;
   /** Checks the target answers sensibly after a restore. */
