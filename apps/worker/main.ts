@@ -18,7 +18,8 @@ import { createDnsProviders } from '../../infra/dns/dns.registry';
 import { WebhookSink } from '../../infra/notify/webhook.sink';
 import { createLogger } from '../../infra/logging/logger';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
-import { connectWorker } from '../../infra/temporal/connection';
+import { connectClient, connectWorker } from '../../infra/temporal/connection';
+import { ensureConfiguredSchedules, SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import { workflowSource } from '../../infra/temporal/workflow-bundle';
 import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitions';
 
@@ -85,6 +86,23 @@ async function main(): Promise<void> {
   const connection = await connectWorker(config.temporal);
   const prefix = config.temporal.taskQueuePrefix;
   const base = { connection, namespace: config.temporal.namespace };
+
+  if (wanted.includes('coordinator')) {
+    // Schedules turned on in the file exist once a coordinator has started (never overwritten).
+    const client = await connectClient(config.temporal);
+    try {
+      const ensured = await ensureConfiguredSchedules(
+        new SchedulesRepository(async () => client, prefix),
+        config,
+      );
+      for (const e of ensured.filter((x) => x.created))
+        log.info({ app: e.app }, 'restore point schedule created');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'could not create the configured schedules');
+    } finally {
+      await client.connection.close();
+    }
+  }
 
   const workers: Worker[] = [];
   for (const q of wanted) {

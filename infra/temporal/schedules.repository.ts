@@ -1,3 +1,4 @@
+import type { AppConfig, SwitchyardConfig } from '../config/config.schema';
 import {
   type Client,
   ScheduleAlreadyRunning,
@@ -393,4 +394,49 @@ function pascal(s: string): string {
     .split('_')
     .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
     .join('');
+}
+
+/**
+ * Default interval of an app's restore point schedule: restorePoints.schedule.everySeconds, or
+ * half the RPO so that one missed run still meets it; never under a minute.
+ */
+export function defaultEverySeconds(app: AppConfig): number {
+  return app.restorePoints.schedule.everySeconds ?? Math.max(60, Math.floor(app.policies.rpoSeconds / 2));
+}
+
+/**
+ * Creates the restore point schedule of every app whose configuration turns it on
+ * (`restorePoints.schedule.enabled`) and that has none yet. An existing schedule is left as it is:
+ * what operators changed through the API (interval, pause) wins over the file.
+ */
+export async function ensureConfiguredSchedules(
+  repo: SchedulesRepository,
+  config: Pick<SwitchyardConfig, 'apps'>,
+): Promise<{ app: string; created: boolean }[]> {
+  const out: { app: string; created: boolean }[] = [];
+  for (const [name, app] of Object.entries(config.apps)) {
+    if (!app.restorePoints.schedule.enabled || app.services.length === 0) continue;
+    if (await repo.get(name, 'restore-point')) {
+      out.push({ app: name, created: false });
+      continue;
+    }
+    try {
+      await repo.create({
+        app: name,
+        name: 'restore-point',
+        kind: 'restore-point',
+        timing: { everySeconds: defaultEverySeconds(app) },
+        catchupWindowSeconds: app.restorePoints.schedule.catchupWindowSeconds,
+        paused: false,
+        note: 'created from configuration (restorePoints.schedule.enabled)',
+        createdBy: 'config',
+      });
+      out.push({ app: name, created: true });
+    } catch (err) {
+      // Another worker created it first.
+      if (!(err instanceof ScheduleExistsError)) throw err;
+      out.push({ app: name, created: false });
+    }
+  }
+  return out;
 }

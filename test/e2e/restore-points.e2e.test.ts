@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
+import { ensureConfiguredSchedules, SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import type { RestorePointView } from '../../infra/backup/catalog';
 import type { OperationStatus } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
@@ -200,6 +201,37 @@ describe('restore points end to end', () => {
     assert.equal(get404.status, 404);
 
     assert.deepEqual(await operations(), before, 'no refused request started an operation');
+  });
+
+  test('a schedule turned on in the configuration is created once and then left alone', async () => {
+    const app = h.fx.config.apps[h.fx.app]!;
+    const config = {
+      apps: {
+        [h.fx.app]: {
+          ...app,
+          restorePoints: {
+            ...app.restorePoints,
+            schedule: { ...app.restorePoints.schedule, enabled: true, everySeconds: 7200 },
+          },
+        },
+      },
+    };
+    const repo = new SchedulesRepository(() => h.fx.temporal(), h.fx.config.temporal.taskQueuePrefix);
+    assert.deepEqual(await ensureConfiguredSchedules(repo, config), [{ app: h.fx.app, created: true }]);
+    const url = `/v1/apps/${h.fx.app}/schedules/restore-point`;
+    const created = await h.http().get(url).set(h.as(h.fx.tokens.viewer)).expect(200);
+    assert.equal((created.body as { everySeconds: number }).everySeconds, 7200);
+    // An operator's change through the API survives the next worker start.
+    await h
+      .http()
+      .post(`${url}/pause`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({ reason: 'maintenance' })
+      .expect(200);
+    assert.deepEqual(await ensureConfiguredSchedules(repo, config), [{ app: h.fx.app, created: false }]);
+    const after = await h.http().get(url).set(h.as(h.fx.tokens.viewer)).expect(200);
+    assert.equal((after.body as { paused: boolean }).paused, true);
+    await h.http().delete(`${url}?reason=test%20cleanup`).set(h.as(h.fx.tokens.operator)).expect(200);
   });
 
   test('the CLI lists, shows and takes restore points', async () => {

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { AppConfig } from '../../../infra/config/config.schema';
 import { OperationsRepository } from '../../../infra/temporal/operations.repository';
 import {
+  defaultEverySeconds,
   InvalidScheduleTimingError,
   ScheduleExistsError,
   ScheduleMissingError,
@@ -62,14 +62,6 @@ async function answer<T>(work: Promise<T>): Promise<T> {
 
 /** How long a trigger waits for an operation that has finished but not yet closed its workflow. */
 const CLOSING_WAIT_MS = 10_000;
-
-/**
- * Default interval of an app's restore point schedule: restorePoints.schedule.everySeconds, or
- * half the RPO so that one missed run still meets it; never under a minute.
- */
-export function defaultEverySeconds(app: AppConfig): number {
-  return app.restorePoints.schedule.everySeconds ?? Math.max(60, Math.floor(app.policies.rpoSeconds / 2));
-}
 
 @Injectable()
 export class SchedulesService {
