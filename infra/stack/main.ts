@@ -234,7 +234,8 @@ function printSummary(
     `  bin/switchyard restore-points take ${DEMO.app} --reason "demo" --watch`,
     `  bin/switchyard restore ${DEMO.app} --from <restore-point-id> --into west --reason "demo restore" --watch`,
     `  curl ${info.demo?.regions[1]?.url ?? ''}/numbers              # west: the same numbers in both services`,
-    `  bin/switchyard schedules create ${DEMO.app} --kind restore-point --reason "demo"   # every 5 minutes`,
+    `  bin/switchyard schedules ls ${DEMO.app}     # the worker created the restore point schedule: every 5 minutes`,
+    `  bin/switchyard restore-points ls ${DEMO.app}`,
     ...Object.entries(DEMO.databases).map(
       ([region, db]) =>
         `  orders database ${region.padEnd(5)} ${info.postgres?.url.replace(/\/[^/]*$/, `/${db}`) ?? db}`,
