@@ -22,9 +22,22 @@ import { layout, type RestorePointManifest, SHA256_METADATA } from './manifest';
  * streams, and SHA-256 is computed on the bytes as they pass.
  */
 
-/** Multipart part size and how many parts may be in flight: memory per transfer ≈ size × queue. */
+/**
+ * Multipart part size for a stream of unknown size, and how many parts may be in flight. The SDK
+ * keeps several copies of a part while it signs and sends it, so a transfer's memory is a few
+ * times size × queue (measured: docs/benchmarks.md). 16 MiB parts allow streams up to 156 GiB
+ * (S3's 10,000 parts); when the size is known the part is sized to it (`partSizeFor`).
+ */
 export const PART_SIZE = 16 * 1024 * 1024;
-export const PART_QUEUE = 4;
+export const PART_QUEUE = 2;
+const MIN_PART_SIZE = 8 * 1024 * 1024;
+const MAX_PARTS = 9_000;
+
+/** The part size for an object of known size: small parts, unless there would be too many. */
+export function partSizeFor(size: number | undefined): number {
+  if (size === undefined || size < 0) return PART_SIZE;
+  return Math.max(MIN_PART_SIZE, Math.ceil(size / MAX_PARTS / (1024 * 1024)) * 1024 * 1024);
+}
 
 export interface StoredObject {
   size: number;
@@ -138,7 +151,14 @@ export class ObjectIo {
     bucket: BucketConfig,
     key: string,
     body: Readable,
-    opts: { contentType?: string; sha256?: string; onProgress?: Progress; signal?: AbortSignal } = {},
+    opts: {
+      contentType?: string;
+      sha256?: string;
+      /** The size, when known in advance: parts are sized to it. */
+      size?: number;
+      onProgress?: Progress;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<StoredObject> {
     const counter = new HashingCounter(opts.onProgress);
     const pass = new PassThrough({ highWaterMark: 1024 * 1024 });
@@ -152,7 +172,7 @@ export class ObjectIo {
         ContentType: opts.contentType ?? 'application/octet-stream',
         ...(opts.sha256 ? { Metadata: { [SHA256_METADATA]: opts.sha256 } } : {}),
       },
-      partSize: PART_SIZE,
+      partSize: partSizeFor(opts.size),
       queueSize: PART_QUEUE,
       leavePartsOnError: false,
     });
@@ -244,6 +264,7 @@ export class ObjectIo {
     const stored = await this.upload(to, toKey, body, {
       contentType: expect.contentType,
       sha256: expect.sha256,
+      size: expect.size,
       onProgress: opts.onProgress,
       signal: opts.signal,
     });
