@@ -21,6 +21,7 @@ export function artifactSink(
       const key = layout.artifact(at.restorePointId, at.service, opts.extension);
       const stored = await store.upload(at.app, at.region, key, body, {
         contentType: opts.contentType,
+        size: opts.size,
         onProgress: opts.onProgress,
         signal,
       });

@@ -464,7 +464,7 @@ export class ArtifactStore {
     region: string,
     key: string,
     body: Readable,
-    opts: { contentType?: string; onProgress?: Progress; signal?: AbortSignal } = {},
+    opts: { contentType?: string; size?: number; onProgress?: Progress; signal?: AbortSignal } = {},
   ): Promise<StoredObject> {
     const p = this.place(app, region);
     return this.io.upload(p.bucket, p.folder + key, body, opts);

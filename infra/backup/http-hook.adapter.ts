@@ -135,6 +135,11 @@ export class HttpHookAdapter implements ServiceAdapter<HttpTarget> {
         sink.put(res, {
           extension: 'bin',
           contentType: 'application/octet-stream',
+          // A hook that says its length lets the upload size its parts (less memory).
+          size:
+            Number(res.headers['content-length'] ?? NaN) >= 0
+              ? Number(res.headers['content-length'])
+              : undefined,
           onProgress: (b) => (bytes = b),
         }),
     );

@@ -34,7 +34,7 @@ export interface ArtifactSink {
   /** Streams the service's one artifact into the bucket; SHA-256 and size are computed on the way. */
   put(
     body: Readable,
-    opts: { extension: string; contentType: string; onProgress?: Progress },
+    opts: { extension: string; contentType: string; size?: number; onProgress?: Progress },
   ): Promise<ArtifactRef>;
   /**
    * For object-set artifacts (S3 services): the bucket and key folder where the objects go, and
