@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ObjectIo, PART_QUEUE, PART_SIZE } from '../infra/backup/artifact.store';
+import { ObjectIo, PART_QUEUE, partSizeFor } from '../infra/backup/artifact.store';
 import { Supervisor } from '../infra/stack/supervisor';
 import { toolPaths } from '../infra/stack/tools';
 import { startVersitygw, type VersitygwRegion } from '../infra/stack/versitygw.component';
@@ -82,6 +82,9 @@ function variants(list: string): RcloneVariant[] {
   }
   return out as RcloneVariant[];
 }
+
+/** The part size ObjectIo.copy uses for objects of known size below 70 GiB (all of the dataset). */
+const PART_SIZE = partSizeFor(0);
 
 const variantName = (v: RcloneVariant) => (v === 'default' ? 'rclone' : 'rclone-multipart');
 const variantArgs = (v: RcloneVariant) =>

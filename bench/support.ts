@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { Readable } from 'node:stream';
 import type { BucketConfig } from '../infra/config/config.schema';
+import { localBucketConfig } from '../infra/stack/app-config';
 import type { S3RegionInfo } from '../infra/stack/stack-info';
 
 /**
@@ -219,15 +220,7 @@ export const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 /** A BucketConfig (as the schema would produce it) for one bucket of a local versitygw region. */
 export function bucketOf(region: S3RegionInfo, name = region.bucket): BucketConfig {
-  return {
-    name,
-    endpoint: region.endpoint,
-    region: 'us-east-1',
-    accessKeyId: region.accessKeyId,
-    secretAccessKey: region.secretAccessKey,
-    forcePathStyle: true,
-    prefix: '',
-  };
+  return localBucketConfig(region, name);
 }
 
 /** A positive integer from a flag or environment value; throws naming the flag otherwise. */

@@ -74,6 +74,11 @@ export class HashingCounter extends Transform {
   }
 }
 
+/** The S3 checksum the server is asked to verify on upload (config `checksumAlgorithm`). */
+function s3Checksum(bucket: BucketConfig): { ChecksumAlgorithm?: 'CRC32' | 'CRC32C' | 'SHA256' } {
+  return bucket.checksumAlgorithm === 'none' ? {} : { ChecksumAlgorithm: bucket.checksumAlgorithm };
+}
+
 /** A bucket plus the key folder inside it: one region's place for one app. */
 export interface BucketPlace {
   bucket: BucketConfig;
@@ -171,6 +176,7 @@ export class ObjectIo {
         Body: pass,
         ContentType: opts.contentType ?? 'application/octet-stream',
         ...(opts.sha256 ? { Metadata: { [SHA256_METADATA]: opts.sha256 } } : {}),
+        ...s3Checksum(bucket),
       },
       partSize: partSizeFor(opts.size),
       queueSize: PART_QUEUE,
@@ -311,6 +317,7 @@ export class ObjectIo {
         Body: body,
         ContentType: 'application/json',
         Metadata: { [SHA256_METADATA]: sha256.toString('hex') },
+        ...s3Checksum(bucket),
       }),
     );
   }

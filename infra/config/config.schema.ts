@@ -143,6 +143,12 @@ const bucketSchema = z
       .string()
       .regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected a key prefix ending in / (or empty)')
       .default('switchyard/'),
+    /**
+     * The S3 checksum sent with every upload (each multipart part), which the server verifies on
+     * receipt; `none` for servers without S3 checksums. Switchyard's own SHA-256 of every artifact
+     * is kept in the manifest either way.
+     */
+    checksumAlgorithm: z.enum(['CRC32', 'CRC32C', 'SHA256', 'none']).default('CRC32'),
   })
   .strict()
   .refine((b) => (b.accessKeyId === undefined) === (b.secretAccessKey === undefined), {

@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
-import type { StackInfo } from './stack-info';
+import type { BucketConfig } from '../config/config.schema';
+import type { S3RegionInfo, StackInfo } from './stack-info';
 
 /**
  * Builds a switchyard.yaml document for one app protected across the local stack's two S3
@@ -157,6 +158,20 @@ export function localAppConfig(
         ...(spec.failoverApproval ? { policies: { approvals: { failover: spec.failoverApproval } } } : {}),
       },
     },
+  };
+}
+
+/** One bucket of a local S3 region as parsed configuration (the schema's defaults included). */
+export function localBucketConfig(region: S3RegionInfo, name = region.bucket, prefix = ''): BucketConfig {
+  return {
+    name,
+    endpoint: region.endpoint,
+    region: 'us-east-1',
+    accessKeyId: region.accessKeyId,
+    secretAccessKey: region.secretAccessKey,
+    forcePathStyle: true,
+    prefix,
+    checksumAlgorithm: 'CRC32',
   };
 }
 

@@ -23,6 +23,7 @@ import type { BucketConfig } from '../../infra/config/config.schema';
 import { startAppFixture } from '../support/app-fixture';
 import { checkConsistency, readOrders, startLoad } from '../support/demo-load';
 import { freshPostgres, type FreshDatabase } from '../support/sql-fixtures';
+import { localBucketConfig } from '../../infra/stack/app-config';
 import { stack, uniqueName, waitFor } from '../support/stack';
 
 /**
@@ -44,16 +45,7 @@ interface Instance {
 }
 
 function bucketOf(prefix: string): BucketConfig {
-  const s3 = stack().s3[0]!;
-  return {
-    name: s3.bucket,
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-    forcePathStyle: true,
-    prefix,
-  };
+  return localBucketConfig(stack().s3[0]!, undefined, prefix);
 }
 
 /** A sink that writes the one artifact to `key` in the bucket (what the restore point workflow's sink does). */

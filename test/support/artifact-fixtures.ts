@@ -12,6 +12,7 @@ import { type ArtifactRef, layout, type ObjectSetEntry } from '../../infra/backu
 import type { ArtifactSink, ArtifactSource, ServiceContext } from '../../infra/backup/service-adapter.port';
 import type { BucketConfig, ServiceConfig } from '../../infra/config/config.schema';
 import type { S3RegionInfo } from '../../infra/stack/stack-info';
+import { localBucketConfig } from '../../infra/stack/app-config';
 import { localS3Client } from '../../infra/stack/versitygw.component';
 
 /**
@@ -21,17 +22,7 @@ import { localS3Client } from '../../infra/stack/versitygw.component';
  */
 
 /** A bucket of one of the harness's S3 servers, as configuration. */
-export function bucketConfig(region: S3RegionInfo, name = region.bucket, prefix = ''): BucketConfig {
-  return {
-    name,
-    endpoint: region.endpoint,
-    region: 'us-east-1',
-    accessKeyId: region.accessKeyId,
-    secretAccessKey: region.secretAccessKey,
-    forcePathStyle: true,
-    prefix,
-  };
-}
+export const bucketConfig = localBucketConfig;
 
 /** Creates a bucket on a harness S3 server (versioned unless told otherwise). */
 export async function createBucket(
