@@ -12,6 +12,8 @@ const ENV = {
   EAST_S3_SECRET_KEY: 'east-secret-value',
   WEST_S3_ACCESS_KEY: 'west-ak',
   WEST_S3_SECRET_KEY: 'west-secret-value',
+  ORDERS_DB_PASSWORD: 'orders-db-secret',
+  LEDGER_HOOK_TOKEN: 'ledger-hook-secret',
 };
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -40,6 +42,77 @@ describe('configuration', () => {
     assert.equal(cfg.temporal.taskQueuePrefix, 'switchyard');
     assert.equal(cfg.dnsProviders['powerdns-local']!.type, 'powerdns');
     assert.equal(shop.regions[1]!.bucket.secretAccessKey, 'west-secret-value');
+  });
+
+  it('reads the services and restore point settings, with defaults', () => {
+    const shop = loadConfigFile(EXAMPLE, ENV).apps.shop!;
+    assert.deepEqual(
+      shop.services.map((x) => [x.name, x.type, x.dependsOn]),
+      [
+        ['orders', 'postgres', []],
+        ['ledger', 'http', ['orders']],
+      ],
+    );
+    assert.equal(shop.restorePoints.quiesceTimeoutSeconds, 10);
+    assert.equal(shop.restorePoints.snapshotTimeoutSeconds, 6 * 3600);
+    assert.equal(shop.restorePoints.schedule.catchupWindowSeconds, 600);
+    assert.equal(shop.regions[0]!.bucket.checksumAlgorithm, 'CRC32');
+    assert.equal(shop.policies.approvals.restore.required, 1);
+  });
+
+  it('refuses services that cannot be restored: duplicates, unknown or missing regions, bad dependencies, cycles', () => {
+    const doc = example();
+    const svc = doc.apps.shop.services;
+    svc.push({
+      name: 'ledger',
+      type: 'http',
+      regions: { east: { url: 'http://x/h' }, west: { url: 'http://y/h' } },
+    });
+    svc.push({
+      name: 'assets',
+      type: 's3',
+      dependsOn: ['nope'],
+      regions: {
+        east: { bucket: { name: 'assets-east' }, prefix: 'a/' },
+        mars: { bucket: { name: 'assets-mars' }, prefix: 'a/' },
+      },
+    });
+    const issues = issuesOf(doc);
+    assert.ok(
+      issues.includes('apps.shop.services[2].name: duplicate service name "ledger" (also services[1])'),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.includes(
+        'apps.shop.services[3].regions: missing region "west": a service needs a place in every region of the app',
+      ),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.includes('apps.shop.services[3].regions.mars: unknown region "mars" (regions: east, west)'),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.includes(
+        'apps.shop.services[3].dependsOn[0]: unknown service "nope" (services: orders, ledger, assets)',
+      ),
+      issues.join('\n'),
+    );
+    const cyclic = example();
+    cyclic.apps.shop.services[0].dependsOn = ['ledger'];
+    assert.deepEqual(issuesOf(cyclic), [
+      'apps.shop.services: services depend on each other in a cycle: orders -> ledger -> orders',
+    ]);
+  });
+
+  it('names a bad service target and never shows the secret around it', () => {
+    const doc = example();
+    doc.apps.shop.services[0].regions.west.url = 'mysql://backup:${ORDERS_DB_PASSWORD}@db/shop';
+    const issues = issuesOf(doc);
+    assert.deepEqual(issues, [
+      'apps.shop.services[0].regions.west.url: expected postgres://user:password@host:port/database',
+    ]);
+    assert.ok(!issues.join('').includes(ENV.ORDERS_DB_PASSWORD));
   });
 
   it('names the exact path of a bad DNS target', () => {
@@ -129,6 +202,7 @@ describe('configuration', () => {
     const doc = example();
     doc.apps.shop.regions.pop();
     doc.apps.shop.regions[0].role = 'active';
+    delete doc.apps.shop.services;
     assert.deepEqual(issuesOf(doc), ['apps.shop.regions: an app needs at least two regions']);
   });
 });
