@@ -28,6 +28,8 @@ describe('startup with a bad configuration', () => {
     EAST_S3_SECRET_KEY: 'the-east-secret',
     WEST_S3_ACCESS_KEY: 'a',
     WEST_S3_SECRET_KEY: 'b',
+    ORDERS_DB_PASSWORD: 'p',
+    LEDGER_HOOK_TOKEN: 't',
   };
   const expected = /apps\.shop\.regions\[1\]\.dns\.target: expected an IPv4 address \(line \d+\)/;
 
