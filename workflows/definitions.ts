@@ -30,9 +30,10 @@ export function appOperationWorkflowId(app: string): string {
 /**
  * An app's operation slots. `operation` is exclusive across failover, failback and restore (all
  * change what serves the app); `restore-point` serialises the taking of restore points, which can
- * run alongside them. Each slot is one workflow id: a second start while one runs is refused.
+ * run alongside them; `verification` serialises verifications (which read every copy and repair
+ * broken ones), alongside both. Each slot is one workflow id: a second start while one runs is refused.
  */
-export const OPERATION_SLOTS = ['operation', 'restore-point'] as const;
+export const OPERATION_SLOTS = ['operation', 'restore-point', 'verification'] as const;
 export type OperationSlot = (typeof OPERATION_SLOTS)[number];
 
 export function appSlotWorkflowId(app: string, slot: OperationSlot): string {
@@ -67,6 +68,7 @@ export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   failover: 'failoverWorkflow',
   'restore-point': 'restorePointWorkflow',
   restore: 'restoreWorkflow',
+  verification: 'verificationWorkflow',
 };
 
 /** The slot each kind of operation holds. */
@@ -74,6 +76,7 @@ export const OPERATION_SLOT_OF: Record<OperationKind, OperationSlot> = {
   failover: 'operation',
   'restore-point': 'restore-point',
   restore: 'operation',
+  verification: 'verification',
 };
 
 /** What a Temporal Schedule starts: a thin workflow that starts the real operation in its slot. */

@@ -4,3 +4,4 @@ export { deliverNotificationWorkflow, sealAuditWorkflow } from './recording.work
 export { restorePointWorkflow } from './restore-point.workflow';
 export { restoreWorkflow } from './restore.workflow';
 export { scheduledOperationWorkflow } from './scheduled.workflow';
+export { verificationWorkflow } from './verification.workflow';

@@ -6,7 +6,7 @@ import type { ApprovalState } from './approval';
  * workflow sandbox. Documented in docs/operations.md; keep the enums in step with it.
  */
 
-export const OPERATION_KINDS = ['failover', 'restore-point', 'restore'] as const;
+export const OPERATION_KINDS = ['failover', 'restore-point', 'restore', 'verification'] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /**
@@ -95,7 +95,16 @@ export interface RestoreSpec {
   reason: string;
 }
 
-export type OperationSpec = FailoverSpec | RestorePointSpec | RestoreSpec;
+/** Verify (and repair) the copies of the app's newest restore points in every region. */
+export interface VerificationSpec {
+  reason: string;
+  trigger: 'api' | 'schedule';
+  scheduleId?: string;
+  /** How many restore points, newest first (default: `restorePoints.verification.depth`). */
+  depth?: number;
+}
+
+export type OperationSpec = FailoverSpec | RestorePointSpec | RestoreSpec | VerificationSpec;
 
 export interface OperationStatus {
   operationId: string;
@@ -128,6 +137,8 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
       return `restore point of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
     case 'restore':
       return `restore of ${op.app} from ${s.restorePointId ?? '?'} into ${s.region ?? '?'}`;
+    case 'verification':
+      return `verification of ${op.app}'s restore points${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
   }
 }
 
@@ -142,9 +153,10 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   failover: ['preflight', 'approval', 'dns', 'verify', 'commit'],
   'restore-point': ['preflight', 'quiesce', 'snapshot', 'release', 'replicate', 'commit', 'retention'],
   restore: ['preflight', 'approval', 'verify-artifacts', 'restore', 'verify'],
+  verification: ['inventory', 'verify', 'repair', 'record'],
 };
 
-/** What a restore point operation is started with (by the API or by a schedule). */
+/** What a restore point or verification operation is started with (by the API or by a schedule). */
 export interface RestorePointInput {
   app: string;
   spec: RestorePointSpec;

@@ -4,6 +4,7 @@ import type {
   BackupCoordinatorActivities,
   BackupRegionActivities,
 } from '../infra/activities/restore-point.activities';
+import type { VerificationCoordinatorActivities } from '../infra/activities/verification.activities';
 import type { RestorePointManifest, ServiceCut } from '../infra/backup/manifest';
 import { type ApprovalFacts, type ApprovalPolicy, initialApprovalState } from './approval';
 import { awaitApproval, installApprovalHandler } from './approval-flow';
@@ -36,7 +37,9 @@ export interface RestoreInput {
   };
 }
 
-const coordinator = proxyActivities<BackupCoordinatorActivities & CoordinatorActivities>({
+const coordinator = proxyActivities<
+  BackupCoordinatorActivities & CoordinatorActivities & VerificationCoordinatorActivities
+>({
   startToCloseTimeout: '60s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
@@ -118,6 +121,14 @@ export async function restoreWorkflow(input: RestoreInput): Promise<OperationSta
         );
       }
       manifest = m;
+      // A verification found no good copy of some artifact: its bytes are never restored.
+      const verified = await coordinator.readVerificationRecord({ app, restorePointId: spec.restorePointId });
+      if (verified?.status === 'unrecoverable') {
+        throw ApplicationFailure.nonRetryable(
+          `restore point ${spec.restorePointId} is unrecoverable (verification ${verified.operationId} at ${verified.verifiedAt})`,
+          'restore-point-unrecoverable',
+        );
+      }
       facts = await observe();
       const ageSeconds = Math.round((Date.now() - Date.parse(m.cutAt)) / 1000);
       status.facts.restorePoint = { id: m.id, cutAt: m.cutAt, ageSeconds, sourceRegion: m.sourceRegion };

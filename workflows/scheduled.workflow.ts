@@ -31,12 +31,12 @@ import {
 } from './operation';
 
 /**
- * What a schedule can run. Only `restore-point` is served now; `verification` and `drill` are
- * named so the API can refuse them with a clear 422 until their operations exist.
+ * What a schedule can run: restore points and verifications; `drill` is named so the API can
+ * refuse it with a clear 422 until its operation exists.
  */
 export const SCHEDULE_KINDS = ['restore-point', 'verification', 'drill'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
-export const SUPPORTED_SCHEDULE_KINDS = ['restore-point'] as const;
+export const SUPPORTED_SCHEDULE_KINDS = ['restore-point', 'verification'] as const;
 export type SupportedScheduleKind = (typeof SUPPORTED_SCHEDULE_KINDS)[number];
 
 export interface ScheduledOperationInput {
@@ -71,6 +71,7 @@ export async function scheduledOperationWorkflow(
 ): Promise<ScheduledRunResult> {
   const { app, scheduleId, taskQueuePrefix } = input;
   const kind = input.kind;
+  // A verification's input has the same shape (VerificationInput): app, spec, requestedBy, queues.
   const args: RestorePointInput = {
     app,
     spec: { reason: `scheduled by ${scheduleId}`, trigger: 'schedule', scheduleId },
@@ -106,7 +107,10 @@ export async function scheduledOperationWorkflow(
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return record({ skipped: true, reason: 'restore point already in progress' });
+      return record({
+        skipped: true,
+        reason: `${kind === 'verification' ? 'verification' : 'restore point'} already in progress`,
+      });
     }
     throw err;
   }

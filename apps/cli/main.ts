@@ -10,6 +10,7 @@ import {
 } from '../../workflows/operation';
 import { ApiClient, ApiRequestError } from './api-client';
 import { registerScheduleCommands } from './schedules.commands';
+import { registerVerifyCommands } from './verify.commands';
 
 /**
  * `switchyard`: the CLI mirrors the HTTP API. Tables by default, JSON with --json, live progress
@@ -559,6 +560,7 @@ program
   });
 
 registerScheduleCommands(program, { client, table, print });
+registerVerifyCommands(program, { client, table, print, watch });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiRequestError) {

@@ -7,6 +7,10 @@ import {
   createBackupCoordinatorActivities,
   createBackupRegionActivities,
 } from '../../infra/activities/restore-point.activities';
+import {
+  createVerificationCoordinatorActivities,
+  createVerificationRegionActivities,
+} from '../../infra/activities/verification.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
@@ -116,6 +120,7 @@ async function main(): Promise<void> {
             ...createCoordinatorActivities(deps),
             ...createRecordingActivities(deps),
             ...createBackupCoordinatorActivities(backup),
+            ...createVerificationCoordinatorActivities(backup),
           },
         }),
       );
@@ -124,7 +129,11 @@ async function main(): Promise<void> {
         await Worker.create({
           ...base,
           taskQueue: regionTaskQueue(prefix, q),
-          activities: { ...createRegionActivities(deps), ...createBackupRegionActivities(backup) },
+          activities: {
+            ...createRegionActivities(deps),
+            ...createBackupRegionActivities(backup),
+            ...createVerificationRegionActivities(backup),
+          },
         }),
       );
     }

@@ -14,6 +14,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { AppConfig, BucketConfig, SwitchyardConfig } from '../config/config.schema';
 import { createS3Client } from '../storage/s3.client';
+import type { VerificationRecord } from '../../workflows/verification';
 import { layout, type RestorePointManifest, SHA256_METADATA } from './manifest';
 
 /**
@@ -525,6 +526,33 @@ export class ArtifactStore {
       if (rest.endsWith('.json') && !rest.includes('/')) ids.push(rest.slice(0, -'.json'.length));
     }
     return ids.sort();
+  }
+
+  writeVerification(app: string, region: string, record: VerificationRecord): Promise<void> {
+    const p = this.place(app, region);
+    return this.io.putJson(p.bucket, p.folder + layout.verification(record.restorePointId), record);
+  }
+
+  readVerification(app: string, region: string, id: string): Promise<VerificationRecord | null> {
+    const p = this.place(app, region);
+    return this.io.getJson<VerificationRecord>(p.bucket, p.folder + layout.verification(id));
+  }
+
+  /** The verification records in this region's bucket: restore point id and a stamp that changes with each rewrite. */
+  async listVerifications(app: string, region: string): Promise<{ id: string; stamp: string }[]> {
+    const p = this.place(app, region);
+    const base = p.folder + layout.verificationsFolder();
+    const out: { id: string; stamp: string }[] = [];
+    for await (const o of this.io.list(p.bucket, base)) {
+      const rest = o.key.slice(base.length);
+      if (rest.endsWith('.json') && !rest.includes('/')) {
+        out.push({
+          id: rest.slice(0, -'.json'.length),
+          stamp: `${o.lastModified?.toISOString() ?? ''}/${o.size}`,
+        });
+      }
+    }
+    return out;
   }
 
   /** Ids of the restore points that have an artifact folder in this region (committed or not). */

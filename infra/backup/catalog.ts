@@ -1,5 +1,6 @@
 import { describeS3Error } from '../storage/s3.client';
 import type { ArtifactStore } from './artifact.store';
+import type { VerificationRecord, VerificationStatus } from '../../workflows/verification';
 import { parseRestorePointId, type RestorePointManifest } from './manifest';
 
 /**
@@ -45,6 +46,27 @@ export interface RestorePointView {
   /** In every region of the app (false also when a region could not be read). */
   complete: boolean;
   quiesceMs: number;
+  /** The latest verification (absent: never verified). `unrecoverable` ones are never restored from. */
+  verification?: VerificationSummary;
+}
+
+export interface VerificationSummary {
+  status: VerificationStatus;
+  verifiedAt: string;
+  operationId: string;
+  /** How many findings it made, and how many of them were repaired. */
+  findings: number;
+  repaired: number;
+}
+
+export function summarizeVerification(r: VerificationRecord): VerificationSummary {
+  return {
+    status: r.status,
+    verifiedAt: r.verifiedAt,
+    operationId: r.operationId,
+    findings: r.findings.length,
+    repaired: r.findings.filter((f) => f.repaired).length,
+  };
 }
 
 export interface CatalogListing {
@@ -53,7 +75,12 @@ export interface CatalogListing {
   regions: RegionReach[];
 }
 
-function view(m: RestorePointManifest, copies: RestorePointCopy[], now: number): RestorePointView {
+function view(
+  m: RestorePointManifest,
+  copies: RestorePointCopy[],
+  now: number,
+  verification?: VerificationRecord | null,
+): RestorePointView {
   return {
     id: m.id,
     app: m.app,
@@ -78,12 +105,15 @@ function view(m: RestorePointManifest, copies: RestorePointCopy[], now: number):
     copies,
     complete: copies.every((c) => c.present === true),
     quiesceMs: m.quiesce.durationMs,
+    ...(verification ? { verification: summarizeVerification(verification) } : {}),
   };
 }
 
 export class RestorePointCatalog {
   /** Manifests never change once written: cached by region and id. */
   private readonly manifests = new Map<string, RestorePointManifest>();
+  /** Verification records change with each verification: cached by region, id and stamp. */
+  private readonly records = new Map<string, { stamp: string; record: VerificationRecord | null }>();
 
   constructor(private readonly store: ArtifactStore) {}
 
@@ -117,6 +147,12 @@ export class RestorePointCatalog {
         reads.map((r) => ({ region: r.region, ok: false, error: r.ok ? undefined : r.error })),
       );
     }
+    // One listing per region says which records exist and whether they changed since last read.
+    const stamps = await Promise.all(
+      reads.map((r) =>
+        r.ok ? this.store.listVerifications(app, r.region).catch(() => []) : Promise.resolve([]),
+      ),
+    );
     const ids = [...new Set(reads.flatMap((r) => (r.ok ? r.ids : [])))].filter(
       (id) => parseRestorePointId(id)?.app === app,
     );
@@ -129,7 +165,7 @@ export class RestorePointCatalog {
         m = await this.manifest(app, region, id).catch(() => null);
         if (m) break;
       }
-      if (m) items.push(view(m, copies, now));
+      if (m) items.push(view(m, copies, now, await this.cachedVerification(app, id, reads, stamps)));
     }
     items.sort((a, b) => (a.cutAt < b.cutAt ? 1 : a.cutAt > b.cutAt ? -1 : a.id < b.id ? 1 : -1));
     return {
@@ -139,6 +175,42 @@ export class RestorePointCatalog {
         r.ok ? { region: r.region, ok: true } : { region: r.region, ok: false, error: r.error },
       ),
     };
+  }
+
+  /** The newest record among the regions listing one (by stamp), read once per change. */
+  private async cachedVerification(
+    app: string,
+    id: string,
+    reads: { region: string }[],
+    stamps: { id: string; stamp: string }[][],
+  ): Promise<VerificationRecord | null> {
+    const found = reads
+      .map((r, i) => ({ region: r.region, stamp: stamps[i]!.find((s) => s.id === id)?.stamp }))
+      .filter((x): x is { region: string; stamp: string } => x.stamp !== undefined)
+      .sort((a, b) => (a.stamp < b.stamp ? 1 : -1));
+    for (const f of found) {
+      const key = `${app}/${f.region}/${id}`;
+      const cached = this.records.get(key);
+      if (cached?.stamp === f.stamp) return cached.record;
+      const record = await this.store.readVerification(app, f.region, id).catch(() => undefined);
+      if (record === undefined) continue;
+      if (this.records.size > 5000) this.records.clear();
+      this.records.set(key, { stamp: f.stamp, record });
+      return record;
+    }
+    return null;
+  }
+
+  /** The newest verification of a restore point in any readable region, read fresh; null when none. */
+  async verificationOf(app: string, id: string): Promise<VerificationRecord | null> {
+    const records = await Promise.all(
+      this.store.regions(app).map((region) => this.store.readVerification(app, region, id).catch(() => null)),
+    );
+    return (
+      records
+        .filter((r): r is VerificationRecord => r !== null)
+        .sort((a, b) => (a.verifiedAt < b.verifiedAt ? 1 : -1))[0] ?? null
+    );
   }
 
   /**
@@ -175,7 +247,8 @@ export class RestorePointCatalog {
       region: r.region,
       present: r.manifest === undefined ? undefined : r.manifest !== null,
     }));
-    return { view: view(found.manifest, copies, now), manifest: found.manifest };
+    const verification = await this.verificationOf(app, id);
+    return { view: view(found.manifest, copies, now, verification), manifest: found.manifest };
   }
 
   /** The newest restore point whose manifest is in `region`, if any. */

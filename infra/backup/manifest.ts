@@ -11,6 +11,7 @@ export { MANIFEST_SCHEMA, parseRestorePointId, restorePointIdOf } from '../../wo
  *   <prefix>apps/<app>/manifests/<id>.json                 the manifest; written last, in every region
  *   <prefix>apps/<app>/restore-points/<id>/<service>.<ext> one artifact per service
  *   <prefix>apps/<app>/restore-points/<id>/<service>/...   objects of an object-set artifact (S3 services)
+ *   <prefix>apps/<app>/verifications/<id>.json             the latest verification of the restore point
  *
  * A restore point exists in a region exactly when its manifest is there; readers ignore
  * everything else (leftovers of failed attempts are removed by the attempt's own cleanup).
@@ -83,4 +84,7 @@ export const layout = {
   artifact: (id: string, service: string, extension: string) =>
     `restore-points/${id}/${service}.${extension}`,
   objectsFolder: (id: string, service: string) => `restore-points/${id}/${service}/`,
+  verificationsFolder: () => 'verifications/',
+  /** The latest verification of a restore point (see workflows/verification.ts). */
+  verification: (id: string) => `verifications/${id}.json`,
 };

@@ -300,6 +300,15 @@ const restorePointsSchema = z
       })
       .strict()
       .default({ keepLast: 10, keepDaily: 7, keepWeekly: 4 }),
+    verification: z
+      .object({
+        /** How many restore points, newest first, one verification checks in every region. */
+        depth: z.number().int().min(1).max(1000).default(3),
+        /** Interval of a verification schedule created without a timing (default: daily). */
+        everySeconds: seconds(60, 30 * 86400).optional(),
+      })
+      .strict()
+      .default({ depth: 3 }),
   })
   .strict();
 

@@ -7,6 +7,7 @@ export const NOTIFICATION_EVENT_NAMES = [
   'approval.decided',
   'approval.expired',
   'operation.finished',
+  'restore-point.unrecoverable',
 ] as const;
 export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
 

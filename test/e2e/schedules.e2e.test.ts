@@ -156,7 +156,6 @@ describe('schedules end to end', () => {
       ],
       ['bad name', { ...ok, name: 'Nightly_1' }, 400, 'validation-failed', 'body.name'],
       ['unknown field', { ...ok, name: 'r10', every: '15m' }, 400, 'validation-failed', 'body'],
-      ['not yet', { ...ok, kind: 'verification', name: 'r11' }, 422, 'unsupported-kind'],
       ['not yet', { ...ok, kind: 'drill', name: 'r12' }, 422, 'unsupported-kind'],
     ];
     for (const [what, body, status, code, path] of cases) {
@@ -164,8 +163,11 @@ describe('schedules end to end', () => {
       assert.deepEqual([res.status, res.body.error], [status, code], `${what}: ${JSON.stringify(res.body)}`);
       if (path) assert.ok(res.body.message.includes(path), `${what}: ${res.body.message}`);
     }
-    const unsupported = await create({ ...ok, kind: 'verification' });
-    assert.deepEqual(unsupported.body.details, { kind: 'verification', supported: ['restore-point'] });
+    const unsupported = await create({ ...ok, kind: 'drill' });
+    assert.deepEqual(unsupported.body.details, {
+      kind: 'drill',
+      supported: ['restore-point', 'verification'],
+    });
 
     const noApp = await h.http().post('/v1/apps/no-such-app/schedules').set(operator()).send(ok);
     assert.deepEqual([noApp.status, noApp.body.error], [404, 'app-not-found']);
@@ -176,7 +178,7 @@ describe('schedules end to end', () => {
       .send({ ...ok, name: 'r13' });
     assert.deepEqual([asViewer.status, asViewer.body.error], [403, 'forbidden']);
 
-    for (const name of ['r1', 'r3', 'r4', 'r6', 'r7', 'r9', 'r11', 'r12', 'r13', 'verification']) {
+    for (const name of ['r1', 'r3', 'r4', 'r6', 'r7', 'r9', 'r12', 'r13', 'drill']) {
       const res = await get(name);
       assert.deepEqual([res.status, res.body.error], [404, 'schedule-not-found'], name);
     }

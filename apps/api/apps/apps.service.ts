@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { RestorePointCatalog, type RestorePointView } from '../../../infra/backup/catalog';
 import type { AppConfig, SwitchyardConfig } from '../../../infra/config/config.schema';
 import { probeHttp, type ProbeResult } from '../../../infra/health/http-probe';
 import { describeS3Error } from '../../../infra/storage/s3.client';
@@ -27,6 +28,51 @@ export interface AppView {
   regions: RegionView[];
   dns: { ttl: number; records: { provider: string; zone: string; name: string; type: string }[] };
   policies: AppConfig['policies'];
+  /** The RPO truth, from the catalog and the verification records; null when no bucket answered. */
+  restorePoints: RestorePointsStatus | null;
+}
+
+export interface RestorePointRef {
+  id: string;
+  cutAt: string;
+  ageSeconds: number;
+}
+
+export interface RestorePointsStatus {
+  /** The newest restore point not marked unrecoverable. */
+  newest: RestorePointRef | null;
+  /** The newest whose latest verification found it whole (verified or repaired). */
+  newestVerified: (RestorePointRef & { verifiedAt: string; status: string }) | null;
+  rpoSeconds: number;
+  rpoMet: boolean;
+  verifiedRpoMet: boolean;
+  unrecoverable: string[];
+}
+
+export function restorePointsStatus(items: RestorePointView[], rpoSeconds: number): RestorePointsStatus {
+  const ref = (i: RestorePointView): RestorePointRef => ({
+    id: i.id,
+    cutAt: i.cutAt,
+    ageSeconds: i.ageSeconds,
+  });
+  const newest = items.find((i) => i.verification?.status !== 'unrecoverable');
+  const verified = items.find(
+    (i) => i.verification?.status === 'verified' || i.verification?.status === 'repaired',
+  );
+  return {
+    newest: newest ? ref(newest) : null,
+    newestVerified: verified
+      ? {
+          ...ref(verified),
+          verifiedAt: verified.verification!.verifiedAt,
+          status: verified.verification!.status,
+        }
+      : null,
+    rpoSeconds,
+    rpoMet: newest !== undefined && newest.ageSeconds <= rpoSeconds,
+    verifiedRpoMet: verified !== undefined && verified.ageSeconds <= rpoSeconds,
+    unrecoverable: items.filter((i) => i.verification?.status === 'unrecoverable').map((i) => i.id),
+  };
 }
 
 @Injectable()
@@ -35,6 +81,7 @@ export class AppsService {
     @Inject(CONFIG) private readonly config: SwitchyardConfig,
     private readonly controlState: ControlStateStore,
     private readonly operations: OperationsRepository,
+    private readonly catalog: RestorePointCatalog,
   ) {}
 
   appConfig(app: string): AppConfig {
@@ -65,7 +112,7 @@ export class AppsService {
 
   async get(name: string): Promise<AppView> {
     const app = this.appConfig(name);
-    const [control, health, currentOperationId] = await Promise.all([
+    const [control, health, currentOperationId, catalog] = await Promise.all([
       this.readControlState(name),
       Promise.all(
         app.regions.map((r) =>
@@ -73,6 +120,7 @@ export class AppsService {
         ),
       ),
       this.operations.activeOperationId(name).catch(() => undefined),
+      app.services.length === 0 ? null : this.catalog.list(name).catch(() => null),
     ]);
     return {
       name,
@@ -106,6 +154,7 @@ export class AppsService {
         })),
       },
       policies: app.policies,
+      restorePoints: catalog ? restorePointsStatus(catalog.items, app.policies.rpoSeconds) : null,
     };
   }
 }

@@ -17,6 +17,10 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
     action: 'restore-point.request',
     target: (r) => `app:${r.params.app}`,
   },
+  'POST /v1/apps/:app/verifications': {
+    action: 'verification.request',
+    target: (r) => `app:${r.params.app}`,
+  },
   'POST /v1/apps/:app/restores': {
     action: 'restore.request',
     target: (r) =>

@@ -7,6 +7,8 @@ import {
   restoreRequestSchema,
   type TakeRestorePointRequest,
   takeRestorePointSchema,
+  type VerifyRequest,
+  verifyRequestSchema,
 } from './restore-points.dto';
 import { RestorePointsService } from './restore-points.service';
 
@@ -41,6 +43,23 @@ export class RestorePointsController {
     @Req() req: AuthenticatedRequest,
   ) {
     return this.restorePoints.take(app, body, req.principal!);
+  }
+
+  @Post('apps/:app/verifications')
+  @HttpCode(202)
+  @Roles('operator')
+  @ApiOperation({
+    summary: "Verify (and repair) every region's copy of the app's newest restore points now",
+    description:
+      'Every artifact and object is read through in every region (size, SHA-256) and compared with the manifest; a missing or corrupt copy is repaired from a region whose copy verified; a restore point with no good copy is marked unrecoverable. 202 {operationId}; 409 operation-in-progress while a verification runs.',
+  })
+  @ApiBody({ schema: jsonSchema(verifyRequestSchema) })
+  verify(
+    @Param('app') app: string,
+    @Body(new ZodPipe(verifyRequestSchema)) body: VerifyRequest,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.restorePoints.verify(app, body, req.principal!);
   }
 
   @Get('restore-points/:id')

@@ -16,3 +16,12 @@ export const restoreRequestSchema = z
   })
   .strict();
 export type RestoreRequest = z.output<typeof restoreRequestSchema>;
+
+export const verifyRequestSchema = z
+  .object({
+    reason: reasonSchema,
+    /** How many restore points, newest first (default: restorePoints.verification.depth). */
+    depth: z.number({ error: 'expected a whole number from 1 to 1000' }).int().min(1).max(1000).optional(),
+  })
+  .strict();
+export type VerifyRequest = z.output<typeof verifyRequestSchema>;

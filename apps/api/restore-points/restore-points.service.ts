@@ -10,7 +10,8 @@ import { ApiError } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
 import { OperationsService } from '../operations/operations.service';
 import { CONFIG } from '../tokens';
-import type { RestoreRequest, TakeRestorePointRequest } from './restore-points.dto';
+import type { VerificationInput } from '../../../workflows/verification.workflow';
+import type { RestoreRequest, TakeRestorePointRequest, VerifyRequest } from './restore-points.dto';
 
 /** Restore points (the catalog, from the buckets) and the operations that take and restore them. */
 @Injectable()
@@ -103,6 +104,13 @@ export class RestorePointsService {
         { copies: found.view.copies },
       );
     }
+    if (found.view.verification?.status === 'unrecoverable') {
+      throw ApiError.conflict(
+        'restore-point-unrecoverable',
+        `restore point ${req.restorePointId} is unrecoverable (verification ${found.view.verification.operationId} at ${found.view.verification.verifiedAt}): it is never restored from`,
+        { verification: found.view.verification },
+      );
+    }
     await this.operations.ensureSlotFree(appName, 'operation');
     const input: RestoreInput = {
       app: appName,
@@ -115,6 +123,27 @@ export class RestorePointsService {
     this.log.log(
       `restore ${operationId} of ${appName} from ${req.restorePointId} into ${req.region} requested by ${principal.name}`,
     );
+    return { operationId };
+  }
+
+  async verify(appName: string, req: VerifyRequest, principal: Principal) {
+    const app = this.apps.appConfig(appName);
+    if (app.services.length === 0) {
+      throw ApiError.unprocessable(
+        'no-services',
+        `app "${appName}" declares no services: it has no restore points to verify (apps.${appName}.services)`,
+      );
+    }
+    await this.operations.ensureSlotFree(appName, 'verification');
+    const spec = { reason: req.reason, trigger: 'api' as const, ...(req.depth ? { depth: req.depth } : {}) };
+    const input: VerificationInput = {
+      app: appName,
+      spec,
+      requestedBy: principal.name,
+      taskQueuePrefix: this.config.temporal.taskQueuePrefix,
+    };
+    const operationId = await this.operations.start('verification', appName, spec, principal, input);
+    this.log.log(`verification ${operationId} of ${appName} requested by ${principal.name}`);
     return { operationId };
   }
 }

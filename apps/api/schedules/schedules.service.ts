@@ -60,6 +60,9 @@ async function answer<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+/** A verification schedule created without a timing runs daily (restorePoints.verification.everySeconds). */
+const DEFAULT_VERIFICATION_EVERY_SECONDS = 86_400;
+
 /** How long a trigger waits for an operation that has finished but not yet closed its workflow. */
 const CLOSING_WAIT_MS = 10_000;
 
@@ -96,7 +99,13 @@ export class SchedulesService {
     const kind = supportedKind(req.kind);
     const timing: ScheduleTiming = req.cron
       ? { cron: req.cron }
-      : { everySeconds: req.everySeconds ?? defaultEverySeconds(app) };
+      : {
+          everySeconds:
+            req.everySeconds ??
+            (kind === 'verification'
+              ? (app.restorePoints.verification.everySeconds ?? DEFAULT_VERIFICATION_EVERY_SECONDS)
+              : defaultEverySeconds(app)),
+        };
     const name = req.name ?? kind;
     const view = await answer(
       this.schedules.create({
