@@ -76,7 +76,7 @@ const MARK: Record<string, string> = {
 function stepLine(s: OperationStep): string {
   const err = s.error ? `  error: ${s.error.message}` : '';
   const comp = s.compensationError ? `  compensation error: ${s.compensationError.message}` : '';
-  return `  ${MARK[s.status] ?? '?'} ${s.name.padEnd(10)} ${s.status.padEnd(18)} ${duration(s).padStart(7)}  ${s.detail ?? ''}${err}${comp}`;
+  return `  ${MARK[s.status] ?? '?'} ${s.name.padEnd(16)} ${s.status.padEnd(18)} ${duration(s).padStart(7)}  ${s.detail ?? ''}${err}${comp}`;
 }
 
 function operationText(op: OperationStatus): string {
