@@ -179,6 +179,13 @@ describe('verification end to end', () => {
     const line = (id: string) => shown.stdout.split('\n').find((l) => l.includes(id)) ?? '';
     assert.match(line(lost.id), /unrecoverable/);
     assert.match(line(broken.id), /repaired/);
+
+    // `verify --now` runs one and follows it; it exits non-zero while a restore point is unrecoverable.
+    const now = await h.cli(h.fx.tokens.operator, 'verify', h.fx.app, '--now', '--reason', 'cli check');
+    assert.equal(now.code, 1, now.stderr + now.stdout);
+    assert.match(now.stdout, /^started /m);
+    assert.match(now.stdout, /Completed/);
+    assert.match(now.stdout.split('\n').find((l) => l.includes(lost.id)) ?? '', /unrecoverable/);
   });
 
   test('a verification schedule created through the API runs, and its result shows in the app status', async () => {
