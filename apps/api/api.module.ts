@@ -33,6 +33,7 @@ import { SchedulesService } from './schedules/schedules.service';
 import { RestorePointsController } from './restore-points/restore-points.controller';
 import { RestorePointsService } from './restore-points/restore-points.service';
 import { Metrics } from './system/metrics';
+import { RpoMetrics } from './system/rpo.metrics';
 import { SystemController } from './system/system.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { AUDIT_STORE, CONFIG, JWT_VERIFIER, TOKEN_STORE } from './tokens';
@@ -117,6 +118,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
           inject: [ArtifactStore],
         },
         Metrics,
+        RpoMetrics,
         AppsService,
         OperationsService,
         SchedulesService,

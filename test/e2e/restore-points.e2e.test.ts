@@ -150,6 +150,22 @@ describe('restore points end to end', () => {
     assert.ok(later.every((n) => !back.orders.includes(n)));
   });
 
+  test('the RPO truth is exported as metrics', async () => {
+    const text = (await h.http().get('/metrics').expect(200)).text;
+    const value = (name: string, kind?: string) => {
+      const labels = kind ? `{app="${h.fx.app}",kind="${kind}"}` : `{app="${h.fx.app}"}`;
+      const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+      return line === undefined ? undefined : Number(line.split(' ')[1]);
+    };
+    const age = value('switchyard_restore_point_age_seconds', 'committed');
+    assert.ok(age !== undefined && age >= 0 && age < 600, `age ${age}`);
+    assert.equal(value('switchyard_rpo_met', 'committed'), 1);
+    // Nothing has verified a restore point of this app: no verified age, and the verified RPO is not met.
+    assert.equal(value('switchyard_restore_point_age_seconds', 'verified'), undefined);
+    assert.equal(value('switchyard_rpo_met', 'verified'), 0);
+    assert.equal(value('switchyard_rpo_seconds'), h.fx.config.apps[h.fx.app]!.policies.rpoSeconds);
+  });
+
   test('restoring into the active region waits for approval (restore policy)', async () => {
     const { operationId, restorePointId } = await take('restore point for the approval test');
     assert.equal((await ended(operationId)).phase, 'Completed');
