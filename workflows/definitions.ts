@@ -2,6 +2,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalState, DecisionRequest } from './approval';
 import type { OperationKind, OperationStatus } from './operation';
+import type { UndoRequest, UndoResult } from './soft-delete';
 
 /**
  * Names shared by the API, the worker and the workflows: task queues, workflow ids,
@@ -40,6 +41,14 @@ export function appSlotWorkflowId(app: string, slot: OperationSlot): string {
   return `switchyard.app.${app}.${slot}`;
 }
 
+/**
+ * Operations that hold no slot (a soft delete: many may be open at once, each for days) have a
+ * workflow id of their own, `switchyard.app.<app>.op.<uuid>`, and the operation id `<app>-<uuid>`.
+ */
+export function appOwnOperationWorkflowId(app: string, uuid: string): string {
+  return `switchyard.app.${app}.op.${uuid}`;
+}
+
 /** The id of an app's schedule (`name` is the schedule's name within the app, e.g. `restore-point`). */
 export function appScheduleId(app: string, name: string): string {
   return `switchyard.app.${app}.schedule.${name}`;
@@ -53,15 +62,23 @@ export function operationIdOf(app: string, runId: string): string {
 }
 
 /**
- * The app and run id of an operation id. Which slot's workflow holds the run is found by asking
- * Temporal for the run under each slot's workflow id (`workflowIds`, in slot order).
+ * The app and uuid of an operation id. The uuid is either the run id of a slot's workflow (found by
+ * asking Temporal for that run under each slot's workflow id, `workflowIds`, in slot order) or the
+ * suffix of an operation's own workflow id (`ownWorkflowId`, whose latest run it is).
  */
-export function parseOperationId(id: string): { app: string; runId: string; workflowIds: string[] } | null {
+export function parseOperationId(
+  id: string,
+): { app: string; runId: string; workflowIds: string[]; ownWorkflowId: string } | null {
   const m = RUN_ID.exec(id);
   if (!m || m.index < 2 || id[m.index - 1] !== '-') return null;
   const app = id.slice(0, m.index - 1);
   if (!/^[a-z][a-z0-9-]{0,39}$/.test(app)) return null;
-  return { app, runId: m[0], workflowIds: OPERATION_SLOTS.map((slot) => appSlotWorkflowId(app, slot)) };
+  return {
+    app,
+    runId: m[0],
+    workflowIds: OPERATION_SLOTS.map((slot) => appSlotWorkflowId(app, slot)),
+    ownWorkflowId: appOwnOperationWorkflowId(app, m[0]),
+  };
 }
 
 export const WORKFLOW_TYPES: Record<OperationKind, string> = {
@@ -69,10 +86,14 @@ export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   'restore-point': 'restorePointWorkflow',
   restore: 'restoreWorkflow',
   verification: 'verificationWorkflow',
+  'restore-point-delete': 'restorePointDeleteWorkflow',
 };
 
+/** Kinds that hold a slot; the others run under a workflow id of their own (appOwnOperationWorkflowId). */
+export type SlottedOperationKind = Exclude<OperationKind, 'restore-point-delete'>;
+
 /** The slot each kind of operation holds. */
-export const OPERATION_SLOT_OF: Record<OperationKind, OperationSlot> = {
+export const OPERATION_SLOT_OF: Record<SlottedOperationKind, OperationSlot> = {
   failover: 'operation',
   'restore-point': 'restore-point',
   restore: 'operation',
@@ -107,6 +128,9 @@ export const operationStatusQuery = defineQuery<OperationStatus>('operationStatu
 
 /** An approver's decision, sent by the API with the identity it authenticated. */
 export const decideApprovalUpdate = defineUpdate<ApprovalState, [DecisionRequest]>('decideApproval');
+
+/** Undo of a soft delete within its window; the workflow's validator refuses once it has passed. */
+export const undoUpdate = defineUpdate<UndoResult, [UndoRequest]>('undo');
 
 /** The `schema` of every restore point manifest this version writes. */
 export const MANIFEST_SCHEMA = 'switchyard.restore-point/v1';

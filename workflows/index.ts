@@ -5,3 +5,4 @@ export { restorePointWorkflow } from './restore-point.workflow';
 export { restoreWorkflow } from './restore.workflow';
 export { scheduledOperationWorkflow } from './scheduled.workflow';
 export { verificationWorkflow } from './verification.workflow';
+export { restorePointDeleteWorkflow } from './restore-point-delete.workflow';

@@ -43,6 +43,8 @@ export function toOperationError(err: unknown, step?: string): OperationError {
   return { code: 'failed', message: cause instanceof Error ? cause.message : String(cause), step };
 }
 
+const succeeded = (phase: OperationStatus['phase']) => phase === 'Completed' || phase === 'Undone';
+
 export class OperationRuntime {
   private auditCount = 0;
   private notificationCount = 0;
@@ -181,12 +183,15 @@ export class OperationRuntime {
     return ok;
   }
 
-  /** Ends the workflow: Completed returns the status, every other outcome fails the workflow with it. */
+  /**
+   * Ends the workflow: Completed (and Undone, a soft delete taken back as asked) returns the
+   * status, every other outcome fails the workflow with it.
+   */
   async end(): Promise<OperationStatus> {
     await this.finish();
     await condition(allHandlersFinished);
     const { status } = this;
-    if (status.phase !== 'Completed') {
+    if (!succeeded(status.phase)) {
       throw ApplicationFailure.nonRetryable(
         status.error?.message ?? `${status.kind} ${status.phase}`,
         status.error?.code ?? status.phase,
@@ -209,7 +214,7 @@ export class OperationRuntime {
     }
     this.status.endedAt = now;
     this.publish();
-    await this.audit('operation.finished', this.status.phase === 'Completed' ? 'succeeded' : 'failed', {
+    await this.audit('operation.finished', succeeded(this.status.phase) ? 'succeeded' : 'failed', {
       phase: this.status.phase,
       error: this.status.error,
     });

@@ -6,7 +6,13 @@ import type { ApprovalState } from './approval';
  * workflow sandbox. Documented in docs/operations.md; keep the enums in step with it.
  */
 
-export const OPERATION_KINDS = ['failover', 'restore-point', 'restore', 'verification'] as const;
+export const OPERATION_KINDS = [
+  'failover',
+  'restore-point',
+  'restore',
+  'verification',
+  'restore-point-delete',
+] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /**
@@ -18,6 +24,10 @@ export type OperationKind = (typeof OPERATION_KINDS)[number];
  * CompensationFailed → a step failed and at least one compensation failed too: needs a human
  * Rejected      → an approver rejected it; nothing was changed
  * TimedOut      → the approval request expired; nothing was changed
+ * Undoable      → a soft delete: the target is hidden (tombstoned) and nothing is removed yet;
+ *                 `POST /v1/operations/{id}/undo` brings it back until `facts.undoableUntil`, when
+ *                 the purge runs and the phase becomes Completed (docs/soft-deletes.md)
+ * Undone        → a soft delete was undone within its window: the target is back as it was
  */
 export const OPERATION_PHASES = [
   'AwaitingApproval',
@@ -28,6 +38,8 @@ export const OPERATION_PHASES = [
   'CompensationFailed',
   'Rejected',
   'TimedOut',
+  'Undoable',
+  'Undone',
 ] as const;
 export type OperationPhase = (typeof OPERATION_PHASES)[number];
 
@@ -37,6 +49,7 @@ export const TERMINAL_PHASES: readonly OperationPhase[] = [
   'CompensationFailed',
   'Rejected',
   'TimedOut',
+  'Undone',
 ];
 
 /**
@@ -104,7 +117,16 @@ export interface VerificationSpec {
   depth?: number;
 }
 
-export type OperationSpec = FailoverSpec | RestorePointSpec | RestoreSpec | VerificationSpec;
+/** Soft-delete a restore point: tombstoned at once, purged when the undo window ends. */
+export interface RestorePointDeleteSpec {
+  restorePointId: string;
+  reason: string;
+  /** A person through the API, or the retention step of a restore point operation. */
+  trigger: 'api' | 'retention';
+}
+
+export type OperationSpec =
+  FailoverSpec | RestorePointSpec | RestoreSpec | VerificationSpec | RestorePointDeleteSpec;
 
 export interface OperationStatus {
   operationId: string;
@@ -129,7 +151,7 @@ export function isTerminal(phase: OperationPhase): boolean {
 
 /** One line saying what the operation is about, for tables and logs. */
 export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'spec'>): string {
-  const s = op.spec as Partial<FailoverSpec & RestorePointSpec & RestoreSpec>;
+  const s = op.spec as Partial<FailoverSpec & RestoreSpec> & { trigger?: string; restorePointId?: string };
   switch (op.kind) {
     case 'failover':
       return `failover of ${op.app} to ${s.to ?? '?'} (${s.mode ?? '?'})`;
@@ -139,6 +161,8 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
       return `restore of ${op.app} from ${s.restorePointId ?? '?'} into ${s.region ?? '?'}`;
     case 'verification':
       return `verification of ${op.app}'s restore points${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
+    case 'restore-point-delete':
+      return `soft delete of ${s.restorePointId ?? '?'}${s.trigger === 'retention' ? ' (retention)' : ''}`;
   }
 }
 
@@ -154,6 +178,8 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   'restore-point': ['preflight', 'quiesce', 'snapshot', 'release', 'replicate', 'commit', 'retention'],
   restore: ['preflight', 'approval', 'verify-artifacts', 'restore', 'verify'],
   verification: ['inventory', 'verify', 'repair', 'record'],
+  // window: the undo window (phase Undoable); then either undo or purge runs, the other is Skipped.
+  'restore-point-delete': ['preflight', 'tombstone', 'window', 'undo', 'purge'],
 };
 
 /** What a restore point or verification operation is started with (by the API or by a schedule). */

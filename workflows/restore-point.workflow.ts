@@ -1,4 +1,12 @@
-import { ApplicationFailure, proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type {
   BackupCoordinatorActivities,
   BackupRegionActivities,
@@ -6,8 +14,10 @@ import type {
 } from '../infra/activities/restore-point.activities';
 import type { ArtifactRef, RestorePointManifest, ServiceCut } from '../infra/backup/manifest';
 import {
+  appOwnOperationWorkflowId,
   MANIFEST_SCHEMA,
   operationIdOf,
+  operationSearchAttributes,
   operationStatusQuery,
   regionTaskQueue,
   restorePointIdOf,
@@ -15,6 +25,8 @@ import {
 import { OPERATION_STEPS, type OperationStatus, type RestorePointInput } from './operation';
 import { OperationRuntime, toOperationError } from './operation-runtime';
 import { planRetention } from './retention';
+import type { restorePointDeleteWorkflow } from './restore-point-delete.workflow';
+import type { RestorePointDeleteInput } from './soft-delete';
 
 /**
  * Takes one restore point of an app, consistent across its services:
@@ -22,7 +34,8 @@ import { planRetention } from './retention';
  *   preflight → quiesce (every service, in parallel, within the quiesce window; then the markers)
  *   → snapshot (in parallel, heartbeating, streamed to the source region's bucket with SHA-256)
  *   → release → replicate (every artifact into every other region's bucket, checked)
- *   → commit (the manifest, last, into every region) → retention (report only, for now)
+ *   → commit (the manifest, last, into every region)
+ *   → retention (every restore point past the policy is handed to a soft delete of its own)
  *
  * The restore point exists in a region only once its manifest is there. Any failure before the
  * commit releases the services and removes everything the attempt wrote, in every region.
@@ -279,7 +292,9 @@ export async function restorePointWorkflow(
     return op.end();
   }
 
-  // Retention runs after the commit and never undoes it; until soft deletion exists it only reports.
+  // Retention runs after the commit and never undoes it. Each expired restore point gets a soft
+  // delete of its own (a child this operation abandons): hidden now, purged when its undo window
+  // ends, and refused by the same guard rails as a delete through the API.
   try {
     await op.runStep('retention', async (step) => {
       const points = await coordinator.listRestorePoints({ app });
@@ -288,11 +303,39 @@ export async function restorePointWorkflow(
         plan.retention,
         new Date(),
       );
-      status.facts.retention = { keep: result.keep.length, wouldExpire: result.expire.map((e) => e.id) };
+      const undoableUntil = new Date(Date.now() + plan.softDeleteWindowSeconds * 1000).toISOString();
+      const deletes: { restorePointId: string; operationId?: string; error?: string }[] = [];
+      for (const e of result.expire) {
+        const uuid = uuid4();
+        const child: RestorePointDeleteInput = {
+          app,
+          operationId: operationIdOf(app, uuid),
+          spec: {
+            restorePointId: e.id,
+            reason: `past the retention policy (${input.spec.reason})`,
+            trigger: 'retention',
+          },
+          requestedBy: 'retention',
+          taskQueuePrefix: input.taskQueuePrefix,
+          undoableUntil,
+        };
+        try {
+          await startChild<typeof restorePointDeleteWorkflow>('restorePointDeleteWorkflow', {
+            workflowId: appOwnOperationWorkflowId(app, uuid),
+            args: [child],
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+            typedSearchAttributes: operationSearchAttributes(app, 'restore-point-delete'),
+          });
+          deletes.push({ restorePointId: e.id, operationId: child.operationId });
+        } catch (err) {
+          deletes.push({ restorePointId: e.id, error: toOperationError(err).message });
+        }
+      }
+      status.facts.retention = { keep: result.keep.length, expired: deletes };
       step.detail =
         result.expire.length === 0
           ? `${result.keep.length} restore point(s) kept; none expired`
-          : `${result.expire.length} restore point(s) past retention (reported only: soft deletion is not available yet): ${result.expire.map((e) => e.id).join(', ')}`;
+          : `${result.expire.length} restore point(s) past retention handed to soft deletes (undoable until ${undoableUntil}): ${deletes.map((d) => `${d.restorePointId} → ${d.operationId ?? d.error}`).join(', ')}`;
     });
   } catch (err) {
     status.facts.retentionError = toOperationError(err, 'retention').message;

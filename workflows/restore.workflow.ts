@@ -4,6 +4,7 @@ import type {
   BackupCoordinatorActivities,
   BackupRegionActivities,
 } from '../infra/activities/restore-point.activities';
+import type { SoftDeleteActivities } from '../infra/activities/soft-delete.activities';
 import type { VerificationCoordinatorActivities } from '../infra/activities/verification.activities';
 import type { RestorePointManifest, ServiceCut } from '../infra/backup/manifest';
 import { type ApprovalFacts, type ApprovalPolicy, initialApprovalState } from './approval';
@@ -38,7 +39,10 @@ export interface RestoreInput {
 }
 
 const coordinator = proxyActivities<
-  BackupCoordinatorActivities & CoordinatorActivities & VerificationCoordinatorActivities
+  BackupCoordinatorActivities &
+    CoordinatorActivities &
+    VerificationCoordinatorActivities &
+    SoftDeleteActivities
 >({
   startToCloseTimeout: '60s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
@@ -121,6 +125,15 @@ export async function restoreWorkflow(input: RestoreInput): Promise<OperationSta
         );
       }
       manifest = m;
+      // A soft-deleted restore point is never restored from (a delete after this check leaves its
+      // bytes alone until the purge, days later).
+      const deleted = await coordinator.readTombstone({ app, restorePointId: spec.restorePointId });
+      if (deleted) {
+        throw ApplicationFailure.nonRetryable(
+          `restore point ${spec.restorePointId} is deleted (operation ${deleted.operationId}, purged at ${deleted.undoableUntil} unless undone)`,
+          'restore-point-deleted',
+        );
+      }
       // A verification found no good copy of some artifact: its bytes are never restored.
       const verified = await coordinator.readVerificationRecord({ app, restorePointId: spec.restorePointId });
       if (verified?.status === 'unrecoverable') {

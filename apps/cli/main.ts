@@ -10,6 +10,7 @@ import {
 } from '../../workflows/operation';
 import { ApiClient, ApiRequestError } from './api-client';
 import { registerScheduleCommands } from './schedules.commands';
+import { registerSoftDeleteCommands } from './soft-delete.commands';
 import { registerVerifyCommands } from './verify.commands';
 
 /**
@@ -561,6 +562,7 @@ program
 
 registerScheduleCommands(program, { client, table, print });
 registerVerifyCommands(program, { client, table, print, watch });
+registerSoftDeleteCommands(program, { client, table, print });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiRequestError) {

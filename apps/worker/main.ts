@@ -11,6 +11,7 @@ import {
   createVerificationCoordinatorActivities,
   createVerificationRegionActivities,
 } from '../../infra/activities/verification.activities';
+import { createSoftDeleteActivities } from '../../infra/activities/soft-delete.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
             ...createRecordingActivities(deps),
             ...createBackupCoordinatorActivities(backup),
             ...createVerificationCoordinatorActivities(backup),
+            ...createSoftDeleteActivities(backup),
           },
         }),
       );

@@ -1,7 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { AppConfig, ServiceConfig, SwitchyardConfig } from '../config/config.schema';
+import {
+  type AppConfig,
+  type ServiceConfig,
+  softDeleteWindowSeconds,
+  type SwitchyardConfig,
+} from '../config/config.schema';
 import { artifactSink, artifactSource, parseListing } from '../backup/artifact-io';
 import { ArtifactMismatchError, type ArtifactStore } from '../backup/artifact.store';
 import type { RestorePointCatalog } from '../backup/catalog';
@@ -47,6 +52,8 @@ export interface RestorePointPlan {
   snapshotTimeoutSeconds: number;
   replicateTimeoutSeconds: number;
   retention: AppConfig['restorePoints']['retention'];
+  /** The undo window of the soft deletes retention starts. */
+  softDeleteWindowSeconds: number;
 }
 
 interface ServiceCall {
@@ -129,6 +136,7 @@ export function createBackupCoordinatorActivities(deps: BackupDeps) {
         snapshotTimeoutSeconds: app.restorePoints.snapshotTimeoutSeconds,
         replicateTimeoutSeconds: app.restorePoints.replicateTimeoutSeconds,
         retention: app.restorePoints.retention,
+        softDeleteWindowSeconds: softDeleteWindowSeconds(app, 'restore-point-delete'),
       };
     },
 

@@ -15,6 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { AppConfig, BucketConfig, SwitchyardConfig } from '../config/config.schema';
 import { createS3Client } from '../storage/s3.client';
 import type { VerificationRecord } from '../../workflows/verification';
+import type { Tombstone } from '../../workflows/soft-delete';
 import { layout, type RestorePointManifest, SHA256_METADATA } from './manifest';
 
 /**
@@ -566,6 +567,40 @@ export class ArtifactStore {
     const p = this.place(app, region);
     const manifests = await this.io.purgePrefix(p.bucket, p.folder + layout.manifest(id));
     return manifests + (await this.io.purgePrefix(p.bucket, p.folder + layout.attemptFolder(id)));
+  }
+
+  writeTombstone(app: string, region: string, tombstone: Tombstone): Promise<void> {
+    const p = this.place(app, region);
+    return this.io.putJson(p.bucket, p.folder + layout.tombstone(tombstone.restorePointId), tombstone);
+  }
+
+  readTombstone(app: string, region: string, id: string): Promise<Tombstone | null> {
+    const p = this.place(app, region);
+    return this.io.getJson<Tombstone>(p.bucket, p.folder + layout.tombstone(id));
+  }
+
+  /** Ids of the soft-deleted restore points of this region's bucket. */
+  async listTombstoneIds(app: string, region: string): Promise<string[]> {
+    const p = this.place(app, region);
+    const base = p.folder + layout.tombstonesFolder();
+    const ids: string[] = [];
+    for await (const o of this.io.list(p.bucket, base)) {
+      const rest = o.key.slice(base.length);
+      if (rest.endsWith('.json') && !rest.includes('/')) ids.push(rest.slice(0, -'.json'.length));
+    }
+    return ids.sort();
+  }
+
+  /** Removes a tombstone (every version), e.g. at undo; the restore point is listed again. */
+  removeTombstone(app: string, region: string, id: string): Promise<number> {
+    const p = this.place(app, region);
+    return this.io.purgePrefix(p.bucket, p.folder + layout.tombstone(id));
+  }
+
+  /** Removes a restore point's verification record (every version) from one region. */
+  removeVerification(app: string, region: string, id: string): Promise<number> {
+    const p = this.place(app, region);
+    return this.io.purgePrefix(p.bucket, p.folder + layout.verification(id));
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 import { describeS3Error } from '../storage/s3.client';
 import type { ArtifactStore } from './artifact.store';
 import type { VerificationRecord, VerificationStatus } from '../../workflows/verification';
+import type { Tombstone } from '../../workflows/soft-delete';
 import { parseRestorePointId, type RestorePointManifest } from './manifest';
 
 /**
@@ -48,6 +49,11 @@ export interface RestorePointView {
   quiesceMs: number;
   /** The latest verification (absent: never verified). `unrecoverable` ones are never restored from. */
   verification?: VerificationSummary;
+  /**
+   * Soft-deleted (a tombstone in some region): never restored from, never counted, purged at
+   * `undoableUntil` unless its operation is undone. Listed only with `include=deleted`.
+   */
+  deleted?: Omit<Tombstone, 'schema' | 'restorePointId'>;
 }
 
 export interface VerificationSummary {
@@ -80,6 +86,7 @@ function view(
   copies: RestorePointCopy[],
   now: number,
   verification?: VerificationRecord | null,
+  tombstone?: Tombstone | null,
 ): RestorePointView {
   return {
     id: m.id,
@@ -106,6 +113,17 @@ function view(
     complete: copies.every((c) => c.present === true),
     quiesceMs: m.quiesce.durationMs,
     ...(verification ? { verification: summarizeVerification(verification) } : {}),
+    ...(tombstone
+      ? {
+          deleted: {
+            operationId: tombstone.operationId,
+            deletedAt: tombstone.deletedAt,
+            undoableUntil: tombstone.undoableUntil,
+            by: tombstone.by,
+            reason: tombstone.reason,
+          },
+        }
+      : {}),
   };
 }
 
@@ -129,8 +147,15 @@ export class RestorePointCatalog {
     return m;
   }
 
-  /** Every restore point of the app, newest first. Throws when no region's bucket can be read. */
-  async list(app: string, now = Date.now()): Promise<CatalogListing> {
+  /**
+   * Every restore point of the app, newest first; soft-deleted ones (a tombstone in any readable
+   * region) only with `includeDeleted`, marked. Throws when no region's bucket can be read.
+   */
+  async list(
+    app: string,
+    now = Date.now(),
+    opts: { includeDeleted?: boolean } = {},
+  ): Promise<CatalogListing> {
     const regions = this.store.regions(app);
     const reads = await Promise.all(
       regions.map(async (region) => {
@@ -156,8 +181,14 @@ export class RestorePointCatalog {
     const ids = [...new Set(reads.flatMap((r) => (r.ok ? r.ids : [])))].filter(
       (id) => parseRestorePointId(id)?.app === app,
     );
+    const tombstones = await this.tombstones(
+      app,
+      reads.filter((r) => r.ok).map((r) => r.region),
+    );
     const items: RestorePointView[] = [];
     for (const id of ids) {
+      const tombstone = tombstones.get(id);
+      if (tombstone && !opts.includeDeleted) continue;
       const copies = reads.map((r) => ({ region: r.region, present: r.ok ? r.ids.includes(id) : undefined }));
       const from = copies.filter((c) => c.present).map((c) => c.region);
       let m: RestorePointManifest | null = null;
@@ -165,7 +196,9 @@ export class RestorePointCatalog {
         m = await this.manifest(app, region, id).catch(() => null);
         if (m) break;
       }
-      if (m) items.push(view(m, copies, now, await this.cachedVerification(app, id, reads, stamps)));
+      if (m) {
+        items.push(view(m, copies, now, await this.cachedVerification(app, id, reads, stamps), tombstone));
+      }
     }
     items.sort((a, b) => (a.cutAt < b.cutAt ? 1 : a.cutAt > b.cutAt ? -1 : a.id < b.id ? 1 : -1));
     return {
@@ -175,6 +208,38 @@ export class RestorePointCatalog {
         r.ok ? { region: r.region, ok: true } : { region: r.region, ok: false, error: r.error },
       ),
     };
+  }
+
+  /**
+   * The tombstones of the app in the given regions (one listing each), read from the first region
+   * that lists each. A region that cannot be read is left out: the others still hide the point.
+   */
+  private async tombstones(app: string, regions: string[]): Promise<Map<string, Tombstone>> {
+    const lists = await Promise.all(
+      regions.map(async (region) => ({
+        region,
+        ids: await this.store.listTombstoneIds(app, region).catch(() => [] as string[]),
+      })),
+    );
+    const out = new Map<string, Tombstone>();
+    for (const { region, ids } of lists) {
+      for (const id of ids) {
+        if (out.has(id)) continue;
+        const t = await this.store.readTombstone(app, region, id).catch(() => null);
+        if (t) out.set(id, t);
+      }
+    }
+    return out;
+  }
+
+  /** The tombstone of a restore point in any readable region, read fresh; null when none. */
+  async tombstoneOf(app: string, id: string): Promise<Tombstone | null> {
+    const found = await Promise.all(
+      this.store
+        .regions(app)
+        .map((region) => this.store.readTombstone(app, region, id).catch((): Tombstone | null => null)),
+    );
+    return found.find((t): t is Tombstone => t !== null) ?? null;
   }
 
   /** The newest record among the regions listing one (by stamp), read once per change. */
@@ -247,8 +312,11 @@ export class RestorePointCatalog {
       region: r.region,
       present: r.manifest === undefined ? undefined : r.manifest !== null,
     }));
-    const verification = await this.verificationOf(app, id);
-    return { view: view(found.manifest, copies, now, verification), manifest: found.manifest };
+    const [verification, tombstone] = await Promise.all([
+      this.verificationOf(app, id),
+      this.tombstoneOf(app, id),
+    ]);
+    return { view: view(found.manifest, copies, now, verification, tombstone), manifest: found.manifest };
   }
 
   /** The newest restore point whose manifest is in `region`, if any. */

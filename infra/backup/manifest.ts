@@ -12,6 +12,7 @@ export { MANIFEST_SCHEMA, parseRestorePointId, restorePointIdOf } from '../../wo
  *   <prefix>apps/<app>/restore-points/<id>/<service>.<ext> one artifact per service
  *   <prefix>apps/<app>/restore-points/<id>/<service>/...   objects of an object-set artifact (S3 services)
  *   <prefix>apps/<app>/verifications/<id>.json             the latest verification of the restore point
+ *   <prefix>apps/<app>/tombstones/<id>.json                a soft delete: hidden, purged when its window ends
  *
  * A restore point exists in a region exactly when its manifest is there; readers ignore
  * everything else (leftovers of failed attempts are removed by the attempt's own cleanup).
@@ -87,4 +88,7 @@ export const layout = {
   verificationsFolder: () => 'verifications/',
   /** The latest verification of a restore point (see workflows/verification.ts). */
   verification: (id: string) => `verifications/${id}.json`,
+  tombstonesFolder: () => 'tombstones/',
+  /** The restore point is soft-deleted (docs/soft-deletes.md): hidden, never restored from. */
+  tombstone: (id: string) => `tombstones/${id}.json`,
 };

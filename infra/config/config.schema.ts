@@ -312,6 +312,27 @@ const restorePointsSchema = z
   })
   .strict();
 
+const SOFT_DELETE_DEFAULT_WINDOW = 7 * 86400;
+
+/**
+ * Soft deletes (docs/soft-deletes.md): how long a deleted thing can be brought back before it is
+ * purged, for every kind, and per kind of soft-delete operation.
+ */
+const softDeleteSchema = z
+  .object({
+    windowSeconds: seconds(1, 90 * 86400).default(SOFT_DELETE_DEFAULT_WINDOW),
+    kinds: z
+      .object({
+        'restore-point-delete': z
+          .object({ windowSeconds: seconds(1, 90 * 86400) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
 const appSchema = z
   .object({
     description: z.string().optional(),
@@ -328,6 +349,7 @@ const appSchema = z
     /** The app's stateful services, whose data a restore point captures together. */
     services: z.array(serviceSchema).default([]),
     restorePoints: restorePointsSchema.default(restorePointsSchema.parse({})),
+    softDelete: softDeleteSchema.default({ windowSeconds: SOFT_DELETE_DEFAULT_WINDOW, kinds: {} }),
     policies: z
       .object({
         rpoSeconds: seconds(1, 30 * 86400).default(3600),
@@ -502,6 +524,14 @@ export type DnsRecordConfig = AppConfig['dns']['records'][number];
 export type DnsProviderConfig = SwitchyardConfig['dnsProviders'][string];
 export type ServiceConfig = AppConfig['services'][number];
 export type RestorePointsConfig = AppConfig['restorePoints'];
+
+/** The undo window of a kind of soft delete for an app: the kind's own, else the app's. */
+export function softDeleteWindowSeconds(
+  app: Pick<AppConfig, 'softDelete'>,
+  kind: keyof AppConfig['softDelete']['kinds'],
+): number {
+  return app.softDelete.kinds[kind]?.windowSeconds ?? app.softDelete.windowSeconds;
+}
 export type ApprovalPolicyConfig = z.output<typeof approvalPolicySchema>;
 export type Route53ProviderConfig = Extract<DnsProviderConfig, { type: 'route53' }>;
 export type PowerDnsProviderConfig = Extract<DnsProviderConfig, { type: 'powerdns' }>;

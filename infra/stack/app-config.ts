@@ -38,6 +38,10 @@ export interface LocalAppSpec {
   services?: LocalServiceSpec[];
   /** The app's `restorePoints` section (quiesce window, snapshot timeout, schedule, retention). */
   restorePoints?: Record<string, unknown>;
+  /** The app's `softDelete` section (the undo window, e.g. `{ windowSeconds: 8 }`). */
+  softDelete?: Record<string, unknown>;
+  /** `policies.rpoSeconds` (the schema's default, 3600, when absent). */
+  rpoSeconds?: number;
 }
 
 /** One service as written in switchyard.yaml; `regions` maps each region name to its place. */
@@ -155,7 +159,15 @@ export function localAppConfig(
         },
         ...(spec.services ? { services: spec.services } : {}),
         ...(spec.restorePoints ? { restorePoints: spec.restorePoints } : {}),
-        ...(spec.failoverApproval ? { policies: { approvals: { failover: spec.failoverApproval } } } : {}),
+        ...(spec.softDelete ? { softDelete: spec.softDelete } : {}),
+        ...(spec.failoverApproval || spec.rpoSeconds
+          ? {
+              policies: {
+                ...(spec.rpoSeconds ? { rpoSeconds: spec.rpoSeconds } : {}),
+                ...(spec.failoverApproval ? { approvals: { failover: spec.failoverApproval } } : {}),
+              },
+            }
+          : {}),
       },
     },
   };

@@ -5,9 +5,11 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { APPROVAL_REFUSALS, type ApprovalState, type DecisionRequest } from '../../workflows/approval';
 import {
+  appOwnOperationWorkflowId,
   appSlotWorkflowId,
   coordinatorTaskQueue,
   decideApprovalUpdate,
@@ -17,9 +19,17 @@ import {
   operationSearchAttributes,
   parseOperationId,
   searchAttributes,
+  type SlottedOperationKind,
   STATUS_MEMO_KEY,
+  undoUpdate,
   WORKFLOW_TYPES,
 } from '../../workflows/definitions';
+import {
+  type RestorePointDeleteInput,
+  UNDO_REFUSALS,
+  type UndoRequest,
+  type UndoResult,
+} from '../../workflows/soft-delete';
 import type { FailoverInput } from '../../workflows/failover.workflow';
 import {
   initialOperationStatus,
@@ -55,6 +65,26 @@ export class ApprovalRefusedError extends Error {
   }
 }
 
+/** The workflow refused an undo; `code` is one of UNDO_REFUSALS. */
+export class UndoRefusedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'UndoRefusedError';
+  }
+}
+
+/** The operation id of a workflow execution: `<app>-<uuid>` of its own workflow id, else of its run id. */
+export function operationIdOfExecution(app: string, workflowId: string, runId: string): string {
+  const own = appOwnOperationWorkflowId(app, '');
+  return workflowId.startsWith(own)
+    ? operationIdOf(app, workflowId.slice(own.length))
+    : operationIdOf(app, runId);
+}
+
 export interface OperationSummary {
   operationId: string;
   kind: OperationKind;
@@ -65,6 +95,8 @@ export interface OperationSummary {
   requestedBy?: string;
   spec?: OperationStatus['spec'];
   approval?: ApprovalState;
+  /** A soft delete: when its window ends (the purge). */
+  undoableUntil?: string;
 }
 
 export interface OperationFilter {
@@ -95,7 +127,7 @@ export class OperationsRepository {
    * status, so the operation can be read at once, before any worker has run it.
    */
   async start(
-    kind: OperationKind,
+    kind: SlottedOperationKind,
     app: string,
     spec: OperationSpec,
     requestedBy: string,
@@ -123,6 +155,83 @@ export class OperationsRepository {
     }
   }
 
+  /**
+   * Starts a soft delete under a workflow id of its own (`switchyard.app.<app>.op.<uuid>`): it holds
+   * no slot, and many may be open at once. The operation id is `<app>-<uuid>`.
+   */
+  async startRestorePointDelete(
+    input: Omit<RestorePointDeleteInput, 'operationId'>,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    const client = await this.client();
+    const uuid = randomUUID();
+    const operationId = operationIdOf(input.app, uuid);
+    const kind = 'restore-point-delete';
+    const initial = initialOperationStatus(
+      kind,
+      input.app,
+      input.spec,
+      input.requestedBy,
+      new Date().toISOString(),
+    );
+    initial.facts = { restorePointId: input.spec.restorePointId, undoableUntil: input.undoableUntil };
+    await client.workflow.start(WORKFLOW_TYPES[kind], {
+      taskQueue: coordinatorTaskQueue(this.taskQueuePrefix),
+      workflowId: appOwnOperationWorkflowId(input.app, uuid),
+      workflowIdConflictPolicy: 'FAIL',
+      args: [{ ...input, operationId } satisfies RestorePointDeleteInput],
+      memo: { [STATUS_MEMO_KEY]: { ...initial, operationId } },
+      typedSearchAttributes: operationSearchAttributes(input.app, kind),
+    });
+    return { operationId, undoableUntil: input.undoableUntil };
+  }
+
+  /**
+   * Undoes a soft delete through the workflow's Update; its validator decides (the window, undone
+   * already, purged). Null when there is no such operation.
+   */
+  async undo(operationId: string, req: UndoRequest): Promise<UndoResult | null> {
+    const id = await this.locate(operationId);
+    if (!id) return null;
+    const client = await this.client();
+    try {
+      return await client.workflow
+        .getHandle(id.workflowId, id.runId)
+        .executeUpdate(undoUpdate, { args: [req] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        const details = err.cause.details?.[0] as Record<string, unknown> | undefined;
+        throw new UndoRefusedError(err.cause.type ?? 'refused', err.cause.message, details);
+      }
+      // Closed: its own record says what happened.
+      const op = await this.get(operationId);
+      if (!op) return null;
+      const until = op.facts.undoableUntil as string | undefined;
+      if (op.kind !== 'restore-point-delete') {
+        throw new UndoRefusedError(UNDO_REFUSALS.notUndoable, `a ${op.kind} operation cannot be undone`);
+      }
+      if (op.phase === 'Undone') {
+        throw new UndoRefusedError(
+          UNDO_REFUSALS.alreadyUndone,
+          `operation ${operationId} was already undone`,
+        );
+      }
+      if (op.phase === 'Completed') {
+        throw new UndoRefusedError(
+          UNDO_REFUSALS.windowClosed,
+          `the undo window of operation ${operationId} closed at ${until ?? '?'}: the restore point was purged`,
+          { undoableUntil: until },
+        );
+      }
+      if (isTerminal(op.phase)) {
+        throw new UndoRefusedError(
+          UNDO_REFUSALS.notUndoable,
+          `operation ${operationId} is not undoable (phase ${op.phase})`,
+        );
+      }
+      throw err;
+    }
+  }
+
   /** The id of the operation holding one of the app's slots, if one is running. */
   async runningOperationId(app: string, slot: OperationSlot = 'operation'): Promise<string | undefined> {
     const client = await this.client();
@@ -137,7 +246,8 @@ export class OperationsRepository {
 
   /**
    * Finds the workflow run behind an operation id: the run id under one of the app's slot
-   * workflow ids. Null when no slot holds it.
+   * workflow ids, or else the latest run of the operation's own workflow id
+   * (`switchyard.app.<app>.op.<uuid>`). Null when neither holds it.
    */
   async locate(
     operationId: string,
@@ -156,7 +266,15 @@ export class OperationsRepository {
         }
       }),
     );
-    return found.find((f) => f !== null) ?? null;
+    const inSlot = found.find((f) => f !== null);
+    if (inSlot) return inSlot;
+    try {
+      const description = await client.workflow.getHandle(id.ownWorkflowId).describe();
+      return { workflowId: id.ownWorkflowId, runId: description.runId, description };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
   }
 
   /** The operation at work for the app: running, and not yet at a terminal phase. */
@@ -240,7 +358,7 @@ export class OperationsRepository {
     })) {
       const app = w.typedSearchAttributes.get(searchAttributes.app);
       if (!app) continue;
-      const operationId = operationIdOf(app, w.runId);
+      const operationId = operationIdOfExecution(app, w.workflowId, w.runId);
       const s = statusFromDescription(operationId, w as WorkflowExecutionDescription);
       out.push({
         operationId,
@@ -252,6 +370,7 @@ export class OperationsRepository {
         requestedBy: s.requestedBy,
         spec: s.spec,
         ...(s.phase === 'AwaitingApproval' ? { approval: s.approval } : {}),
+        ...(s.kind === 'restore-point-delete' ? { undoableUntil: s.facts.undoableUntil as string } : {}),
       });
       if (out.length >= limit) break;
     }

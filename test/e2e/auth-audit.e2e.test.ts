@@ -147,6 +147,13 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         body: () => ({ decision: 'approve', comment: 'role matrix' }),
         expect: read(404),
       },
+      {
+        method: 'POST',
+        path: '/v1/operations/{id}/undo',
+        url: () => `/v1/operations/${NO_OP()}/undo`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(404),
+      },
       { method: 'GET', path: '/v1/approvals', url: () => `/v1/approvals?app=${fx.app}`, expect: read() },
       // Restore points: this app declares no services, so taking one is refused (422) and the
       // restore point asked for does not exist (404); the roles are checked before either.
@@ -175,6 +182,12 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         path: '/v1/restore-points/{id}',
         url: () => `/v1/restore-points/${fx.app}-20260101T000000Z-00000000`,
         expect: read(404),
+      },
+      {
+        method: 'DELETE',
+        path: '/v1/restore-points/{id}',
+        url: () => `/v1/restore-points/${fx.app}-20260101T000000Z-00000000?reason=role%20matrix`,
+        expect: operatorOnly(404),
       },
       {
         method: 'POST',

@@ -54,7 +54,14 @@ export async function startAppFixture(
   options: Partial<
     Pick<
       LocalAppSpec,
-      'ttl' | 'verifyPath' | 'verifyTimeoutSeconds' | 'failoverApproval' | 'notifications' | 'restorePoints'
+      | 'ttl'
+      | 'verifyPath'
+      | 'verifyTimeoutSeconds'
+      | 'failoverApproval'
+      | 'notifications'
+      | 'restorePoints'
+      | 'softDelete'
+      | 'rpoSeconds'
     >
   > & {
     /** Another Temporal server than the harness's shared one (a test that restarts its own). */
@@ -106,6 +113,8 @@ export async function startAppFixture(
     databaseUrl: `sqlite:${path.join(dir, 'switchyard.db')}`,
     notifications: options.notifications,
     restorePoints: options.restorePoints,
+    softDelete: options.softDelete,
+    rpoSeconds: options.rpoSeconds,
     services: ordersDatabases
       ? demoAppServices(
           REGION_IPS.map((ip, i) => ({

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   appOperationWorkflowId,
+  appOwnOperationWorkflowId,
   appSlotWorkflowId,
   OPERATION_SLOTS,
   operationIdOf,
@@ -22,7 +23,10 @@ describe('operation ids', () => {
         app,
         runId,
         workflowIds: OPERATION_SLOTS.map((slot) => appSlotWorkflowId(app, slot)),
+        // Operations without a slot (soft deletes) run under a workflow id of their own.
+        ownWorkflowId: `switchyard.app.${app}.op.${runId}`,
       });
+      assert.equal(parsed!.ownWorkflowId, appOwnOperationWorkflowId(app, runId));
       // The exclusive slot (failover, restore) is looked at first.
       assert.equal(parsed!.workflowIds[0], appOperationWorkflowId(app));
     }

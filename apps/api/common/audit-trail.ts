@@ -26,6 +26,11 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
     target: (r) =>
       `restore-point:${String((r.body as { restorePointId?: unknown } | undefined)?.restorePointId ?? '?')}`,
   },
+  'DELETE /v1/restore-points/:id': {
+    action: 'restore-point.delete',
+    target: (r) => `restore-point:${r.params.id}`,
+  },
+  'POST /v1/operations/:id/undo': { action: 'operation.undo', target: (r) => `operation:${r.params.id}` },
   ...scheduleActions(),
   'POST /v1/tokens': { action: 'token.create', target: () => 'token:new' },
   'DELETE /v1/tokens/:id': { action: 'token.revoke', target: (r) => `token:${r.params.id}` },

@@ -39,3 +39,6 @@ export const operationListQuerySchema = z
     limit: z.coerce.number().int().min(1).max(500).optional(),
   })
   .strict();
+
+export const undoRequestSchema = z.object({ reason: reasonSchema }).strict();
+export type UndoRequestBody = z.output<typeof undoRequestSchema>;

@@ -10,6 +10,8 @@ import {
   type FailoverRequest,
   failoverRequestSchema,
   operationListQuerySchema,
+  type UndoRequestBody,
+  undoRequestSchema,
 } from './failover.dto';
 import { OperationsService } from './operations.service';
 
@@ -61,6 +63,23 @@ export class OperationsController {
     @Req() req: AuthenticatedRequest,
   ) {
     return this.operations.decideApproval(id, body, req.principal!, req.requestId);
+  }
+
+  @Post('operations/:id/undo')
+  @HttpCode(200)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Undo a soft delete before its window ends',
+    description:
+      'The target comes back exactly as it was (its tombstones are removed). 200 {operationId, restorePointId, undoneAt, by}; 409 undo-window-closed (details.undoableUntil) / already-undone / not-undoable; 404 operation-not-found.',
+  })
+  @ApiBody({ schema: jsonSchema(undoRequestSchema) })
+  undo(
+    @Param('id') id: string,
+    @Body(new ZodPipe(undoRequestSchema)) body: UndoRequestBody,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.operations.undo(id, body, req.principal!, req.requestId);
   }
 
   @Get('approvals')

@@ -5,10 +5,11 @@ import {
   OperationConflictError,
   type OperationFilter,
   OperationsRepository,
+  UndoRefusedError,
 } from '../../../infra/temporal/operations.repository';
-import type { OperationSlot } from '../../../workflows/definitions';
+import type { OperationSlot, SlottedOperationKind } from '../../../workflows/definitions';
 import type { FailoverInput } from '../../../workflows/failover.workflow';
-import type { OperationKind, OperationSpec, OperationStatus } from '../../../workflows/operation';
+import type { OperationSpec, OperationStatus } from '../../../workflows/operation';
 import { AppsService } from '../apps/apps.service';
 import { ApiError } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
@@ -107,9 +108,22 @@ export class OperationsService {
     }
   }
 
+  /** The operation at work in one of the app's slots, with its status; undefined when none. */
+  async activeOperation(app: string, slot: OperationSlot): Promise<OperationStatus | undefined> {
+    const id = await orUnavailable(this.operations.activeOperationId(app, slot));
+    return id ? ((await orUnavailable(this.operations.get(id))) ?? undefined) : undefined;
+  }
+
+  /** Starts a soft delete of a restore point (no slot: its own workflow id). */
+  async startRestorePointDelete(input: Parameters<OperationsRepository['startRestorePointDelete']>[0]) {
+    const started = await orUnavailable(this.operations.startRestorePointDelete(input));
+    this.metrics.operationsStarted.inc({ kind: 'restore-point-delete', app: input.app });
+    return started;
+  }
+
   /** Starts an operation in its slot; Temporal refuses a second one (409), whatever raced us. */
   async start(
-    kind: OperationKind,
+    kind: SlottedOperationKind,
     app: string,
     spec: OperationSpec,
     principal: Principal,
@@ -154,6 +168,24 @@ export class OperationsService {
           err.code === APPROVAL_REFUSALS.selfApproval || err.code === APPROVAL_REFUSALS.notEligible;
         throw new ApiError(forbidden ? 403 : 409, err.code, err.message);
       }
+      throw err;
+    }
+  }
+
+  /**
+   * Undoes a soft delete before its window ends (the workflow's validator decides): 409
+   * undo-window-closed naming when it closed, already-undone, not-undoable.
+   */
+  async undo(id: string, body: { reason: string }, principal: Principal, requestId?: string) {
+    try {
+      const result = await orUnavailable(
+        this.operations.undo(id, { by: principal.name, reason: body.reason, requestId }),
+      );
+      if (!result) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
+      this.log.log(`operation ${id} undone by ${principal.name}`);
+      return result;
+    } catch (err) {
+      if (err instanceof UndoRefusedError) throw ApiError.conflict(err.code, err.message, err.details);
       throw err;
     }
   }

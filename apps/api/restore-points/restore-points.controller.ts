@@ -1,8 +1,12 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import {
+  type DeleteRestorePointQuery,
+  deleteRestorePointQuerySchema,
+  listRestorePointsQuerySchema,
   type RestoreRequest,
   restoreRequestSchema,
   type TakeRestorePointRequest,
@@ -23,10 +27,15 @@ export class RestorePointsController {
   @ApiOperation({
     summary: "An app's restore points, newest first, read from the manifests in every region's bucket",
     description:
-      'Each item has its services (size, SHA-256, marker), its age and where its manifest is (`copies`). With a region unreachable the others answer and `regions` says which could not be read; 503 catalog-unavailable when none can.',
+      'Each item has its services (size, SHA-256, marker), its age and where its manifest is (`copies`). With a region unreachable the others answer and `regions` says which could not be read; 503 catalog-unavailable when none can. Soft-deleted ones are listed only with `include=deleted`, marked `deleted`.',
   })
-  list(@Param('app') app: string) {
-    return this.restorePoints.list(app);
+  @ApiQuery({ name: 'include', required: false, enum: ['deleted'] })
+  list(
+    @Param('app') app: string,
+    @Query(new ZodPipe(listRestorePointsQuerySchema, 'query'))
+    q: z.output<typeof listRestorePointsQuerySchema>,
+  ) {
+    return this.restorePoints.list(app, { includeDeleted: q.include === 'deleted' });
   }
 
   @Post('apps/:app/restore-points')
@@ -69,6 +78,23 @@ export class RestorePointsController {
   })
   get(@Param('id') id: string) {
     return this.restorePoints.get(id);
+  }
+
+  @Delete('restore-points/:id')
+  @HttpCode(202)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Soft-delete a restore point: hidden at once, purged when the undo window ends',
+    description:
+      '202 {operationId, undoableUntil}; undo with POST /v1/operations/{id}/undo before then. 404 restore-point-not-found; 409 restore-point-already-deleted / restore-point-protected (the newest verified, or committed, one) / restore-point-in-rpo-window / restore-point-in-use.',
+  })
+  @ApiQuery({ name: 'reason', required: true })
+  remove(
+    @Param('id') id: string,
+    @Query(new ZodPipe(deleteRestorePointQuerySchema, 'query')) q: DeleteRestorePointQuery,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.restorePoints.softDelete(id, q, req.principal!);
   }
 
   @Post('apps/:app/restores')

@@ -25,3 +25,10 @@ export const verifyRequestSchema = z
   })
   .strict();
 export type VerifyRequest = z.output<typeof verifyRequestSchema>;
+
+export const listRestorePointsQuerySchema = z
+  .object({ include: z.enum(['deleted'], { error: 'expected "deleted"' }).optional() })
+  .strict();
+
+export const deleteRestorePointQuerySchema = z.object({ reason: reasonSchema }).strict();
+export type DeleteRestorePointQuery = z.output<typeof deleteRestorePointQuerySchema>;

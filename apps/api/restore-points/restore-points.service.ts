@@ -11,7 +11,14 @@ import type { Principal } from '../common/auth.guard';
 import { OperationsService } from '../operations/operations.service';
 import { CONFIG } from '../tokens';
 import type { VerificationInput } from '../../../workflows/verification.workflow';
-import type { RestoreRequest, TakeRestorePointRequest, VerifyRequest } from './restore-points.dto';
+import { softDeleteWindowSeconds } from '../../../infra/config/config.schema';
+import { DELETE_REFUSALS, deleteRefusal } from '../../../workflows/soft-delete';
+import type {
+  DeleteRestorePointQuery,
+  RestoreRequest,
+  TakeRestorePointRequest,
+  VerifyRequest,
+} from './restore-points.dto';
 
 /** Restore points (the catalog, from the buckets) and the operations that take and restore them. */
 @Injectable()
@@ -36,9 +43,55 @@ export class RestorePointsService {
     }
   }
 
-  async list(app: string) {
+  async list(app: string, opts: { includeDeleted?: boolean } = {}) {
     this.apps.appConfig(app);
-    return this.read(this.catalog.list(app));
+    return this.read(this.catalog.list(app, Date.now(), opts));
+  }
+
+  /**
+   * Soft-deletes a restore point: the guard rails first (a refusal changes nothing), then a
+   * soft-delete operation that tombstones it at once and purges it when the window ends.
+   */
+  async softDelete(id: string, q: DeleteRestorePointQuery, principal: Principal) {
+    const parsed = parseRestorePointId(id);
+    if (!parsed || !this.config.apps[parsed.app]) {
+      throw ApiError.notFound('restore-point-not-found', `no restore point with id "${id}"`);
+    }
+    const appName = parsed.app;
+    const app = this.apps.appConfig(appName);
+    const listing = await this.read(this.catalog.list(appName, Date.now(), { includeDeleted: true }));
+    const running = await this.operations.activeOperation(appName, 'operation');
+    const inUseBy =
+      running?.kind === 'restore' && (running.spec as { restorePointId?: string }).restorePointId === id
+        ? running.operationId
+        : undefined;
+    const refusal = deleteRefusal(
+      id,
+      listing.items.map((i) => ({
+        id: i.id,
+        cutAt: i.cutAt,
+        verification: i.verification?.status,
+        deletedBy: i.deleted?.operationId,
+      })),
+      { now: new Date(), rpoSeconds: app.policies.rpoSeconds, inUseBy },
+    );
+    if (refusal) {
+      const status = refusal.code === DELETE_REFUSALS.notFound ? 404 : 409;
+      throw new ApiError(status, refusal.code, refusal.message, refusal.details);
+    }
+    const windowSeconds = softDeleteWindowSeconds(app, 'restore-point-delete');
+    const undoableUntil = new Date(Date.now() + windowSeconds * 1000).toISOString();
+    const started = await this.operations.startRestorePointDelete({
+      app: appName,
+      spec: { restorePointId: id, reason: q.reason, trigger: 'api' },
+      requestedBy: principal.name,
+      taskQueuePrefix: this.config.temporal.taskQueuePrefix,
+      undoableUntil,
+    });
+    this.log.log(
+      `soft delete ${started.operationId} of ${id} requested by ${principal.name}; undoable until ${undoableUntil}`,
+    );
+    return started;
   }
 
   async get(id: string) {
@@ -102,6 +155,13 @@ export class RestorePointsService {
         `restore point ${req.restorePointId} has no manifest in region ${req.region}` +
           (copy?.present === undefined ? ' (its bucket could not be read)' : ''),
         { copies: found.view.copies },
+      );
+    }
+    if (found.view.deleted) {
+      throw ApiError.conflict(
+        'restore-point-deleted',
+        `restore point ${req.restorePointId} is deleted (operation ${found.view.deleted.operationId}, purged at ${found.view.deleted.undoableUntil} unless undone): it is never restored from`,
+        { deleted: found.view.deleted },
       );
     }
     if (found.view.verification?.status === 'unrecoverable') {

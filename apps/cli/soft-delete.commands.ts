@@ -1,0 +1,99 @@
+import type Table from 'cli-table3';
+import type { Command } from 'commander';
+import type { ApiClient } from './api-client';
+
+/** What the soft-delete commands need from the CLI's entry point (main.ts). */
+export interface SoftDeleteCommandsContext {
+  client(): { api: ApiClient; opts: { json?: boolean } };
+  table(head: string[]): Table.Table;
+  print(opts: { json?: boolean }, data: unknown, render: () => string): void;
+}
+
+interface PendingDelete {
+  operationId: string;
+  app: string;
+  phase: string;
+  requestedBy?: string;
+  spec?: { restorePointId?: string; reason?: string; trigger?: string };
+  undoableUntil?: string;
+}
+
+function until(iso?: string): string {
+  if (!iso) return '';
+  const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+  const left =
+    s <= 0
+      ? 'now'
+      : s < 90
+        ? `in ${s}s`
+        : s < 5400
+          ? `in ${Math.round(s / 60)}m`
+          : `in ${Math.round(s / 3600)}h`;
+  return `${iso} (${left})`;
+}
+
+/** `restore-points delete`, `undo` and `pending-deletes` (docs/soft-deletes.md). */
+export function registerSoftDeleteCommands(program: Command, ctx: SoftDeleteCommandsContext): void {
+  const restorePoints = program.commands.find((c) => c.name() === 'restore-points');
+  restorePoints
+    ?.command('delete <restorePointId>')
+    .description('soft-delete a restore point: hidden now, purged when the undo window ends')
+    .requiredOption('--reason <text>', 'why (recorded with the operation)')
+    .action(async (id: string, o: { reason: string }) => {
+      const { api, opts } = ctx.client();
+      const res = await api.request<{ operationId: string; undoableUntil: string }>(
+        'DELETE',
+        `/v1/restore-points/${encodeURIComponent(id)}?reason=${encodeURIComponent(o.reason)}`,
+      );
+      ctx.print(
+        opts,
+        res,
+        () =>
+          `deleted ${id} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
+          `undo it: switchyard undo ${res.operationId} --reason "..."`,
+      );
+    });
+
+  program
+    .command('undo <operationId>')
+    .description('undo a soft delete before its window ends')
+    .requiredOption('--reason <text>', 'why (recorded with the operation)')
+    .action(async (id: string, o: { reason: string }) => {
+      const { api, opts } = ctx.client();
+      const res = await api.request<{ restorePointId: string; undoneAt: string }>(
+        'POST',
+        `/v1/operations/${encodeURIComponent(id)}/undo`,
+        { reason: o.reason },
+      );
+      ctx.print(
+        opts,
+        res,
+        () => `undone ${id}: restore point ${res.restorePointId} is back (${res.undoneAt})`,
+      );
+    });
+
+  program
+    .command('pending-deletes [app]')
+    .description('soft deletes that can still be undone, with the time each is purged')
+    .action(async (app?: string) => {
+      const { api, opts } = ctx.client();
+      const q = new URLSearchParams({ kind: 'restore-point-delete', phase: 'Undoable' });
+      if (app) q.set('app', app);
+      const res = await api.request<{ items: PendingDelete[] }>('GET', `/v1/operations?${q}`);
+      ctx.print(opts, res, () => {
+        if (res.items.length === 0) return 'no pending deletes';
+        const t = ctx.table(['OPERATION', 'APP', 'RESTORE POINT', 'UNDOABLE UNTIL', 'BY', 'REASON']);
+        for (const d of res.items) {
+          t.push([
+            d.operationId,
+            d.app,
+            d.spec?.restorePointId ?? '',
+            until(d.undoableUntil),
+            d.requestedBy ?? '',
+            d.spec?.reason ?? '',
+          ]);
+        }
+        return t.toString();
+      });
+    });
+}
