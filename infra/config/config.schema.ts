@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { oidcSchema } from '../auth/jwt.verifier';
+import { monitoringSchema, type ProbeTarget } from '../health/monitor-settings';
 import { notificationsSchema } from '../notify/webhook.notifier';
 
 /**
@@ -370,6 +371,8 @@ const appSchema = z
         healthTimeoutSeconds: 5,
         approvals: { failover: DEFAULT_APPROVAL_POLICY, restore: DEFAULT_APPROVAL_POLICY },
       }),
+    /** Region health monitoring (docs/health-monitoring.md); targets default to regions[].healthUrl. */
+    monitoring: monitoringSchema.default(monitoringSchema.parse({})),
   })
   .strict()
   .superRefine((app, ctx) => {
@@ -406,6 +409,16 @@ const appSchema = z
       targets.set(r.dns.target, i);
     });
     checkServices(app, ctx);
+    const regionNames = app.regions.map((r) => r.name);
+    for (const region of Object.keys(app.monitoring.targets ?? {})) {
+      if (!regionNames.includes(region)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['monitoring', 'targets', region],
+          message: `unknown region "${region}" (regions: ${regionNames.join(', ')})`,
+        });
+      }
+    }
   });
 
 /** Service names unique, dependencies known and acyclic, a place in every region and no other. */
@@ -524,6 +537,23 @@ export type DnsRecordConfig = AppConfig['dns']['records'][number];
 export type DnsProviderConfig = SwitchyardConfig['dnsProviders'][string];
 export type ServiceConfig = AppConfig['services'][number];
 export type RestorePointsConfig = AppConfig['restorePoints'];
+
+/** What the monitors probe in each region: `monitoring.targets.<region>`, else its healthUrl. */
+export function monitoringTargets(
+  app: Pick<AppConfig, 'regions' | 'monitoring'>,
+): Record<string, ProbeTarget> {
+  return Object.fromEntries(
+    app.regions.map((r) => [r.name, app.monitoring.targets?.[r.name] ?? { http: r.healthUrl }]),
+  );
+}
+
+/**
+ * The quorum of an app's region health: `monitoring.vantagePoints`, else one vantage point per
+ * region named after it (a monitor in each region).
+ */
+export function monitoringVantagePoints(app: Pick<AppConfig, 'regions' | 'monitoring'>): string[] {
+  return app.monitoring.vantagePoints ?? app.regions.map((r) => r.name);
+}
 
 /** The undo window of a kind of soft delete for an app: the kind's own, else the app's. */
 export function softDeleteWindowSeconds(

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { ConfigError, loadConfigFile, parseConfig } from '../../infra/config/config.loader';
+import { monitoringTargets, monitoringVantagePoints } from '../../infra/config/config.schema';
 
 const EXAMPLE = path.resolve(__dirname, '../../../examples/switchyard.yaml');
 const ENV = {
@@ -204,5 +205,37 @@ describe('configuration', () => {
     doc.apps.shop.regions[0].role = 'active';
     delete doc.apps.shop.services;
     assert.deepEqual(issuesOf(doc), ['apps.shop.regions: an app needs at least two regions']);
+  });
+
+  it('reads region health monitoring: defaults, targets falling back to healthUrl, known regions only', () => {
+    const shop = loadConfigFile(EXAMPLE, ENV).apps.shop!;
+    assert.equal(shop.monitoring.recoverAfterSeconds, 30);
+    assert.equal(shop.monitoring.crossSite.failureThreshold, 6);
+    assert.deepEqual(monitoringVantagePoints(shop), ['east', 'west']);
+    assert.deepEqual(monitoringTargets(shop), {
+      east: { http: shop.regions[0]!.healthUrl },
+      west: { http: shop.regions[1]!.healthUrl },
+    });
+
+    const doc = example();
+    doc.apps.shop.monitoring = {
+      vantagePoints: ['east', 'west', 'third'],
+      targets: { west: { tcp: '10.1.0.5:5432' } },
+    };
+    const set = parseConfig(stringify(doc), 'test.yaml', ENV).apps.shop!;
+    assert.deepEqual(monitoringVantagePoints(set), ['east', 'west', 'third']);
+    assert.deepEqual(monitoringTargets(set).west, { tcp: '10.1.0.5:5432' });
+    assert.deepEqual(monitoringTargets(set).east, { http: set.regions[0]!.healthUrl });
+
+    doc.apps.shop.monitoring.targets = { north: { http: 'http://north/healthz' } };
+    assert.deepEqual(issuesOf(doc), [
+      'apps.shop.monitoring.targets.north: unknown region "north" (regions: east, west)',
+    ]);
+    doc.apps.shop.monitoring = {
+      sameSite: { intervalSeconds: 1, timeoutSeconds: 2, failureThreshold: 3, successThreshold: 2 },
+    };
+    assert.deepEqual(issuesOf(doc), [
+      'apps.shop.monitoring.sameSite.timeoutSeconds: timeoutSeconds must not exceed intervalSeconds',
+    ]);
   });
 });
