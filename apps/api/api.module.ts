@@ -26,6 +26,8 @@ import { AuditTrail } from './common/audit-trail';
 import { AuthGuard } from './common/auth.guard';
 import { requestId } from './common/request-id';
 import { ErrorFilter } from './common/error.filter';
+import { RegionHealthService } from './regions/region-health.service';
+import { RegionsController } from './regions/regions.controller';
 import { OperationsController } from './operations/operations.controller';
 import { OperationsService } from './operations/operations.service';
 import { SchedulesController } from './schedules/schedules.controller';
@@ -33,10 +35,12 @@ import { SchedulesService } from './schedules/schedules.service';
 import { RestorePointsController } from './restore-points/restore-points.controller';
 import { RestorePointsService } from './restore-points/restore-points.service';
 import { Metrics } from './system/metrics';
+import { RegionMetrics } from './system/region.metrics';
 import { RpoMetrics } from './system/rpo.metrics';
 import { SystemController } from './system/system.controller';
 import { TokensController } from './tokens/tokens.controller';
-import { AUDIT_STORE, CONFIG, JWT_VERIFIER, TOKEN_STORE } from './tokens';
+import { WebhookSink } from '../../infra/notify/webhook.sink';
+import { AUDIT_STORE, CONFIG, JWT_VERIFIER, NOTIFICATION_SINK, TOKEN_STORE } from './tokens';
 
 const PERSISTENCE = Symbol('Persistence');
 
@@ -82,6 +86,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         AuditController,
         TokensController,
         RestorePointsController,
+        RegionsController,
       ],
       providers: [
         { provide: CONFIG, useValue: options.config },
@@ -117,8 +122,11 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
           useFactory: (store: ArtifactStore) => new RestorePointCatalog(store),
           inject: [ArtifactStore],
         },
+        { provide: NOTIFICATION_SINK, useValue: new WebhookSink(options.config.notifications.webhooks) },
         Metrics,
         RpoMetrics,
+        RegionHealthService,
+        RegionMetrics,
         AppsService,
         OperationsService,
         SchedulesService,

@@ -4,3 +4,4 @@ export const TEMPORAL_CLIENT = Symbol('TemporalClient');
 export const AUDIT_STORE = Symbol('AuditStore');
 export const TOKEN_STORE = Symbol('TokenStore');
 export const JWT_VERIFIER = Symbol('JwtVerifier');
+export const NOTIFICATION_SINK = Symbol('NotificationSink');

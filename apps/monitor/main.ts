@@ -28,6 +28,10 @@ interface Env {
   site: string;
   settingsFile: string;
   reportUrl: string | undefined;
+  /** Sent with every report, for a coordinator that watches several apps (the API's /v1/monitor/reports). */
+  app: string | undefined;
+  /** Bearer token for the report URL. */
+  token: string | undefined;
   metricsAddress: string | undefined;
 }
 
@@ -42,6 +46,8 @@ function readEnv(): Env {
     site: need('SWITCHYARD_MONITOR_SITE'),
     settingsFile: need('SWITCHYARD_MONITOR_SETTINGS'),
     reportUrl: process.env.SWITCHYARD_MONITOR_REPORT_URL || undefined,
+    app: process.env.SWITCHYARD_MONITOR_APP || undefined,
+    token: process.env.SWITCHYARD_MONITOR_TOKEN || undefined,
     metricsAddress: process.env.SWITCHYARD_MONITOR_METRICS_ADDRESS || undefined,
   };
 }
@@ -106,6 +112,7 @@ class Reporter {
 
   constructor(
     private readonly url: string | undefined,
+    private readonly auth: { app?: string; token?: string },
     private readonly log: Logger,
     private readonly metrics: MonitorMetrics,
   ) {}
@@ -131,8 +138,11 @@ class Reporter {
         try {
           const res = await fetch(this.url!, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify(r),
+            headers: {
+              'content-type': 'application/json',
+              ...(this.auth.token ? { authorization: `Bearer ${this.auth.token}` } : {}),
+            },
+            body: JSON.stringify(this.auth.app ? { app: this.auth.app, ...r } : r),
             signal: AbortSignal.timeout(5000),
           });
           await res.arrayBuffer().catch(() => undefined);
@@ -223,7 +233,7 @@ async function main(): Promise<void> {
   const env = readEnv();
   const settings = loadSettings(env.settingsFile);
   const metrics = new MonitorMetrics(env.vantage);
-  const reporter = new Reporter(env.reportUrl, log, metrics);
+  const reporter = new Reporter(env.reportUrl, { app: env.app, token: env.token }, log, metrics);
 
   let metricsServer: Server | undefined;
   if (env.metricsAddress) {

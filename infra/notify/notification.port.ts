@@ -8,6 +8,7 @@ export const NOTIFICATION_EVENT_NAMES = [
   'approval.expired',
   'operation.finished',
   'restore-point.unrecoverable',
+  'region.state-changed',
 ] as const;
 export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
 

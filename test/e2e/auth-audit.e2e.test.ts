@@ -200,6 +200,23 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         }),
         expect: operatorOnly(404),
       },
+      // Region health: the report names a vantage point outside the quorum, so nothing changes.
+      { method: 'GET', path: '/v1/regions', url: () => '/v1/regions', expect: read() },
+      {
+        method: 'POST',
+        path: '/v1/monitor/reports',
+        url: () => '/v1/monitor/reports',
+        body: () => ({
+          app: fx.app,
+          vantage: 'matrix',
+          region: 'west',
+          verdict: 'down',
+          at: new Date().toISOString(),
+          latencyMs: 1,
+          reason: 'role matrix',
+        }),
+        expect: operatorOnly(422),
+      },
       { method: 'GET', path: '/v1/audit', url: () => '/v1/audit?limit=5', expect: read() },
       { method: 'GET', path: '/v1/audit/verify', url: () => '/v1/audit/verify', expect: read() },
       {

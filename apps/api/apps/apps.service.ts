@@ -3,9 +3,11 @@ import { RestorePointCatalog, type RestorePointView } from '../../../infra/backu
 import type { AppConfig, SwitchyardConfig } from '../../../infra/config/config.schema';
 import { probeHttp, type ProbeResult } from '../../../infra/health/http-probe';
 import { describeS3Error } from '../../../infra/storage/s3.client';
+import type { RegionState } from '../../../infra/health/region-detector';
 import { ControlStateStore, type ControlStateRead } from '../../../infra/storage/control-state.store';
 import { OperationsRepository } from '../../../infra/temporal/operations.repository';
 import { ApiError } from '../common/api-error';
+import { RegionHealthService } from '../regions/region-health.service';
 import { CONFIG } from '../tokens';
 
 export interface RegionView {
@@ -13,7 +15,10 @@ export interface RegionView {
   role: 'active' | 'standby';
   dnsTarget: string;
   healthUrl: string;
+  /** This API's live probe of healthUrl, made for this answer. */
   health: ProbeResult;
+  /** The monitors' quorum (GET /v1/regions has the votes and the history). */
+  state: RegionState;
   bucket: { name: string; endpoint?: string; controlState: { ok: boolean; epoch?: number; error?: string } };
 }
 
@@ -82,6 +87,7 @@ export class AppsService {
     private readonly controlState: ControlStateStore,
     private readonly operations: OperationsRepository,
     private readonly catalog: RestorePointCatalog,
+    private readonly regionHealth: RegionHealthService,
   ) {}
 
   appConfig(app: string): AppConfig {
@@ -122,6 +128,7 @@ export class AppsService {
       this.operations.activeOperationId(name).catch(() => undefined),
       app.services.length === 0 ? null : this.catalog.list(name).catch(() => null),
     ]);
+    const states = this.regionHealth.states().get(name) ?? {};
     return {
       name,
       description: app.description,
@@ -137,6 +144,7 @@ export class AppsService {
           dnsTarget: r.dns.target,
           healthUrl: r.healthUrl,
           health: health[i]!,
+          state: states[r.name] ?? 'unknown',
           bucket: {
             name: r.bucket.name,
             endpoint: r.bucket.endpoint,

@@ -31,6 +31,13 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
     target: (r) => `restore-point:${r.params.id}`,
   },
   'POST /v1/operations/:id/undo': { action: 'operation.undo', target: (r) => `operation:${r.params.id}` },
+  'POST /v1/monitor/reports': {
+    action: 'monitor.report',
+    target: (r) => {
+      const body = r.body as { app?: unknown; region?: unknown } | undefined;
+      return `region:${String(body?.app ?? '?')}/${String(body?.region ?? '?')}`;
+    },
+  },
   ...scheduleActions(),
   'POST /v1/tokens': { action: 'token.create', target: () => 'token:new' },
   'DELETE /v1/tokens/:id': { action: 'token.revoke', target: (r) => `token:${r.params.id}` },

@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import type { AuditStore } from '../../../infra/audit/audit.port';
+import {
+  monitoringTargets,
+  monitoringVantagePoints,
+  type SwitchyardConfig,
+} from '../../../infra/config/config.schema';
+import { describeTarget } from '../../../infra/health/probes';
+import { QuorumAggregator } from '../../../infra/health/quorum-aggregator';
+import type { RegionState, RegionTransition, Votes } from '../../../infra/health/region-detector';
+import type { NotificationSink } from '../../../infra/notify/notification.port';
+import { backoffDelay } from '../../../infra/notify/webhook.notifier';
+import { ApiError } from '../common/api-error';
+import { AUDIT_STORE, CONFIG, NOTIFICATION_SINK } from '../tokens';
+import type { MonitorReport } from './region-health.dto';
+
+export interface TransitionView {
+  from: RegionState;
+  to: RegionState;
+  at: string;
+  reason: string;
+  votes: Votes;
+}
+
+export interface RegionHealthView {
+  region: string;
+  /** What the monitors probe (docs/health-monitoring.md). */
+  target: string;
+  state: RegionState;
+  /** When the region entered its state; null while it is still `unknown`. */
+  since: string | null;
+  reason: string | null;
+  votes: Votes;
+  /** Newest first, at most HISTORY_LIMIT. */
+  history: TransitionView[];
+}
+
+export interface AppRegionsView {
+  app: string;
+  vantagePoints: string[];
+  recoverAfterSeconds: number;
+  regions: RegionHealthView[];
+}
+
+/** Transitions kept per region (the detector's own bound). */
+const HISTORY_LIMIT = 100;
+const NOTIFY_ATTEMPTS = 5;
+
+const view = (t: RegionTransition): TransitionView => ({
+  from: t.from,
+  to: t.to,
+  at: new Date(t.at).toISOString(),
+  reason: t.reason,
+  votes: t.votes,
+});
+
+/**
+ * Region health inside the API: one QuorumAggregator per app, fed by the monitors' reports
+ * (POST /v1/monitor/reports). Only transitions leave it: each one is an audit event
+ * `region.state-changed` and a `region.state-changed` notification. Probes and reports never
+ * reach a workflow, and nothing here fails over. The state lives in memory: after a restart the
+ * regions are `unknown` until the monitors report again.
+ */
+@Injectable()
+export class RegionHealthService implements OnModuleDestroy {
+  private readonly log = new Logger('region-health');
+  private readonly aggregators = new Map<string, QuorumAggregator>();
+  /** The vantage point whose report is being applied, for the transitions it causes (synchronous). */
+  private reporting: string | undefined;
+  /** Audit appends in the order of the transitions. */
+  private recorded: Promise<void> = Promise.resolve();
+
+  constructor(
+    @Inject(CONFIG) private readonly config: SwitchyardConfig,
+    @Inject(AUDIT_STORE) private readonly audit: AuditStore,
+    @Inject(NOTIFICATION_SINK) private readonly notifications: NotificationSink,
+  ) {
+    for (const [app, a] of Object.entries(config.apps)) {
+      const agg = new QuorumAggregator({
+        regions: a.regions.map((r) => r.name),
+        vantagePoints: monitoringVantagePoints(a),
+        recoverAfterSeconds: a.monitoring.recoverAfterSeconds,
+      });
+      agg.onTransition((t) => this.onTransition(app, t));
+      this.aggregators.set(app, agg);
+    }
+  }
+
+  onModuleDestroy(): void {
+    for (const agg of this.aggregators.values()) agg.close();
+  }
+
+  /**
+   * Applies one monitor report; resolves once the transition it caused, if any, is in the audit
+   * log. 422 for an app, region or vantage point outside the configuration.
+   */
+  async receive(report: MonitorReport): Promise<{ state: RegionState; transition: TransitionView | null }> {
+    const { app, ...verdict } = report;
+    const agg = this.aggregators.get(app);
+    const appConfig = this.config.apps[app];
+    if (!agg || !appConfig)
+      throw ApiError.unprocessable('unknown-app', `no app named "${app}"`, {
+        apps: Object.keys(this.config.apps),
+      });
+    const regions = appConfig.regions.map((r) => r.name);
+    if (!regions.includes(verdict.region))
+      throw ApiError.unprocessable('unknown-region', `app ${app} has no region "${verdict.region}"`, {
+        regions,
+      });
+    const vantagePoints = monitoringVantagePoints(appConfig);
+    if (!vantagePoints.includes(verdict.vantage))
+      throw ApiError.unprocessable(
+        'unknown-vantage-point',
+        `"${verdict.vantage}" is not one of app ${app}'s vantage points (monitoring.vantagePoints)`,
+        { vantagePoints },
+      );
+    this.reporting = verdict.vantage;
+    let t: RegionTransition | undefined;
+    try {
+      t = agg.receive(verdict);
+    } finally {
+      this.reporting = undefined;
+    }
+    await this.recorded;
+    return { state: agg.state(verdict.region), transition: t ? view(t) : null };
+  }
+
+  list(): AppRegionsView[] {
+    return Object.keys(this.config.apps).map((app) => this.app(app));
+  }
+
+  app(app: string): AppRegionsView {
+    const a = this.config.apps[app]!;
+    const agg = this.aggregators.get(app)!;
+    const targets = monitoringTargets(a);
+    return {
+      app,
+      vantagePoints: monitoringVantagePoints(a),
+      recoverAfterSeconds: a.monitoring.recoverAfterSeconds,
+      regions: a.regions.map((r) => {
+        const history = agg.history(r.name);
+        const last = history[history.length - 1];
+        return {
+          region: r.name,
+          target: describeTarget(targets[r.name]!),
+          state: agg.state(r.name),
+          since: last ? new Date(last.at).toISOString() : null,
+          reason: last?.reason ?? null,
+          votes: agg.votes(r.name),
+          history: history.slice(-HISTORY_LIMIT).reverse().map(view),
+        };
+      }),
+    };
+  }
+
+  /** The current state of every region, by app. */
+  states(): Map<string, Record<string, RegionState>> {
+    return new Map([...this.aggregators].map(([app, agg]) => [app, agg.states()]));
+  }
+
+  private onTransition(app: string, t: RegionTransition): void {
+    const actor = this.reporting ? `monitor:${this.reporting}` : 'system';
+    const target = `region:${app}/${t.region}`;
+    const at = new Date(t.at).toISOString();
+    this.log.log(`${target}: ${t.from} -> ${t.to} (${t.reason})`);
+    this.recorded = this.recorded.then(async () => {
+      try {
+        await this.audit.append({
+          actor,
+          action: 'region.state-changed',
+          target,
+          reason: t.reason,
+          outcome: 'info',
+          time: at,
+          details: { from: t.from, to: t.to, reason: t.reason, votes: t.votes },
+          idempotencyKey: `region.state-changed:${app}/${t.region}/${t.at}/${t.to}`,
+        });
+      } catch (err) {
+        this.log.error(
+          `audit event not recorded for ${target} ${t.from} -> ${t.to}: ${(err as Error).message}`,
+        );
+      }
+    });
+    void this.notify({ app, region: t.region, from: t.from, to: t.to, at, reason: t.reason, votes: t.votes });
+  }
+
+  /** At least once to each subscribed webhook, retried with backoff; never blocks a report. */
+  private async notify(payload: Record<string, unknown>): Promise<void> {
+    const delivery = { id: randomUUID(), event: 'region.state-changed' as const, payload };
+    await Promise.all(
+      this.notifications.targets(delivery.event).map(async (target) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.notifications.deliver(target, delivery);
+            return;
+          } catch (err) {
+            const final = (err as { retryable?: boolean }).retryable === false;
+            if (final || attempt >= NOTIFY_ATTEMPTS) {
+              this.log.error(`region.state-changed not delivered to ${target}: ${(err as Error).message}`);
+              return;
+            }
+            await new Promise((r) =>
+              setTimeout(r, backoffDelay(attempt, { initialDelayMs: 500, maxDelayMs: 10_000 })),
+            );
+          }
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,46 @@
+import { Body, Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Roles } from '../common/auth.guard';
+import { jsonSchema, ZodPipe } from '../common/zod.pipe';
+import { type MonitorReport, monitorReportSchema } from './region-health.dto';
+import { RegionHealthService } from './region-health.service';
+
+@ApiTags('regions')
+@ApiBearerAuth()
+@Controller('v1')
+export class RegionsController {
+  constructor(private readonly health: RegionHealthService) {}
+
+  @Get('regions')
+  @Roles('viewer')
+  @ApiOperation({
+    summary: "Every app's regions with their health state from the monitors' quorum",
+    description:
+      "For each region: state (unknown, healthy, degraded, down, halted), since when, the last reason, each vantage point's verdict and the transitions, newest first (docs/health-monitoring.md).",
+  })
+  list() {
+    return { items: this.health.list() };
+  }
+
+  @Post('monitor/reports')
+  @HttpCode(200)
+  // Monitors report with an operator token until a dedicated role exists (docs/health-monitoring.md).
+  @Roles('operator')
+  @ApiOperation({
+    summary: "A monitor's verdict change on one region of an app",
+    description:
+      "200 {state, transition}: the region's state after the report and the transition it caused, or null. 422 unknown-app, unknown-region or unknown-vantage-point.",
+  })
+  @ApiBody({ schema: jsonSchema(monitorReportSchema) })
+  async report(
+    @Body(new ZodPipe(monitorReportSchema)) body: MonitorReport,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const out = await this.health.receive(body);
+    res.locals.audit = {
+      details: { vantage: body.vantage, verdict: body.verdict, state: out.state, changed: !!out.transition },
+    };
+    return out;
+  }
+}
