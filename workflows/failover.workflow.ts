@@ -7,7 +7,7 @@ import type {
 import { type ApprovalFacts, type ApprovalPolicy, initialApprovalState } from './approval';
 import { awaitApproval, installApprovalHandler } from './approval-flow';
 import { operationIdOf, operationStatusQuery, regionTaskQueue } from './definitions';
-import { OperationRuntime, toOperationError } from './operation-runtime';
+import { OperationRuntime } from './operation-runtime';
 import { type FailoverSpec, OPERATION_STEPS, type OperationStatus } from './operation';
 
 /**
@@ -185,10 +185,7 @@ export async function failoverWorkflow(input: FailoverInput): Promise<OperationS
     // end() already finished the operation (approval rejected or expired) and threw to fail the
     // workflow: pass that on, do not compensate and finish (record, notify) a second time.
     if (status.endedAt) throw err;
-    status.error = toOperationError(err, failedStep);
-    status.phase = 'Compensating';
-    op.publish();
-    status.phase = (await op.compensate()) ? 'Failed' : 'CompensationFailed';
+    await op.failAndCompensate(err, failedStep);
   }
   return op.end();
 }

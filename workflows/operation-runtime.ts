@@ -158,6 +158,14 @@ export class OperationRuntime {
     this.compensations.push({ step, run });
   }
 
+  /** A step failed: records the error, undoes what was done (in reverse) and sets the outcome phase. */
+  async failAndCompensate(err: unknown, step: string): Promise<void> {
+    this.status.error = toOperationError(err, step);
+    this.status.phase = 'Compensating';
+    this.publish();
+    this.status.phase = (await this.compensate()) ? 'Failed' : 'CompensationFailed';
+  }
+
   /** Runs the compensations in reverse; returns false when one of them failed. */
   async compensate(): Promise<boolean> {
     let ok = true;

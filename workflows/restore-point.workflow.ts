@@ -285,10 +285,7 @@ export async function restorePointWorkflow(
       step.detail = `restore point ${restorePointId} committed in ${plan.regions.join(', ')}`;
     });
   } catch (err) {
-    status.error = toOperationError(err, failedStep);
-    status.phase = 'Compensating';
-    op.publish();
-    status.phase = (await op.compensate()) ? 'Failed' : 'CompensationFailed';
+    await op.failAndCompensate(err, failedStep);
     return op.end();
   }
 

@@ -240,10 +240,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<OperationSta
     status.phase = 'Completed';
   } catch (err) {
     if (status.endedAt) throw err;
-    status.error = toOperationError(err, failedStep);
-    status.phase = 'Compensating';
-    op.publish();
-    status.phase = (await op.compensate()) ? 'Failed' : 'CompensationFailed';
+    await op.failAndCompensate(err, failedStep);
   }
   return op.end();
 }
