@@ -31,3 +31,24 @@ export class ApiError extends HttpException {
     return new ApiError(422, code, message, details);
   }
 }
+
+/** Temporal could not be reached: say so plainly instead of a 500. */
+export function temporalUnavailable(err: unknown): ApiError | undefined {
+  const e = err as { name?: string; message?: string; code?: number };
+  const text = `${e.name ?? ''} ${e.message ?? ''}`;
+  if (
+    /Failed to connect|UNAVAILABLE|ECONNREFUSED|TransportError|DEADLINE_EXCEEDED/i.test(text) ||
+    e.code === 14
+  ) {
+    return new ApiError(503, 'temporal-unavailable', `Temporal is unreachable: ${e.message ?? 'no answer'}`);
+  }
+  return undefined;
+}
+
+export async function orUnavailable<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw temporalUnavailable(err) ?? err;
+  }
+}

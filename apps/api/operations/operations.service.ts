@@ -11,33 +11,12 @@ import type { OperationSlot, SlottedOperationKind } from '../../../workflows/def
 import type { FailoverInput } from '../../../workflows/failover.workflow';
 import type { OperationSpec, OperationStatus } from '../../../workflows/operation';
 import { AppsService } from '../apps/apps.service';
-import { ApiError } from '../common/api-error';
+import { ApiError, orUnavailable } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
 import { Metrics } from '../system/metrics';
 import { CONFIG } from '../tokens';
 import { APPROVAL_REFUSALS } from '../../../workflows/approval';
 import type { ApprovalDecisionRequest, FailoverRequest } from './failover.dto';
-
-/** Temporal could not be reached: say so plainly instead of a 500. */
-function temporalUnavailable(err: unknown): ApiError | undefined {
-  const e = err as { name?: string; message?: string; code?: number };
-  const text = `${e.name ?? ''} ${e.message ?? ''}`;
-  if (
-    /Failed to connect|UNAVAILABLE|ECONNREFUSED|TransportError|DEADLINE_EXCEEDED/i.test(text) ||
-    e.code === 14
-  ) {
-    return new ApiError(503, 'temporal-unavailable', `Temporal is unreachable: ${e.message ?? 'no answer'}`);
-  }
-  return undefined;
-}
-
-export async function orUnavailable<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    throw temporalUnavailable(err) ?? err;
-  }
-}
 
 /** How long a request waits for an operation that has finished but not yet closed its workflow. */
 const CLOSING_WAIT_MS = 10_000;

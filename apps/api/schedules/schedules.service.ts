@@ -12,7 +12,7 @@ import {
 import { OPERATION_SLOT_OF } from '../../../workflows/definitions';
 import { SUPPORTED_SCHEDULE_KINDS, type SupportedScheduleKind } from '../../../workflows/scheduled.workflow';
 import { AppsService } from '../apps/apps.service';
-import { ApiError } from '../common/api-error';
+import { ApiError, temporalUnavailable } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
 import {
   type BackfillScheduleRequest,
@@ -20,22 +20,6 @@ import {
   scheduleNameSchema,
   type UpdateScheduleRequest,
 } from './schedules.dto';
-
-/**
- * Temporal could not be reached: 503, as the operations routes answer. (The same test as
- * operations.service.ts's, which does not export it.)
- */
-function temporalUnavailable(err: unknown): ApiError | undefined {
-  const e = err as { name?: string; message?: string; code?: number };
-  const text = `${e.name ?? ''} ${e.message ?? ''}`;
-  if (
-    /Failed to connect|UNAVAILABLE|ECONNREFUSED|TransportError|DEADLINE_EXCEEDED/i.test(text) ||
-    e.code === 14
-  ) {
-    return new ApiError(503, 'temporal-unavailable', `Temporal is unreachable: ${e.message ?? 'no answer'}`);
-  }
-  return undefined;
-}
 
 /** The repository's refusals in the API's words; Temporal being down as 503. */
 function toApiError(err: unknown): unknown {
