@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import {
   CreateBucketCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
 } from '@aws-sdk/client-s3';
 import pino from 'pino';
-import { ArtifactMismatchError, type BucketPlace, type ObjectIo } from '../../infra/backup/artifact.store';
+import type { BucketPlace, ObjectIo } from '../../infra/backup/artifact.store';
 import { type ArtifactRef, layout, type ObjectSetEntry } from '../../infra/backup/manifest';
 import type { ArtifactSink, ArtifactSource, ServiceContext } from '../../infra/backup/service-adapter.port';
 import type { BucketConfig, ServiceConfig } from '../../infra/config/config.schema';
 import type { S3RegionInfo } from '../../infra/stack/stack-info';
 import { localBucketConfig } from '../../infra/stack/app-config';
 import { localS3Client } from '../../infra/stack/versitygw.component';
+import { verifyingStream } from '../../infra/backup/artifact-io';
 
 /**
  * Test doubles of the ArtifactSink and ArtifactSource the restore point activities hand to a
@@ -134,27 +135,6 @@ export function testSink(
   };
 }
 
-/** Fails at the end of the stream when the bytes that passed do not match `expect`. */
-function verifying(what: string, expect: { size: number; sha256: string }): Transform {
-  const hash = createHash('sha256');
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-    flush(done) {
-      const actual = { size, sha256: hash.digest('hex') };
-      done(
-        actual.size === expect.size && actual.sha256 === expect.sha256
-          ? null
-          : new ArtifactMismatchError(what, expect, actual),
-      );
-    },
-  });
-}
-
 function through(body: Readable, check: Transform): Readable {
   body.once('error', (err) => check.destroy(err));
   return body.pipe(check);
@@ -166,11 +146,11 @@ export function testSource(io: ObjectIo, place: BucketPlace, artifact: ArtifactR
     artifact,
     async open() {
       const { body } = await io.open(place.bucket, place.folder + artifact.key);
-      return through(body, verifying(artifact.key, artifact));
+      return through(body, verifyingStream(artifact.key, artifact));
     },
     async listing() {
       const { body } = await io.open(place.bucket, place.folder + artifact.key);
-      const text = (await readAll(through(body, verifying(artifact.key, artifact)))).toString('utf8');
+      const text = (await readAll(through(body, verifyingStream(artifact.key, artifact)))).toString('utf8');
       return text
         .split('\n')
         .filter((l) => l !== '')
@@ -179,7 +159,7 @@ export function testSource(io: ObjectIo, place: BucketPlace, artifact: ArtifactR
     async openObject(entry) {
       const key = place.folder + (artifact.objects?.prefix ?? '') + entry.key;
       const { body } = await io.open(place.bucket, key);
-      return through(body, verifying(entry.key, entry));
+      return through(body, verifyingStream(entry.key, entry));
     },
   };
 }
