@@ -81,6 +81,24 @@ function s3Checksum(bucket: BucketConfig): { ChecksumAlgorithm?: 'CRC32' | 'CRC3
   return bucket.checksumAlgorithm === 'none' ? {} : { ChecksumAlgorithm: bucket.checksumAlgorithm };
 }
 
+/** One version (or delete marker) of an object; `versionId` is absent for the null version. */
+export interface ObjectVersion {
+  key: string;
+  versionId?: string;
+  size: number;
+  isLatest: boolean;
+  lastModified?: Date;
+  deleteMarker: boolean;
+}
+
+/** The server has no ListObjectVersions (an S3 server without versioning support). */
+export class VersionsNotSupportedError extends Error {
+  constructor() {
+    super('the S3 server does not list object versions');
+    this.name = 'VersionsNotSupportedError';
+  }
+}
+
 /** A bucket plus the key folder inside it: one region's place for one app. */
 export interface BucketPlace {
   bucket: BucketConfig;
@@ -388,14 +406,36 @@ export class ObjectIo {
    * failed attempt left must not linger as noncurrent versions either. Returns how many versions went.
    */
   async purgePrefix(bucket: BucketConfig, prefix: string): Promise<number> {
-    const client = this.buckets.client(bucket);
     let removed = 0;
+    try {
+      for await (const v of this.versions(bucket, prefix)) {
+        await this.deleteObject(bucket, v.key, v.versionId);
+        removed++;
+      }
+    } catch (err) {
+      // An unversioned server without ListObjectVersions: current objects are all there is.
+      if (!(err instanceof VersionsNotSupportedError)) throw err;
+    }
+    // Servers that list no versions for an unversioned bucket still hold current objects.
+    for await (const o of this.list(bucket, prefix)) {
+      await this.deleteObject(bucket, o.key);
+      removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Every version and delete marker under `prefix`, across pages. Throws VersionsNotSupportedError
+   * (before yielding anything) when the server has no ListObjectVersions.
+   */
+  async *versions(bucket: BucketConfig, prefix: string): AsyncGenerator<ObjectVersion> {
+    const client = this.buckets.client(bucket);
     let keyMarker: string | undefined;
     let versionMarker: string | undefined;
     for (;;) {
-      let out;
+      let page;
       try {
-        out = await client.send(
+        page = await client.send(
           new ListObjectVersionsCommand({
             Bucket: bucket.name,
             Prefix: prefix,
@@ -404,33 +444,34 @@ export class ObjectIo {
           }),
         );
       } catch (err) {
-        if ((err as { name?: string }).name !== 'NotImplemented') throw err;
-        // An unversioned server without ListObjectVersions: current objects are all there is.
-        for await (const o of this.list(bucket, prefix)) {
-          await this.deleteObject(bucket, o.key);
-          removed++;
-        }
-        return removed;
+        if ((err as { name?: string }).name === 'NotImplemented') throw new VersionsNotSupportedError();
+        throw err;
       }
-      const versions = [...(out.Versions ?? []), ...(out.DeleteMarkers ?? [])];
-      for (const v of versions) {
-        await this.deleteObject(
-          bucket,
-          v.Key!,
-          v.VersionId && v.VersionId !== 'null' ? v.VersionId : undefined,
-        );
-        removed++;
+      const id = (v: string | undefined) => (v && v !== 'null' ? v : undefined);
+      for (const v of page.Versions ?? []) {
+        yield {
+          key: v.Key!,
+          versionId: id(v.VersionId),
+          size: v.Size ?? 0,
+          isLatest: v.IsLatest === true,
+          lastModified: v.LastModified,
+          deleteMarker: false,
+        };
       }
-      if (!out.IsTruncated) break;
-      keyMarker = out.NextKeyMarker;
-      versionMarker = out.NextVersionIdMarker;
+      for (const m of page.DeleteMarkers ?? []) {
+        yield {
+          key: m.Key!,
+          versionId: id(m.VersionId),
+          size: 0,
+          isLatest: m.IsLatest === true,
+          lastModified: m.LastModified,
+          deleteMarker: true,
+        };
+      }
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
     }
-    // Servers that list no versions for an unversioned bucket still hold current objects.
-    for await (const o of this.list(bucket, prefix)) {
-      await this.deleteObject(bucket, o.key);
-      removed++;
-    }
-    return removed;
   }
 }
 

@@ -1,9 +1,14 @@
-import { GetObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BucketConfig } from '../config/config.schema';
 import { describeS3Error } from '../storage/s3.client';
-import { ArtifactMismatchError, HashingCounter, type ObjectIo } from './artifact.store';
+import {
+  ArtifactMismatchError,
+  HashingCounter,
+  type ObjectIo,
+  VersionsNotSupportedError,
+} from './artifact.store';
 import type { ObjectSetEntry } from './manifest';
 import type {
   ArtifactSink,
@@ -227,37 +232,19 @@ export class S3PrefixAdapter implements ServiceAdapter<S3Service> {
    */
   private async listCut(ctx: Ctx): Promise<ListedObject[]> {
     const { bucket, prefix } = ctx.target;
-    const client = this.io.buckets.client(bucket);
     const out: ListedObject[] = [];
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
     try {
-      for (;;) {
-        let page;
-        try {
-          page = await client.send(
-            new ListObjectVersionsCommand({
-              Bucket: bucket.name,
-              Prefix: prefix,
-              KeyMarker: keyMarker,
-              VersionIdMarker: versionMarker,
-            }),
-          );
-        } catch (err) {
-          if ((err as { name?: string }).name !== 'NotImplemented') throw err;
-          out.length = 0;
-          for await (const o of this.io.list(bucket, prefix)) out.push(o);
-          return out;
+      try {
+        for await (const v of this.io.versions(bucket, prefix)) {
+          if (!v.isLatest || v.deleteMarker) continue;
+          out.push({ key: v.key, size: v.size, versionId: v.versionId, lastModified: v.lastModified });
         }
-        for (const v of page.Versions ?? []) {
-          if (!v.IsLatest || !v.Key) continue;
-          const versionId = v.VersionId && v.VersionId !== 'null' ? v.VersionId : undefined;
-          out.push({ key: v.Key, size: v.Size ?? 0, versionId, lastModified: v.LastModified });
-        }
-        if (!page.IsTruncated) return out;
-        keyMarker = page.NextKeyMarker;
-        versionMarker = page.NextVersionIdMarker;
+      } catch (err) {
+        if (!(err instanceof VersionsNotSupportedError)) throw err;
+        out.length = 0;
+        for await (const o of this.io.list(bucket, prefix)) out.push(o);
       }
+      return out;
     } catch (err) {
       throw new Error(`${this.what(ctx)}: listing failed: ${describeS3Error(err)}`, { cause: err });
     }
