@@ -76,7 +76,7 @@ function serviceOf(config: SwitchyardConfig, app: string, name: string): Service
 }
 
 /** Heartbeats at most once a second; the details carry progress for `describe`. */
-function throttledHeartbeat(): (details?: Record<string, unknown>) => void {
+export function throttledHeartbeat(): (details?: Record<string, unknown>) => void {
   let last = 0;
   return (details) => {
     const now = Date.now();

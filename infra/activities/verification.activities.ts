@@ -4,10 +4,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from '../config/config.schema';
 import { parseListing } from '../backup/artifact-io';
-import type { ArtifactStore } from '../backup/artifact.store';
+import { type ArtifactStore, isNotFound } from '../backup/artifact.store';
+import { mapLimit } from '../backup/concurrency';
 import type { RestorePointCatalog } from '../backup/catalog';
 import type { RestorePointManifest } from '../backup/manifest';
 import { describeS3Error } from '../storage/s3.client';
+import { throttledHeartbeat } from './restore-point.activities';
 import type { CopyCheck, ManifestCopy, ObjectCheck, VerificationRecord } from '../../workflows/verification';
 
 /**
@@ -30,34 +32,6 @@ const READ_CONCURRENCY = 4;
 /** SHA-256 of a manifest's JSON as this version writes it: equal manifests have equal digests. */
 export function manifestDigest(m: RestorePointManifest): string {
   return createHash('sha256').update(JSON.stringify(m)).digest('hex');
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
-}
-
-async function pool<T, R>(items: T[], limit: number, run: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await run(items[i]!);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
-}
-
-function heartbeat(): (details?: Record<string, unknown>) => void {
-  let last = 0;
-  return (details) => {
-    const now = Date.now();
-    if (now - last < 1000) return;
-    last = now;
-    Context.current().heartbeat(details);
-  };
 }
 
 export function createVerificationCoordinatorActivities(deps: VerificationDeps) {
@@ -134,7 +108,7 @@ export function createVerificationRegionActivities(deps: VerificationDeps) {
       manifest: RestorePointManifest;
     }): Promise<CopyCheck> {
       const { app, region, manifest } = input;
-      const beat = heartbeat();
+      const beat = throttledHeartbeat();
       const store = deps.artifacts;
       const place = store.place(app, region);
       const own = await store.readManifest(app, region, manifest.id);
@@ -161,7 +135,7 @@ export function createVerificationRegionActivities(deps: VerificationDeps) {
         }
       };
       const artifacts = manifest.services.map((s) => s.artifact);
-      const results = await pool(artifacts, READ_CONCURRENCY, (a) =>
+      const results = await mapLimit(artifacts, READ_CONCURRENCY, (a) =>
         check(a.key, { size: a.size, sha256: a.sha256, contentType: a.contentType }),
       );
       const objects: ObjectCheck[] = results.map(({ versionId: _v, ...o }) => o);
@@ -178,7 +152,7 @@ export function createVerificationRegionActivities(deps: VerificationDeps) {
         const entries = parseListing(Buffer.concat(chunks).toString('utf8'));
         const prefix = a.objects.prefix;
         objects.push(
-          ...(await pool(entries, READ_CONCURRENCY, async (e) => {
+          ...(await mapLimit(entries, READ_CONCURRENCY, async (e) => {
             const { versionId: _v, ...o } = await check(prefix + e.key, {
               size: e.size,
               sha256: e.sha256,
@@ -210,7 +184,7 @@ export function createVerificationRegionActivities(deps: VerificationDeps) {
       const store = deps.artifacts;
       const to = store.place(input.app, input.to);
       await store.io.deleteObject(to.bucket, to.folder + input.key);
-      const beat = heartbeat();
+      const beat = throttledHeartbeat();
       const r = await store.copy(input.app, input.from, input.to, input.key, input.expect, {
         onProgress: (bytes) => beat({ key: input.key, bytes }),
         signal: Context.current().cancellationSignal,

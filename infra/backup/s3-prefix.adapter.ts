@@ -9,6 +9,7 @@ import {
   type ObjectIo,
   VersionsNotSupportedError,
 } from './artifact.store';
+import { mapLimit } from './concurrency';
 import type { ObjectSetEntry } from './manifest';
 import type {
   ArtifactSink,
@@ -43,30 +44,6 @@ interface ListedObject {
   /** Present when the bucket is versioned: the version current at listing time. */
   versionId?: string;
   lastModified?: Date;
-}
-
-/** Runs `fn` on every item, at most `limit` at once; stops starting new ones after a failure or an abort. */
-async function eachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  signal: AbortSignal,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      signal.throwIfAborted();
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function byKey(a: { key: string }, b: { key: string }): number {
@@ -120,39 +97,49 @@ export class S3PrefixAdapter implements ServiceAdapter<S3Service> {
     const progress = (force = false) =>
       heartbeat({ phase: 'copy', objects: entries.length, of: listed.length, bytes, methods }, force);
 
-    await eachLimit(listed, this.options.concurrency ?? S3_PREFIX_CONCURRENCY, ctx.signal, async (o) => {
-      const relative = o.key.slice(prefix.length);
-      const toKey = dest.prefix + relative;
-      let entry: ObjectSetEntry;
-      if (o.versionId) {
-        // Pinned: the hash and the copy read the same immutable version.
-        const { body, contentType } = await this.openSource(bucket, o.key, o.versionId);
-        const counter = new HashingCounter(() => progress());
-        await pipeline(body, counter, new Writable({ write: (_c, _e, done) => done() }));
-        const expect = { size: counter.bytes, sha256: counter.digest(), contentType, versionId: o.versionId };
-        const copied = await dest.io.copy(bucket, o.key, dest.bucket, toKey, expect, {
-          signal: ctx.signal,
-          onProgress: () => progress(),
-        });
-        methods[copied.method]++;
-        entry = { key: relative, size: expect.size, sha256: expect.sha256, sourceVersionId: o.versionId };
-        if (contentType) entry.contentType = contentType;
-      } else {
-        // Unversioned: the object may change at any time, so hash exactly the bytes stored in the copy.
-        const { body, contentType } = await this.openSource(bucket, o.key);
-        const stored = await dest.io.upload(dest.bucket, toKey, body, {
-          contentType,
-          signal: ctx.signal,
-          onProgress: () => progress(),
-        });
-        methods.streamed++;
-        entry = { key: relative, size: stored.size, sha256: stored.sha256 };
-        if (contentType) entry.contentType = contentType;
-      }
-      entries.push(entry);
-      bytes += entry.size;
-      progress(true);
-    });
+    await mapLimit(
+      listed,
+      this.options.concurrency ?? S3_PREFIX_CONCURRENCY,
+      async (o) => {
+        const relative = o.key.slice(prefix.length);
+        const toKey = dest.prefix + relative;
+        let entry: ObjectSetEntry;
+        if (o.versionId) {
+          // Pinned: the hash and the copy read the same immutable version.
+          const { body, contentType } = await this.openSource(bucket, o.key, o.versionId);
+          const counter = new HashingCounter(() => progress());
+          await pipeline(body, counter, new Writable({ write: (_c, _e, done) => done() }));
+          const expect = {
+            size: counter.bytes,
+            sha256: counter.digest(),
+            contentType,
+            versionId: o.versionId,
+          };
+          const copied = await dest.io.copy(bucket, o.key, dest.bucket, toKey, expect, {
+            signal: ctx.signal,
+            onProgress: () => progress(),
+          });
+          methods[copied.method]++;
+          entry = { key: relative, size: expect.size, sha256: expect.sha256, sourceVersionId: o.versionId };
+          if (contentType) entry.contentType = contentType;
+        } else {
+          // Unversioned: the object may change at any time, so hash exactly the bytes stored in the copy.
+          const { body, contentType } = await this.openSource(bucket, o.key);
+          const stored = await dest.io.upload(dest.bucket, toKey, body, {
+            contentType,
+            signal: ctx.signal,
+            onProgress: () => progress(),
+          });
+          methods.streamed++;
+          entry = { key: relative, size: stored.size, sha256: stored.sha256 };
+          if (contentType) entry.contentType = contentType;
+        }
+        entries.push(entry);
+        bytes += entry.size;
+        progress(true);
+      },
+      ctx.signal,
+    );
 
     entries.sort(byKey);
     const artifact = await sink.putListing(entries);
@@ -180,34 +167,44 @@ export class S3PrefixAdapter implements ServiceAdapter<S3Service> {
     const heartbeat = throttled(ctx);
     let restored = 0;
     let bytes = 0;
-    await eachLimit(entries, concurrency, ctx.signal, async (e) => {
-      const key = prefix + e.key;
-      const body = await source.openObject(e);
-      const stored = await this.io.upload(bucket, key, body, {
-        contentType: e.contentType,
-        sha256: e.sha256,
-        signal: ctx.signal,
-        onProgress: (n) =>
-          heartbeat({ phase: 'write', objects: restored, of: entries.length, bytes: bytes + n }),
-      });
-      if (stored.size !== e.size) {
-        await this.io.deleteObject(bucket, key, stored.versionId).catch(() => undefined);
-        throw new ArtifactMismatchError(`s3://${bucket.name}/${key}`, e, stored);
-      }
-      restored++;
-      bytes += stored.size;
-      heartbeat({ phase: 'write', objects: restored, of: entries.length, bytes }, true);
-    });
+    await mapLimit(
+      entries,
+      concurrency,
+      async (e) => {
+        const key = prefix + e.key;
+        const body = await source.openObject(e);
+        const stored = await this.io.upload(bucket, key, body, {
+          contentType: e.contentType,
+          sha256: e.sha256,
+          signal: ctx.signal,
+          onProgress: (n) =>
+            heartbeat({ phase: 'write', objects: restored, of: entries.length, bytes: bytes + n }),
+        });
+        if (stored.size !== e.size) {
+          await this.io.deleteObject(bucket, key, stored.versionId).catch(() => undefined);
+          throw new ArtifactMismatchError(`s3://${bucket.name}/${key}`, e, stored);
+        }
+        restored++;
+        bytes += stored.size;
+        heartbeat({ phase: 'write', objects: restored, of: entries.length, bytes }, true);
+      },
+      ctx.signal,
+    );
 
     const wanted = new Set(entries.map((e) => prefix + e.key));
     const extras: string[] = [];
     for await (const o of this.io.list(bucket, prefix)) if (!wanted.has(o.key)) extras.push(o.key);
     let removed = 0;
-    await eachLimit(extras, concurrency, ctx.signal, async (key) => {
-      await this.io.deleteObject(bucket, key);
-      removed++;
-      heartbeat({ phase: 'remove', removed, of: extras.length });
-    });
+    await mapLimit(
+      extras,
+      concurrency,
+      async (key) => {
+        await this.io.deleteObject(bucket, key);
+        removed++;
+        heartbeat({ phase: 'remove', removed, of: extras.length });
+      },
+      ctx.signal,
+    );
     return { detail: `${restored} objects restored, ${removed} removed` };
   }
 
