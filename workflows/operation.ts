@@ -3,7 +3,7 @@ import type { ApprovalState } from './approval';
 /**
  * The Operation resource: spec (what was asked) and status (what happened), after Velero's
  * spec + status shape. Pure types and pure functions only: this file is loaded in the
- * workflow sandbox. Documented in docs/operations.md; keep the enums in step with it.
+ * workflow sandbox. Documented in docs/api.md (Operation); keep the enums in step with it.
  */
 
 export const OPERATION_KINDS = [
