@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         config,
       );
       for (const e of ensured.filter((x) => x.created))
-        log.info({ app: e.app }, 'restore point schedule created');
+        log.info({ app: e.app, kind: e.kind }, 'schedule created from configuration');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'could not create the configured schedules');
     } finally {

@@ -307,9 +307,11 @@ const restorePointsSchema = z
         depth: z.number().int().min(1).max(1000).default(3),
         /** Interval of a verification schedule created without a timing (default: daily). */
         everySeconds: seconds(60, 30 * 86400).optional(),
+        /** A coordinator worker creates the app's `verification` schedule at start when it has none. */
+        enabled: z.boolean().default(false),
       })
       .strict()
-      .default({ depth: 3 }),
+      .default({ depth: 3, enabled: false }),
   })
   .strict();
 

@@ -404,38 +404,66 @@ export function defaultEverySeconds(app: AppConfig): number {
   return app.restorePoints.schedule.everySeconds ?? Math.max(60, Math.floor(app.policies.rpoSeconds / 2));
 }
 
+/** A verification schedule created without a timing runs daily (restorePoints.verification.everySeconds). */
+export const DEFAULT_VERIFICATION_EVERY_SECONDS = 86_400;
+
+/** The interval of a schedule of `kind` created without a timing. */
+export function defaultScheduleEverySeconds(app: AppConfig, kind: 'restore-point' | 'verification'): number {
+  return kind === 'verification'
+    ? (app.restorePoints.verification.everySeconds ?? DEFAULT_VERIFICATION_EVERY_SECONDS)
+    : defaultEverySeconds(app);
+}
+
 /**
- * Creates the restore point schedule of every app whose configuration turns it on
- * (`restorePoints.schedule.enabled`) and that has none yet. An existing schedule is left as it is:
- * what operators changed through the API (interval, pause) wins over the file.
+ * Creates the schedules the configuration turns on and that do not exist yet: the `restore-point`
+ * schedule (`restorePoints.schedule.enabled`) and the `verification` schedule
+ * (`restorePoints.verification.enabled`). An existing schedule is left as it is: what operators
+ * changed through the API (interval, pause) wins over the file.
  */
 export async function ensureConfiguredSchedules(
   repo: SchedulesRepository,
   config: Pick<SwitchyardConfig, 'apps'>,
-): Promise<{ app: string; created: boolean }[]> {
-  const out: { app: string; created: boolean }[] = [];
+): Promise<{ app: string; kind: 'restore-point' | 'verification'; created: boolean }[]> {
+  const out: { app: string; kind: 'restore-point' | 'verification'; created: boolean }[] = [];
   for (const [name, app] of Object.entries(config.apps)) {
-    if (!app.restorePoints.schedule.enabled || app.services.length === 0) continue;
-    if (await repo.get(name, 'restore-point')) {
-      out.push({ app: name, created: false });
-      continue;
-    }
-    try {
-      await repo.create({
-        app: name,
-        name: 'restore-point',
+    if (app.services.length === 0) continue;
+    const wanted: { kind: 'restore-point' | 'verification'; setting: string; catchup: number }[] = [];
+    if (app.restorePoints.schedule.enabled) {
+      wanted.push({
         kind: 'restore-point',
-        timing: { everySeconds: defaultEverySeconds(app) },
-        catchupWindowSeconds: app.restorePoints.schedule.catchupWindowSeconds,
-        paused: false,
-        note: 'created from configuration (restorePoints.schedule.enabled)',
-        createdBy: 'config',
+        setting: 'restorePoints.schedule.enabled',
+        catchup: app.restorePoints.schedule.catchupWindowSeconds,
       });
-      out.push({ app: name, created: true });
-    } catch (err) {
-      // Another worker created it first.
-      if (!(err instanceof ScheduleExistsError)) throw err;
-      out.push({ app: name, created: false });
+    }
+    if (app.restorePoints.verification.enabled) {
+      wanted.push({
+        kind: 'verification',
+        setting: 'restorePoints.verification.enabled',
+        catchup: app.restorePoints.schedule.catchupWindowSeconds,
+      });
+    }
+    for (const w of wanted) {
+      if (await repo.get(name, w.kind)) {
+        out.push({ app: name, kind: w.kind, created: false });
+        continue;
+      }
+      try {
+        await repo.create({
+          app: name,
+          name: w.kind,
+          kind: w.kind,
+          timing: { everySeconds: defaultScheduleEverySeconds(app, w.kind) },
+          catchupWindowSeconds: w.catchup,
+          paused: false,
+          note: `created from configuration (${w.setting})`,
+          createdBy: 'config',
+        });
+        out.push({ app: name, kind: w.kind, created: true });
+      } catch (err) {
+        // Another worker created it first.
+        if (!(err instanceof ScheduleExistsError)) throw err;
+        out.push({ app: name, kind: w.kind, created: false });
+      }
     }
   }
   return out;

@@ -219,7 +219,7 @@ describe('restore points end to end', () => {
     assert.deepEqual(await operations(), before, 'no refused request started an operation');
   });
 
-  test('a schedule turned on in the configuration is created once and then left alone', async () => {
+  test('schedules turned on in the configuration are created once and then left alone', async () => {
     const app = h.fx.config.apps[h.fx.app]!;
     const config = {
       apps: {
@@ -228,15 +228,23 @@ describe('restore points end to end', () => {
           restorePoints: {
             ...app.restorePoints,
             schedule: { ...app.restorePoints.schedule, enabled: true, everySeconds: 7200 },
+            verification: { ...app.restorePoints.verification, enabled: true },
           },
         },
       },
     };
     const repo = new SchedulesRepository(() => h.fx.temporal(), h.fx.config.temporal.taskQueuePrefix);
-    assert.deepEqual(await ensureConfiguredSchedules(repo, config), [{ app: h.fx.app, created: true }]);
+    assert.deepEqual(await ensureConfiguredSchedules(repo, config), [
+      { app: h.fx.app, kind: 'restore-point', created: true },
+      { app: h.fx.app, kind: 'verification', created: true },
+    ]);
     const url = `/v1/apps/${h.fx.app}/schedules/restore-point`;
     const created = await h.http().get(url).set(h.as(h.fx.tokens.viewer)).expect(200);
     assert.equal((created.body as { everySeconds: number }).everySeconds, 7200);
+    const verification = `/v1/apps/${h.fx.app}/schedules/verification`;
+    const daily = await h.http().get(verification).set(h.as(h.fx.tokens.viewer)).expect(200);
+    assert.equal((daily.body as { kind: string }).kind, 'verification');
+    assert.equal((daily.body as { everySeconds: number }).everySeconds, 86_400);
     // An operator's change through the API survives the next worker start.
     await h
       .http()
@@ -244,10 +252,15 @@ describe('restore points end to end', () => {
       .set(h.as(h.fx.tokens.operator))
       .send({ reason: 'maintenance' })
       .expect(200);
-    assert.deepEqual(await ensureConfiguredSchedules(repo, config), [{ app: h.fx.app, created: false }]);
+    assert.deepEqual(await ensureConfiguredSchedules(repo, config), [
+      { app: h.fx.app, kind: 'restore-point', created: false },
+      { app: h.fx.app, kind: 'verification', created: false },
+    ]);
     const after = await h.http().get(url).set(h.as(h.fx.tokens.viewer)).expect(200);
     assert.equal((after.body as { paused: boolean }).paused, true);
-    await h.http().delete(`${url}?reason=test%20cleanup`).set(h.as(h.fx.tokens.operator)).expect(200);
+    for (const u of [url, verification]) {
+      await h.http().delete(`${u}?reason=test%20cleanup`).set(h.as(h.fx.tokens.operator)).expect(200);
+    }
   });
 
   test('the CLI lists, shows and takes restore points', async () => {

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OperationsRepository } from '../../../infra/temporal/operations.repository';
 import {
-  defaultEverySeconds,
+  defaultScheduleEverySeconds,
   InvalidScheduleTimingError,
   ScheduleExistsError,
   ScheduleMissingError,
@@ -44,9 +44,6 @@ async function answer<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-/** A verification schedule created without a timing runs daily (restorePoints.verification.everySeconds). */
-const DEFAULT_VERIFICATION_EVERY_SECONDS = 86_400;
-
 /** How long a trigger waits for an operation that has finished but not yet closed its workflow. */
 const CLOSING_WAIT_MS = 10_000;
 
@@ -84,11 +81,7 @@ export class SchedulesService {
     const timing: ScheduleTiming = req.cron
       ? { cron: req.cron }
       : {
-          everySeconds:
-            req.everySeconds ??
-            (kind === 'verification'
-              ? (app.restorePoints.verification.everySeconds ?? DEFAULT_VERIFICATION_EVERY_SECONDS)
-              : defaultEverySeconds(app)),
+          everySeconds: req.everySeconds ?? defaultScheduleEverySeconds(app, kind),
         };
     const name = req.name ?? kind;
     const view = await answer(
