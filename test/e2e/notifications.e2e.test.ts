@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { verifySignature, WEBHOOK_HEADERS } from '../../infra/notify/webhook.notifier';
 import { isTerminal } from '../../workflows/operation';
 import { startAppFixture } from '../support/app-fixture';
 import { ApiHarness } from '../support/api-harness';
 import { waitFor } from '../support/stack';
+import { type ReceivedWebhook, WebhookReceiver } from '../support/webhook-receiver';
 
 /**
  * Webhook notifications end to end: a real receiver on loopback that refuses the first two
@@ -17,60 +15,19 @@ import { waitFor } from '../support/stack';
 const WEST = '127.0.1.2';
 const FAILURES_PER_DELIVERY = 2;
 
-interface Received {
-  at: number;
-  headers: IncomingHttpHeaders;
-  raw: Buffer;
-  body: { id: string; event: string; payload: Record<string, unknown> };
-  status: number;
-}
-
-class Receiver {
-  readonly secret = randomBytes(24).toString('base64url').slice(0, 32);
-  readonly requests: Received[] = [];
-  private readonly attempts = new Map<string, number>();
-  private server!: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        const id = String(req.headers[WEBHOOK_HEADERS.delivery.toLowerCase()] ?? '');
-        const n = (this.attempts.get(id) ?? 0) + 1;
-        this.attempts.set(id, n);
-        const status = n <= FAILURES_PER_DELIVERY ? 503 : 200;
-        let body: Received['body'];
-        try {
-          body = JSON.parse(raw.toString('utf8')) as Received['body'];
-        } catch {
-          body = { id: '', event: '', payload: {} };
-        }
-        this.requests.push({ at: Date.now(), headers: req.headers, raw, body, status });
-        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'try later');
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks/switchyard`;
-  }
-
-  stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+/** Refuses the first FAILURES_PER_DELIVERY attempts of every delivery (503), takes the next. */
+class Receiver extends WebhookReceiver {
+  constructor() {
+    super((attempt) => (attempt <= FAILURES_PER_DELIVERY ? 503 : 200));
   }
 
   /** Every attempt at the operation's `event` delivery, in arrival order. */
-  attemptsOf(operationId: string, event: string): Received[] {
+  attemptsOf(operationId: string, event: string): ReceivedWebhook[] {
     return this.requests.filter((r) => r.body.event === event && r.body.payload.operationId === operationId);
   }
 
   /** Waits for the delivery to be taken (503, 503, 200) and checks every attempt of it. */
-  async delivered(operationId: string, event: string): Promise<Received[]> {
+  async delivered(operationId: string, event: string): Promise<ReceivedWebhook[]> {
     const attempts = await waitFor(
       () => {
         const a = this.attemptsOf(operationId, event);

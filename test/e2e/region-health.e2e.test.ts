@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AppRegionsView, RegionHealthView } from '../../apps/api/regions/region-health.service';
@@ -19,6 +16,7 @@ import { Supervisor } from '../../infra/stack/supervisor';
 import { startAppFixture } from '../support/app-fixture';
 import { ApiHarness } from '../support/api-harness';
 import { waitFor } from '../support/stack';
+import { WebhookReceiver } from '../support/webhook-receiver';
 
 /**
  * Region health wired into the API: three real monitor processes probe the fixture's demo app
@@ -61,42 +59,10 @@ function upBound(region: string): number {
   );
 }
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  raw: Buffer;
-  body: { id: string; event: string; payload: Record<string, unknown> };
-}
-
-/** A webhook receiver on loopback that takes every delivery. */
-class Receiver {
-  readonly secret = randomBytes(24).toString('base64url').slice(0, 32);
-  readonly received: Received[] = [];
-  private server!: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        this.received.push({ headers: req.headers, raw, body: JSON.parse(raw.toString('utf8')) });
-        res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
 describe('region health: monitors report to the API, which keeps the quorum', () => {
   let h: ApiHarness;
   let supervisor: Supervisor;
-  const receiver = new Receiver();
+  const receiver = new WebhookReceiver();
 
   before(async () => {
     await receiver.start();
@@ -201,7 +167,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
 
     // The webhook got it, signed.
     const note = await waitFor(
-      () => receiver.received.find((r) => r.body.payload.region === 'west' && r.body.payload.to === 'down'),
+      () => receiver.requests.find((r) => r.body.payload.region === 'west' && r.body.payload.to === 'down'),
       { what: 'region.state-changed for west down at the webhook', timeoutMs: 10_000 },
     );
     assert.equal(note.body.event, 'region.state-changed');
@@ -247,7 +213,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
     assert.equal(recovered.details.to, 'healthy');
     assert.equal(recovered.actor, 'system');
     await waitFor(
-      () => receiver.received.find((r) => r.body.payload.region === 'west' && r.body.payload.from === 'down'),
+      () => receiver.requests.find((r) => r.body.payload.region === 'west' && r.body.payload.from === 'down'),
       { what: 'region.state-changed for west recovered at the webhook', timeoutMs: 10_000 },
     );
   });
