@@ -182,6 +182,44 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   'restore-point-delete': ['preflight', 'tombstone', 'window', 'undo', 'purge'],
 };
 
+/** How a failover runs: a planned switchover, an unplanned failover, or a failback home. */
+export const FAILOVER_MODES = ['planned', 'unplanned', 'failback'] as const;
+export type FailoverMode = (typeof FAILOVER_MODES)[number];
+
+/**
+ * The built-in steps of a failover's plan in each mode, in order. Custom steps from
+ * `apps.<app>.failover.steps` are inserted before or after them by name (workflows/custom-steps.ts).
+ */
+export const FAILOVER_PLAN_STEPS: Record<FailoverMode, readonly string[]> = {
+  planned: [
+    'preflight',
+    'approval',
+    'quiesce',
+    'final-restore-point',
+    'fence',
+    'restore',
+    'promote',
+    'dns',
+    'verify',
+    'commit',
+  ],
+  unplanned: ['preflight', 'approval', 'fence', 'restore', 'promote', 'dns', 'verify', 'commit'],
+  failback: [
+    'reprotect',
+    'readiness',
+    'approval',
+    'quiesce',
+    'final-restore-point',
+    'fence',
+    'restore',
+    'promote',
+    'dns',
+    'verify',
+    'commit',
+    'unfence',
+  ],
+};
+
 /** What a restore point or verification operation is started with (by the API or by a schedule). */
 export interface RestorePointInput {
   app: string;
