@@ -17,6 +17,7 @@ import { RestorePointCatalog } from '../../infra/backup/catalog';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectClient } from '../../infra/temporal/connection';
 import { OperationsRepository } from '../../infra/temporal/operations.repository';
+import { CheckpointsRepository } from '../../infra/temporal/checkpoints.repository';
 import { SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import { AppsController } from './apps/apps.controller';
 import { AppsService } from './apps/apps.service';
@@ -30,6 +31,8 @@ import { RegionHealthService } from './regions/region-health.service';
 import { RegionsController } from './regions/regions.controller';
 import { OperationsController } from './operations/operations.controller';
 import { OperationsService } from './operations/operations.service';
+import { CheckpointsController } from './operations/checkpoints.controller';
+import { CheckpointsService } from './operations/checkpoints.service';
 import { SchedulesController } from './schedules/schedules.controller';
 import { SchedulesService } from './schedules/schedules.service';
 import { RestorePointsController } from './restore-points/restore-points.controller';
@@ -87,6 +90,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         TokensController,
         RestorePointsController,
         RegionsController,
+        CheckpointsController,
       ],
       providers: [
         { provide: CONFIG, useValue: options.config },
@@ -104,6 +108,12 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
           provide: OperationsRepository,
           useFactory: () => new OperationsRepository(client, options.config.temporal.taskQueuePrefix),
         },
+        {
+          provide: CheckpointsRepository,
+          useFactory: (operations: OperationsRepository) => new CheckpointsRepository(client, operations),
+          inject: [OperationsRepository],
+        },
+        CheckpointsService,
         {
           provide: SchedulesRepository,
           useFactory: () => new SchedulesRepository(client, options.config.temporal.taskQueuePrefix),

@@ -9,6 +9,7 @@ import {
   targetRegionOf,
 } from '../../workflows/operation';
 import { ApiClient, ApiRequestError } from './api-client';
+import { registerCheckpointCommands } from './checkpoints.commands';
 import { registerScheduleCommands } from './schedules.commands';
 import { registerSoftDeleteCommands } from './soft-delete.commands';
 import { registerVerifyCommands } from './verify.commands';
@@ -563,6 +564,7 @@ program
 registerScheduleCommands(program, { client, table, print });
 registerVerifyCommands(program, { client, table, print, watch });
 registerSoftDeleteCommands(program, { client, table, print });
+registerCheckpointCommands(program, { client, print });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiRequestError) {

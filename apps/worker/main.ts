@@ -12,6 +12,7 @@ import {
   createVerificationRegionActivities,
 } from '../../infra/activities/verification.activities';
 import { createSoftDeleteActivities } from '../../infra/activities/soft-delete.activities';
+import { createCustomStepActivities } from '../../infra/activities/custom-step.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
             ...createBackupCoordinatorActivities(backup),
             ...createVerificationCoordinatorActivities(backup),
             ...createSoftDeleteActivities(backup),
+            ...createCustomStepActivities(deps),
           },
         }),
       );

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { oidcSchema } from '../auth/jwt.verifier';
+import { DEFAULT_FAILOVER_CONFIG, failoverSchema } from './custom-steps';
 import { monitoringSchema, type ProbeTarget } from '../health/monitor-settings';
 import { notificationsSchema } from '../notify/webhook.notifier';
 
@@ -375,6 +376,8 @@ const appSchema = z
       }),
     /** Region health monitoring (docs/health-monitoring.md); targets default to regions[].healthUrl. */
     monitoring: monitoringSchema.default(monitoringSchema.parse({})),
+    /** Custom steps of the failover plans (docs/custom-steps.md). */
+    failover: failoverSchema.default(DEFAULT_FAILOVER_CONFIG),
   })
   .strict()
   .superRefine((app, ctx) => {

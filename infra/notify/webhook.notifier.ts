@@ -224,7 +224,7 @@ export async function deliverWithRetry(
   }
 }
 
-function snippet(text: string): string {
+export function snippet(text: string): string {
   const s = text.replace(/\s+/g, ' ').trim();
   if (!s) return '';
   return `: ${s.length > 200 ? `${s.slice(0, 200)}…` : s}`;
@@ -235,6 +235,6 @@ function retryAfterMs(value: string | null): number | undefined {
 }
 
 // The receiver holds the secret too and may echo it back; it must not travel on in our errors.
-function redact(message: string, ...secrets: string[]): string {
+export function redact(message: string, ...secrets: string[]): string {
   return secrets.filter((s) => s.length > 1).reduce((m, s) => m.split(s).join('[redacted]'), message);
 }

@@ -31,6 +31,10 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
     target: (r) => `restore-point:${r.params.id}`,
   },
   'POST /v1/operations/:id/undo': { action: 'operation.undo', target: (r) => `operation:${r.params.id}` },
+  'POST /v1/operations/:id/checkpoints/:step/confirm': {
+    action: 'checkpoint.confirm',
+    target: (r) => `operation:${r.params.id}`,
+  },
   'POST /v1/monitor/reports': {
     action: 'monitor.report',
     target: (r) => {

@@ -1,0 +1,137 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { customStepConfig } from '../config/custom-steps';
+import type { SwitchyardConfig } from '../config/config.schema';
+import { redact, signPayload, snippet, WEBHOOK_HEADERS } from '../notify/webhook.notifier';
+import { CUSTOM_STEP_ERRORS } from '../../workflows/custom-steps';
+import type { FailoverMode } from '../../workflows/operation';
+
+/**
+ * The webhook of a custom step (docs/custom-steps.md): one signed JSON POST per attempt, the same
+ * signature scheme as notifications (HMAC-SHA256 of `<timestamp>.<body>`, headers
+ * `X-Switchyard-Timestamp` and `X-Switchyard-Signature: sha256=<hex>`). The secret comes from this
+ * worker's configuration, looked up by app and step name: it is never in the activity's input
+ * (history), nor in a log line or an error; errors name the URL's origin only.
+ */
+
+export type CustomStepAction = 'run' | 'compensate';
+
+export interface CustomStepWebhookCall {
+  app: string;
+  operationId: string;
+  step: string;
+  mode: FailoverMode;
+  action: CustomStepAction;
+  url: string;
+  timeoutSeconds: number;
+  expectStatus: number[];
+  /** The region the operation moves the app to, when it has one. */
+  to?: string;
+}
+
+/** What the receiver gets as the JSON body. */
+export interface CustomStepWebhookBody {
+  operationId: string;
+  app: string;
+  step: string;
+  mode: FailoverMode;
+  action: CustomStepAction;
+  to?: string;
+}
+
+export interface CustomStepWebhookResult {
+  /** `webhook <origin>`. */
+  target: string;
+  status: number;
+  durationMs: number;
+}
+
+export interface CustomStepActivityDeps {
+  config: Pick<SwitchyardConfig, 'apps'>;
+  fetch?: typeof fetch;
+  /** Milliseconds since the epoch: the signature's timestamp. */
+  now?: () => number;
+}
+
+/** `X-Switchyard-Event` of a custom step's call. */
+export const customStepEvent = (action: CustomStepAction) => `custom-step.${action}`;
+
+/** `X-Switchyard-Delivery`: the same on every attempt of one call, so a receiver can drop repeats. */
+export const customStepDeliveryId = (c: Pick<CustomStepWebhookCall, 'operationId' | 'step' | 'action'>) =>
+  `${c.operationId}:${c.step}:${c.action}`;
+
+export function createCustomStepActivities(deps: CustomStepActivityDeps) {
+  return {
+    /**
+     * One attempt. Resolves when the answer's status is one of `expectStatus`. Any other answer is
+     * a non-retryable failure (`custom-step-unexpected-status`), except 408, 429 and 5xx, which
+     * like timeouts and network errors are retryable (`custom-step-unavailable`).
+     */
+    async callCustomStepWebhook(call: CustomStepWebhookCall): Promise<CustomStepWebhookResult> {
+      const step = customStepConfig(deps.config, call.app, call.step);
+      if (!step || step.type !== 'webhook' || !step.secret) {
+        throw ApplicationFailure.nonRetryable(
+          `app "${call.app}" has no webhook step "${call.step}" in this worker's configuration`,
+          CUSTOM_STEP_ERRORS.webhookNotConfigured,
+        );
+      }
+      const secret = step.secret;
+      const url = new URL(call.url);
+      const target = `webhook ${url.origin}`;
+      const hidden = [secret, url.pathname + url.search].filter((s) => s !== '/');
+      const what = `custom step "${call.step}" (${call.action}): ${target}`;
+
+      const body = JSON.stringify({
+        operationId: call.operationId,
+        app: call.app,
+        step: call.step,
+        mode: call.mode,
+        action: call.action,
+        ...(call.to ? { to: call.to } : {}),
+      } satisfies CustomStepWebhookBody);
+      const started = (deps.now ?? Date.now)();
+      const timestamp = Math.floor(started / 1000);
+      let res: Response;
+      let text: string;
+      try {
+        res = await (deps.fetch ?? fetch)(call.url, {
+          method: 'POST',
+          redirect: 'manual',
+          signal: AbortSignal.timeout(call.timeoutSeconds * 1000),
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'switchyard-custom-step',
+            [WEBHOOK_HEADERS.event]: customStepEvent(call.action),
+            [WEBHOOK_HEADERS.delivery]: customStepDeliveryId(call),
+            [WEBHOOK_HEADERS.timestamp]: String(timestamp),
+            [WEBHOOK_HEADERS.signature]: `sha256=${signPayload(secret, timestamp, body)}`,
+          },
+          body,
+        });
+        text = await res.text();
+      } catch (err) {
+        const e = err as { name?: string; cause?: { code?: string; message?: string } };
+        const why =
+          e.name === 'TimeoutError'
+            ? `no answer within ${call.timeoutSeconds} s`
+            : (e.cause?.code ?? e.cause?.message ?? e.name ?? 'request failed');
+        throw ApplicationFailure.retryable(
+          redact(`${what}: ${why}`, ...hidden),
+          CUSTOM_STEP_ERRORS.webhookUnavailable,
+        );
+      }
+      const durationMs = Math.max(0, (deps.now ?? Date.now)() - started);
+      if (call.expectStatus.includes(res.status)) return { target, status: res.status, durationMs };
+
+      const answer = redact(
+        `${what} answered ${res.status}, expected ${call.expectStatus.join('/')}${snippet(text)}`,
+        ...hidden,
+      );
+      if (res.status === 408 || res.status === 429 || res.status >= 500) {
+        throw ApplicationFailure.retryable(answer, CUSTOM_STEP_ERRORS.webhookUnavailable);
+      }
+      throw ApplicationFailure.nonRetryable(answer, CUSTOM_STEP_ERRORS.webhookUnexpectedStatus);
+    },
+  };
+}
+
+export type CustomStepActivities = ReturnType<typeof createCustomStepActivities>;
