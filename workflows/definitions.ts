@@ -1,6 +1,8 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalState, DecisionRequest } from './approval';
+import type { ControlRequest, ControlResult, ControlTransition } from './control';
+import type { ControlState } from '../infra/storage/control-state.store';
 import type { OperationKind, OperationStatus } from './operation';
 import type { UndoRequest, UndoResult } from './soft-delete';
 
@@ -48,6 +50,45 @@ export function appSlotWorkflowId(app: string, slot: OperationSlot): string {
 export function appOwnOperationWorkflowId(app: string, uuid: string): string {
   return `switchyard.app.${app}.op.${uuid}`;
 }
+
+/**
+ * An app's controller: one long-lived entity workflow per app that owns its control state (active
+ * region, fencing epoch, writer, halted regions, current operation). Not an operation: it holds no
+ * slot and carries no operation search attributes.
+ */
+export function appControllerWorkflowId(app: string): string {
+  return `switchyard.app.${app}.controller`;
+}
+
+/**
+ * How long a demo app instance keeps accepting writes after its last successful read of the control
+ * state (the write lease, docs/fencing.md). A failover waits this long between the fence and the
+ * promote, so an old writer that cannot read the buckets any more has stopped before a new one
+ * starts. Configurable per app as `apps.<app>.fencing.writeLeaseSeconds`.
+ */
+export const WRITE_LEASE_MS = 2_000;
+
+/** How often a demo app instance reads the control state from every region's bucket. */
+export const LEASE_REFRESH_MS = 500;
+
+/** What the controller's query answers. */
+export interface ControllerView {
+  state: ControlState;
+  currentOperation: string | null;
+  /** The most recent applied changes, oldest first. */
+  transitions: ControlTransition[];
+  /** Runs of the controller so far (continue-as-new). */
+  generation: number;
+}
+
+/** Applies one change in order (validated, deduplicated by requestId, mirrored to every bucket). */
+export const applyControlChangeUpdate = defineUpdate<ControlResult, [ControlRequest]>('applyControlChange');
+
+/** The controller's state once every change accepted before this read is applied (starts it if needed). */
+export const readControlUpdate = defineUpdate<ControlState, []>('readControl');
+
+/** The controller's state; the API falls back to the buckets when Temporal cannot answer. */
+export const controllerQuery = defineQuery<ControllerView>('controller');
 
 /** The id of an app's schedule (`name` is the schedule's name within the app, e.g. `restore-point`). */
 export function appScheduleId(app: string, name: string): string {

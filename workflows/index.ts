@@ -6,3 +6,4 @@ export { restoreWorkflow } from './restore.workflow';
 export { scheduledOperationWorkflow } from './scheduled.workflow';
 export { verificationWorkflow } from './verification.workflow';
 export { restorePointDeleteWorkflow } from './restore-point-delete.workflow';
+export { appControllerWorkflow } from './app-controller.workflow';

@@ -11,6 +11,7 @@ import {
   createVerificationCoordinatorActivities,
   createVerificationRegionActivities,
 } from '../../infra/activities/verification.activities';
+import { createControlActivities } from '../../infra/activities/control.activities';
 import { createSoftDeleteActivities } from '../../infra/activities/soft-delete.activities';
 import { createCustomStepActivities } from '../../infra/activities/custom-step.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
@@ -110,6 +111,15 @@ async function main(): Promise<void> {
     }
   }
 
+  // The control activities reach the app controllers through a client of their own, opened on first use.
+  let controlClient: ReturnType<typeof connectClient> | undefined;
+  const control = {
+    config,
+    // Short per-region bounds: a stopped bucket is reported in `mirrored`, not waited for.
+    controlState: new ControlStateStore(config, { requestTimeoutMs: 2_000, maxAttempts: 2 }),
+    temporal: () => (controlClient ??= connectClient(config.temporal)),
+  };
+
   const workers: Worker[] = [];
   for (const q of wanted) {
     if (q === 'coordinator') {
@@ -125,6 +135,7 @@ async function main(): Promise<void> {
             ...createVerificationCoordinatorActivities(backup),
             ...createSoftDeleteActivities(backup),
             ...createCustomStepActivities(deps),
+            ...createControlActivities(control),
           },
         }),
       );
@@ -156,6 +167,8 @@ async function main(): Promise<void> {
   await stopSealing();
   await persistence.close();
   deps.controlState.close();
+  control.controlState.close();
+  if (controlClient) await (await controlClient).connection.close();
   artifacts.close();
   log.info('worker stopped');
 }

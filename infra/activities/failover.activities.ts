@@ -11,7 +11,12 @@ import {
 } from '../dns/dns.port';
 import { checkEndpoint, type EndpointCheck } from '../health/endpoint-verifier';
 import { probeHttp, type ProbeResult } from '../health/http-probe';
-import type { ControlState, ControlStateStore, RegionReadResult } from '../storage/control-state.store';
+import type {
+  ControlState,
+  ControlStateStore,
+  RegionReadResult,
+  StoredControlState,
+} from '../storage/control-state.store';
 
 /**
  * Activities of the failover workflow. They are the only place the workflow touches the world;
@@ -132,7 +137,7 @@ export function createCoordinatorActivities(deps: ActivityDeps) {
     },
 
     /** Records the new active region and epoch in every region's bucket; the target region's copy is required. */
-    async commitControlState(input: { state: ControlState }): Promise<RegionReadResult[]> {
+    async commitControlState(input: { state: StoredControlState }): Promise<RegionReadResult[]> {
       const results = await deps.controlState.write(input.state.app, input.state);
       const target = results.find((r) => r.region === input.state.activeRegion);
       if (!target?.ok) {

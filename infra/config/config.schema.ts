@@ -337,6 +337,23 @@ const softDeleteSchema = z
   })
   .strict();
 
+/**
+ * Fencing (docs/fencing.md): the app's instances accept writes only while a fresh read of the
+ * control state names their region the writer. `writeLeaseSeconds` is how long a read stays fresh;
+ * a failover waits it between the fence and the promote. Defaults: WRITE_LEASE_MS, LEASE_REFRESH_MS.
+ */
+const fencingSchema = z
+  .object({
+    writeLeaseSeconds: z.number().min(0.1).max(300).default(2),
+    /** How often an instance reads the control state from every region's bucket; below the lease. */
+    leaseRefreshSeconds: z.number().min(0.05).max(60).default(0.5),
+  })
+  .strict()
+  .refine((f) => f.leaseRefreshSeconds < f.writeLeaseSeconds, {
+    path: ['leaseRefreshSeconds'],
+    message: 'must be below writeLeaseSeconds (an instance must refresh its lease before it runs out)',
+  });
+
 const appSchema = z
   .object({
     description: z.string().optional(),
@@ -378,6 +395,7 @@ const appSchema = z
     monitoring: monitoringSchema.default(monitoringSchema.parse({})),
     /** Custom steps of the failover plans (docs/custom-steps.md). */
     failover: failoverSchema.default(DEFAULT_FAILOVER_CONFIG),
+    fencing: fencingSchema.default({ writeLeaseSeconds: 2, leaseRefreshSeconds: 0.5 }),
   })
   .strict()
   .superRefine((app, ctx) => {

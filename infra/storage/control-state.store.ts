@@ -3,23 +3,72 @@ import type { AppConfig, SwitchyardConfig } from '../config/config.schema';
 import { createS3Client, describeS3Error } from './s3.client';
 
 /**
- * An app's control state: which region is active and the fencing epoch. Every change of active
- * region raises the epoch. The state is mirrored to every region's bucket so that any surviving
- * region can tell where the app runs; readers take the highest epoch they can read.
+ * An app's control state (docs/fencing.md): which region serves the app, the fencing epoch, the one
+ * region whose instances may accept writes and the fenced (halted) regions. The app's controller
+ * workflow owns it and mirrors every change to every region's bucket, so that any surviving region
+ * can tell where the app runs and the app's instances can fence themselves; readers take the newest
+ * copy they can read (highest epoch, then highest revision).
  */
 export interface ControlState {
   app: string;
+  /** The region that serves the app (DNS points at it once committed). */
   activeRegion: string;
+  /** Fencing epoch: raised by every fence and every compensation of a fence. */
   epoch: number;
-  updatedAt: string;
+  /** The one region whose instances may accept writes; null while fenced or in transition. */
+  writer: string | null;
+  /** Fenced regions: never made primary again except through a failback. */
+  halted: string[];
   /** The operation that made this change; absent for the initial state taken from configuration. */
   operationId?: string;
+  updatedAt: string;
+  /**
+   * Counts the controller's changes (0 for a state it never changed). Orders two copies with the
+   * same epoch, e.g. before and after a promote. Absent in objects written before the controller.
+   */
+  revision?: number;
+  /** The operation holding the app's controller (claim/release); null or absent when none. */
+  currentOperation?: string | null;
+}
+
+/** A control state as older versions wrote it (no writer, no halted). */
+export type StoredControlState = Omit<ControlState, 'writer' | 'halted'> &
+  Partial<Pick<ControlState, 'writer' | 'halted'>>;
+
+/**
+ * Reads any stored control state: objects written before fencing have no `writer`/`halted` and
+ * read as `writer = activeRegion, halted = []`. Throws on what is not a control state at all.
+ */
+export function normalizeControlState(raw: unknown, app: string): ControlState {
+  const o = (raw ?? {}) as Record<string, unknown>;
+  if (typeof o.activeRegion !== 'string' || typeof o.epoch !== 'number' || !Number.isInteger(o.epoch)) {
+    throw new Error(`the control state of app "${app}" is malformed (needs activeRegion and a whole epoch)`);
+  }
+  const halted = Array.isArray(o.halted) ? o.halted.filter((h): h is string => typeof h === 'string') : [];
+  const writer = o.writer === null ? null : typeof o.writer === 'string' ? o.writer : o.activeRegion;
+  return {
+    app: typeof o.app === 'string' ? o.app : app,
+    activeRegion: o.activeRegion,
+    epoch: o.epoch,
+    writer,
+    halted,
+    ...(typeof o.operationId === 'string' ? { operationId: o.operationId } : {}),
+    updatedAt: typeof o.updatedAt === 'string' ? o.updatedAt : new Date(0).toISOString(),
+    revision: typeof o.revision === 'number' ? o.revision : 0,
+    currentOperation: typeof o.currentOperation === 'string' ? o.currentOperation : null,
+  };
+}
+
+/** Whether `a` is newer than `b`: higher epoch, then higher revision. */
+export function isNewerControlState(a: ControlState, b: ControlState): boolean {
+  return a.epoch !== b.epoch ? a.epoch > b.epoch : (a.revision ?? 0) > (b.revision ?? 0);
 }
 
 export interface RegionReadResult {
   region: string;
   ok: boolean;
   epoch?: number;
+  revision?: number;
   error?: string;
 }
 
@@ -33,7 +82,14 @@ export interface ControlStateRead {
 export class ControlStateStore {
   private readonly clients = new Map<string, S3Client>();
 
-  constructor(private readonly config: SwitchyardConfig) {}
+  /**
+   * `requestTimeoutMs`/`maxAttempts` bound one region's read or write (a stopped S3 server must not
+   * hold a lease refresh or a mirror for long).
+   */
+  constructor(
+    private readonly config: SwitchyardConfig,
+    private readonly options: { requestTimeoutMs?: number; maxAttempts?: number } = {},
+  ) {}
 
   private app(app: string): AppConfig {
     const a = this.config.apps[app];
@@ -47,7 +103,10 @@ export class ControlStateStore {
     if (!c) {
       const r = this.app(app).regions.find((x) => x.name === region);
       if (!r) throw new Error(`unknown region "${region}" of app "${app}"`);
-      c = createS3Client(r.bucket, { requestTimeoutMs: 5_000 });
+      c = createS3Client(r.bucket, {
+        requestTimeoutMs: this.options.requestTimeoutMs ?? 5_000,
+        maxAttempts: this.options.maxAttempts,
+      });
       this.clients.set(key, c);
     }
     return c;
@@ -60,14 +119,23 @@ export class ControlStateStore {
 
   initialState(app: string): ControlState {
     const active = this.app(app).regions.find((r) => r.role === 'active')!;
-    return { app, activeRegion: active.name, epoch: 0, updatedAt: new Date(0).toISOString() };
+    return {
+      app,
+      activeRegion: active.name,
+      epoch: 0,
+      writer: active.name,
+      halted: [],
+      updatedAt: new Date(0).toISOString(),
+      revision: 0,
+      currentOperation: null,
+    };
   }
 
   async readRegion(app: string, region: string): Promise<ControlState | null> {
     try {
       const out = await this.client(app, region).send(new GetObjectCommand(this.key(app, region)));
       const text = await out.Body!.transformToString('utf8');
-      return JSON.parse(text) as ControlState;
+      return normalizeControlState(JSON.parse(text), app);
     } catch (err) {
       if ((err as { name?: string }).name === 'NoSuchKey') return null;
       throw err;
@@ -80,7 +148,7 @@ export class ControlStateStore {
       regions.map(async (region): Promise<[RegionReadResult, ControlState | null]> => {
         try {
           const s = await this.readRegion(app, region);
-          return [{ region, ok: true, epoch: s?.epoch }, s];
+          return [{ region, ok: true, epoch: s?.epoch, revision: s?.revision }, s];
         } catch (err) {
           return [{ region, ok: false, error: describeS3Error(err) }, null];
         }
@@ -95,12 +163,12 @@ export class ControlStateStore {
       }
       return { state: this.initialState(app), source: 'config', regions: results.map(([r]) => r) };
     }
-    const newest = states.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    const newest = states.reduce((a, b) => (isNewerControlState(b, a) ? b : a));
     return { state: newest, source: 'buckets', regions: results.map(([r]) => r) };
   }
 
   /** Writes the state to every region's bucket; reports per region instead of failing on the first. */
-  async write(app: string, state: ControlState): Promise<RegionReadResult[]> {
+  async write(app: string, state: StoredControlState): Promise<RegionReadResult[]> {
     const body = JSON.stringify(state, null, 2);
     return Promise.all(
       this.app(app).regions.map(async (r): Promise<RegionReadResult> => {
@@ -108,7 +176,7 @@ export class ControlStateStore {
           await this.client(app, r.name).send(
             new PutObjectCommand({ ...this.key(app, r.name), Body: body, ContentType: 'application/json' }),
           );
-          return { region: r.name, ok: true, epoch: state.epoch };
+          return { region: r.name, ok: true, epoch: state.epoch, revision: state.revision };
         } catch (err) {
           return { region: r.name, ok: false, error: describeS3Error(err) };
         }

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  isNewerControlState,
+  normalizeControlState,
+  type ControlState,
+} from '../../infra/storage/control-state.store';
+import {
+  applyControlChange,
+  checkControlRequest,
+  ControlChangeError,
+  fenceRecorded,
+  type ControlChange,
+} from '../../workflows/control';
+
+const AT = '2026-11-22T09:00:00.000Z';
+const initial: ControlState = {
+  app: 'shop',
+  activeRegion: 'east',
+  epoch: 3,
+  writer: 'east',
+  halted: [],
+  updatedAt: '2026-11-01T00:00:00.000Z',
+  revision: 7,
+  currentOperation: null,
+};
+
+function run(changes: ControlChange[], from = initial): ControlState {
+  return changes.reduce((s, c) => applyControlChange(s, c, AT), from);
+}
+
+function refused(fn: () => unknown, code: ControlChangeError['code'], text: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ControlChangeError, `expected a ControlChangeError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    assert.match(err.message, text);
+    return true;
+  });
+}
+
+describe('control state transitions', () => {
+  const op = 'shop-op1';
+
+  it('runs an unplanned failover: claim, fence, promote, activate, release', () => {
+    const s = run([
+      { type: 'claim', operationId: op },
+      { type: 'fence', region: 'east', operationId: op },
+      { type: 'promote', region: 'west', operationId: op },
+      { type: 'activate', region: 'west', operationId: op },
+      { type: 'release', operationId: op },
+    ]);
+    assert.deepEqual(s, {
+      app: 'shop',
+      activeRegion: 'west',
+      epoch: 4,
+      writer: 'west',
+      halted: ['east'],
+      updatedAt: AT,
+      revision: 12,
+      currentOperation: null,
+      operationId: op,
+    });
+  });
+
+  it('a fence raises the epoch and clears the writer; fencing again does not list the region twice', () => {
+    const once = run([{ type: 'fence', region: 'east', operationId: op }]);
+    assert.equal(once.epoch, 4);
+    assert.equal(once.writer, null);
+    const twice = applyControlChange(once, { type: 'fence', region: 'east', operationId: op }, AT);
+    assert.deepEqual(twice.halted, ['east']);
+    assert.equal(twice.epoch, 5);
+  });
+
+  it('quiesce stops writes without a new epoch', () => {
+    const s = run([{ type: 'quiesce', region: 'east', operationId: op }]);
+    assert.equal(s.writer, null);
+    assert.equal(s.epoch, 3);
+    assert.equal(s.revision, 8);
+  });
+
+  it('refuses to promote or activate a halted region, leaving the input untouched', () => {
+    const fenced = run([{ type: 'fence', region: 'east', operationId: op }]);
+    const before = structuredClone(fenced);
+    refused(
+      () => applyControlChange(fenced, { type: 'promote', region: 'east', operationId: 'shop-op2' }, AT),
+      'region-halted',
+      /cannot promote region east: it is halted/,
+    );
+    refused(
+      () => applyControlChange(fenced, { type: 'activate', region: 'east', operationId: 'shop-op2' }, AT),
+      'region-halted',
+      /cannot activate region east/,
+    );
+    assert.deepEqual(fenced, before);
+  });
+
+  it('unfence (failback) makes a halted region promotable again', () => {
+    const s = run([
+      { type: 'fence', region: 'east', operationId: op },
+      { type: 'unfence', region: 'east', operationId: 'shop-back' },
+      { type: 'promote', region: 'east', operationId: 'shop-back' },
+    ]);
+    assert.deepEqual(s.halted, []);
+    assert.equal(s.writer, 'east');
+  });
+
+  it('refuses a claim while another operation holds the app; the holder may claim again', () => {
+    const held = run([{ type: 'claim', operationId: op }]);
+    refused(
+      () => applyControlChange(held, { type: 'claim', operationId: 'shop-other' }, AT),
+      'operation-held',
+      /operation shop-op1 holds app "shop"; shop-other cannot claim it/,
+    );
+    assert.equal(applyControlChange(held, { type: 'claim', operationId: op }, AT).currentOperation, op);
+  });
+
+  it("a release by an operation that does not hold the app leaves the holder's claim", () => {
+    const held = run([{ type: 'claim', operationId: op }]);
+    assert.equal(
+      applyControlChange(held, { type: 'release', operationId: 'shop-other' }, AT).currentOperation,
+      op,
+    );
+  });
+
+  it('restore (compensation) goes back to the previous regions and raises the epoch', () => {
+    const previous = initial;
+    const s = run([
+      { type: 'fence', region: 'east', operationId: op },
+      { type: 'promote', region: 'west', operationId: op },
+      { type: 'restore', previous, operationId: op },
+    ]);
+    assert.equal(s.activeRegion, 'east');
+    assert.equal(s.writer, 'east');
+    assert.deepEqual(s.halted, []);
+    assert.equal(s.epoch, 5, 'above the fence, so instances that saw the fence accept the restored writer');
+  });
+
+  it('checks requests: unknown region, unknown type, missing requestId or operationId', () => {
+    const regions = ['east', 'west'];
+    const req = (change: unknown, requestId = 'r1') =>
+      checkControlRequest({ app: 'shop', requestId, change: change as ControlChange }, regions);
+    refused(() => req({ type: 'fence', region: 'north', operationId: op }), 'unknown-region', /"north"/);
+    refused(() => req({ type: 'promote', operationId: op }), 'unknown-region', /change.region/);
+    refused(() => req({ type: 'explode', operationId: op }), 'invalid-change', /change.type must be one of/);
+    refused(() => req({ type: 'claim' }), 'invalid-change', /operationId is required/);
+    refused(() => req({ type: 'claim', operationId: op }, ''), 'invalid-change', /requestId/);
+    refused(
+      () => req({ type: 'restore', operationId: op, previous: { activeRegion: 'mars' } }),
+      'invalid-change',
+      /previous/,
+    );
+    req({ type: 'fence', region: 'east', operationId: op });
+    req({ type: 'release', operationId: op });
+  });
+
+  it('a fence counts once the fenced region and a majority of the buckets hold it', () => {
+    const ok = (region: string) => ({ region, ok: true });
+    const down = (region: string) => ({ region, ok: false, error: 'timeout' });
+    assert.equal(fenceRecorded('east', [ok('east'), ok('west')]), true);
+    assert.equal(fenceRecorded('east', [ok('east'), down('west')]), false, 'one of two is no majority');
+    assert.equal(fenceRecorded('east', [down('east'), ok('west')]), false);
+    assert.equal(fenceRecorded('east', [ok('east'), ok('west'), down('north')]), true);
+  });
+});
+
+describe('stored control state', () => {
+  it('reads an object written before fencing as writer = activeRegion, halted = []', () => {
+    const s = normalizeControlState(
+      { app: 'shop', activeRegion: 'west', epoch: 2, updatedAt: AT, operationId: 'shop-x' },
+      'shop',
+    );
+    assert.deepEqual(s, {
+      app: 'shop',
+      activeRegion: 'west',
+      epoch: 2,
+      writer: 'west',
+      halted: [],
+      operationId: 'shop-x',
+      updatedAt: AT,
+      revision: 0,
+      currentOperation: null,
+    });
+  });
+
+  it('keeps a null writer and the halted regions', () => {
+    const s = normalizeControlState(
+      { activeRegion: 'east', epoch: 4, writer: null, halted: ['east'], revision: 9 },
+      'shop',
+    );
+    assert.equal(s.writer, null);
+    assert.deepEqual(s.halted, ['east']);
+    assert.equal(s.app, 'shop');
+  });
+
+  it('refuses what is not a control state', () => {
+    assert.throws(
+      () => normalizeControlState({ epoch: 'x' }, 'shop'),
+      /control state of app "shop" is malformed/,
+    );
+  });
+
+  it('orders copies by epoch, then revision', () => {
+    const a = { ...initial, epoch: 4, revision: 1 };
+    const b = { ...initial, epoch: 3, revision: 50 };
+    assert.equal(isNewerControlState(a, b), true);
+    assert.equal(isNewerControlState({ ...a, revision: 2 }, a), true);
+    assert.equal(isNewerControlState(a, a), false);
+  });
+});

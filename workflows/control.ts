@@ -1,0 +1,188 @@
+import type { ControlState } from '../infra/storage/control-state.store';
+
+/**
+ * The changes an app's controller applies to its control state (docs/fencing.md), as pure
+ * functions: the controller workflow, its tests and the docs share one definition of what each
+ * change does and which ones are refused.
+ */
+export type ControlChange =
+  /** current operation := operationId (refused while another operation holds it). */
+  | { type: 'claim'; operationId: string }
+  /** current operation := none (a no-op when `operationId` does not hold it any more). */
+  | { type: 'release'; operationId: string }
+  /** writer = null: a planned switchover lets no new writes in anywhere. */
+  | { type: 'quiesce'; region: string; operationId: string }
+  /** epoch + 1, writer = null, halted += region. */
+  | { type: 'fence'; region: string; operationId: string }
+  /** writer = region (refused for a halted region). */
+  | { type: 'promote'; region: string; operationId: string }
+  /** activeRegion = region: the commit (refused for a halted region). */
+  | { type: 'activate'; region: string; operationId: string }
+  /** halted -= region: only a failback does this. */
+  | { type: 'unfence'; region: string; operationId: string }
+  /** Compensation: back to previous activeRegion/writer/halted, epoch = current + 1. */
+  | { type: 'restore'; previous: ControlState; operationId: string };
+
+export type ControlChangeType = ControlChange['type'];
+
+export const CONTROL_CHANGE_TYPES: readonly ControlChangeType[] = [
+  'claim',
+  'release',
+  'quiesce',
+  'fence',
+  'promote',
+  'activate',
+  'unfence',
+  'restore',
+];
+
+export interface MirrorResult {
+  region: string;
+  ok: boolean;
+  error?: string;
+}
+
+export interface ControlResult {
+  state: ControlState;
+  mirrored: MirrorResult[];
+}
+
+export interface ControlRequest {
+  app: string;
+  /** Applied once: the same requestId again answers the first application's result. */
+  requestId: string;
+  change: ControlChange;
+}
+
+/** One applied change, as the controller's query lists it. */
+export interface ControlTransition {
+  revision: number;
+  requestId: string;
+  change: ControlChange;
+  at: string;
+  epoch: number;
+  activeRegion: string;
+  writer: string | null;
+  halted: string[];
+}
+
+/** A change refused by the rules below: the state is unchanged. */
+export class ControlChangeError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'invalid-change' | 'operation-held' | 'region-halted' | 'unknown-region',
+  ) {
+    super(message);
+    this.name = 'ControlChangeError';
+  }
+}
+
+/** Checks the shape of a request (what a validator can refuse before anything is queued). */
+export function checkControlRequest(req: ControlRequest, regions: readonly string[]): void {
+  if (typeof req.requestId !== 'string' || req.requestId.length === 0 || req.requestId.length > 200) {
+    throw new ControlChangeError(
+      'requestId must be a non-empty string of at most 200 characters',
+      'invalid-change',
+    );
+  }
+  const c = req.change as Partial<ControlChange> | undefined;
+  if (!c || !CONTROL_CHANGE_TYPES.includes(c.type as ControlChangeType)) {
+    throw new ControlChangeError(
+      `change.type must be one of ${CONTROL_CHANGE_TYPES.join(', ')} (got ${JSON.stringify(c?.type)})`,
+      'invalid-change',
+    );
+  }
+  if (typeof c.operationId !== 'string' || c.operationId.length === 0) {
+    throw new ControlChangeError(`change.operationId is required for "${c.type}"`, 'invalid-change');
+  }
+  if ('region' in c || (c.type !== 'claim' && c.type !== 'release' && c.type !== 'restore')) {
+    const region = (c as { region?: unknown }).region;
+    if (typeof region !== 'string' || !regions.includes(region)) {
+      throw new ControlChangeError(
+        `change.region ${JSON.stringify(region)} is not a region of app "${req.app}" (regions: ${regions.join(', ')})`,
+        'unknown-region',
+      );
+    }
+  }
+  if (c.type === 'restore') {
+    const p = (c as { previous?: Partial<ControlState> }).previous;
+    if (!p || typeof p.activeRegion !== 'string' || !regions.includes(p.activeRegion)) {
+      throw new ControlChangeError(
+        'change.previous must be a control state whose activeRegion is a region of the app',
+        'invalid-change',
+      );
+    }
+  }
+}
+
+/**
+ * The state after `change`, or a ControlChangeError naming why it is refused. `at` is the time of
+ * the change (the workflow's clock); `revision` always rises by one.
+ */
+export function applyControlChange(state: ControlState, change: ControlChange, at: string): ControlState {
+  const holder = state.currentOperation ?? null;
+  const next: ControlState = {
+    ...state,
+    halted: [...state.halted],
+    updatedAt: at,
+    revision: (state.revision ?? 0) + 1,
+    operationId: change.operationId,
+  };
+  const refuseHalted = (region: string, what: string) => {
+    if (state.halted.includes(region)) {
+      throw new ControlChangeError(
+        `cannot ${what} region ${region}: it is halted (fenced at or before epoch ${state.epoch}); only a failback unfences it`,
+        'region-halted',
+      );
+    }
+  };
+  switch (change.type) {
+    case 'claim':
+      if (holder !== null && holder !== change.operationId) {
+        throw new ControlChangeError(
+          `operation ${holder} holds app "${state.app}"; ${change.operationId} cannot claim it`,
+          'operation-held',
+        );
+      }
+      next.currentOperation = change.operationId;
+      return next;
+    case 'release':
+      next.currentOperation = holder === change.operationId ? null : holder;
+      return next;
+    case 'quiesce':
+      next.writer = null;
+      return next;
+    case 'fence':
+      next.epoch = state.epoch + 1;
+      next.writer = null;
+      if (!next.halted.includes(change.region)) next.halted.push(change.region);
+      return next;
+    case 'promote':
+      refuseHalted(change.region, 'promote');
+      next.writer = change.region;
+      return next;
+    case 'activate':
+      refuseHalted(change.region, 'activate');
+      next.activeRegion = change.region;
+      return next;
+    case 'unfence':
+      next.halted = next.halted.filter((r) => r !== change.region);
+      return next;
+    case 'restore':
+      next.activeRegion = change.previous.activeRegion;
+      next.writer = change.previous.writer ?? null;
+      next.halted = [...(change.previous.halted ?? [])];
+      next.epoch = state.epoch + 1;
+      return next;
+    default: {
+      const never: never = change;
+      throw new ControlChangeError(`unknown change ${JSON.stringify(never)}`, 'invalid-change');
+    }
+  }
+}
+
+/** A fence counts once the fenced region's bucket and a majority of all regions' buckets hold it. */
+export function fenceRecorded(region: string, mirrored: readonly MirrorResult[]): boolean {
+  const ok = mirrored.filter((m) => m.ok);
+  return ok.some((m) => m.region === region) && ok.length * 2 > mirrored.length;
+}
