@@ -7,3 +7,4 @@ export { scheduledOperationWorkflow } from './scheduled.workflow';
 export { verificationWorkflow } from './verification.workflow';
 export { restorePointDeleteWorkflow } from './restore-point-delete.workflow';
 export { appControllerWorkflow } from './app-controller.workflow';
+export { customStepsTestWorkflow } from './custom-steps-test.workflow';

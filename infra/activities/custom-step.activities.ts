@@ -1,6 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { customStepConfig } from '../config/custom-steps';
-import type { SwitchyardConfig } from '../config/config.schema';
+import { customStepConfig, type FailoverConfig } from '../config/custom-steps';
 import { redact, signPayload, snippet, WEBHOOK_HEADERS } from '../notify/webhook.notifier';
 import { CUSTOM_STEP_ERRORS } from '../../workflows/custom-steps';
 import type { FailoverMode } from '../../workflows/operation';
@@ -46,7 +45,8 @@ export interface CustomStepWebhookResult {
 }
 
 export interface CustomStepActivityDeps {
-  config: Pick<SwitchyardConfig, 'apps'>;
+  /** The worker's configuration (or just each app's `failover`): where the secrets are. */
+  config: { apps: Record<string, { failover: Pick<FailoverConfig, 'steps'> }> };
   fetch?: typeof fetch;
   /** Milliseconds since the epoch: the signature's timestamp. */
   now?: () => number;

@@ -15,7 +15,7 @@ export interface ReceivedWebhook {
 /**
  * A real webhook receiver on loopback with its own signing secret. It answers 200, or what
  * `answer` says for the n-th attempt (1, 2, …) of a delivery (by its delivery id), so tests can
- * make deliveries fail and be retried.
+ * make deliveries fail and be retried; `delayMs` holds the answer back (to make a sender time out).
  */
 export class WebhookReceiver {
   readonly secret = randomBytes(24).toString('base64url').slice(0, 32);
@@ -24,7 +24,10 @@ export class WebhookReceiver {
   private server: Server | undefined;
   url = '';
 
-  constructor(private readonly answer: (attempt: number) => number = () => 200) {}
+  constructor(
+    private readonly answer: (attempt: number) => number = () => 200,
+    private readonly delayMs: (attempt: number) => number = () => 0,
+  ) {}
 
   async start(): Promise<void> {
     const server = createServer((req, res) => {
@@ -43,7 +46,11 @@ export class WebhookReceiver {
           body = { id: '', event: '', payload: {} };
         }
         this.requests.push({ at: Date.now(), headers: req.headers, raw, body, status });
-        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'try later');
+        const reply = () =>
+          res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'try later');
+        const delay = this.delayMs(n);
+        if (delay > 0) setTimeout(reply, delay).unref();
+        else reply();
       });
     });
     this.server = server;
