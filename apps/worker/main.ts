@@ -14,6 +14,7 @@ import {
 import { createControlActivities } from '../../infra/activities/control.activities';
 import { createSoftDeleteActivities } from '../../infra/activities/soft-delete.activities';
 import { createCustomStepActivities } from '../../infra/activities/custom-step.activities';
+import { createDnsActivities } from '../../infra/activities/dns.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
@@ -136,6 +137,7 @@ async function main(): Promise<void> {
             ...createSoftDeleteActivities(backup),
             ...createCustomStepActivities(deps),
             ...createControlActivities(control),
+            ...createDnsActivities(deps),
           },
         }),
       );

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { oidcSchema } from '../auth/jwt.verifier';
 import { DEFAULT_FAILOVER_CONFIG, failoverSchema } from './custom-steps';
+import { checkDnsStrategy, dnsStrategyFields, dnsStrategyProviderIssues } from '../dns/dns-settings';
 import { monitoringSchema, type ProbeTarget } from '../health/monitor-settings';
 import { notificationsSchema } from '../notify/webhook.notifier';
 
@@ -364,6 +365,8 @@ const appSchema = z
         /** Wait one TTL after the change before verifying, so cached answers have expired. */
         waitForTtl: z.boolean().default(true),
         records: z.array(dnsRecordSchema).min(1, 'an app needs at least one DNS record'),
+        /** How a failover moves the records: docs/dns-strategies.md. */
+        ...dnsStrategyFields,
       })
       .strict(),
     verify: verifySchema,
@@ -432,6 +435,7 @@ const appSchema = z
       targets.set(r.dns.target, i);
     });
     checkServices(app, ctx);
+    checkDnsStrategy(app.dns, ctx);
     const regionNames = app.regions.map((r) => r.name);
     for (const region of Object.keys(app.monitoring.targets ?? {})) {
       if (!regionNames.includes(region)) {
@@ -549,6 +553,12 @@ export const configSchema = z
           });
         }
       });
+      const providerTypes = Object.fromEntries(
+        Object.entries(cfg.dnsProviders).map(([n, p]) => [n, p.type as string]),
+      );
+      for (const [path, message] of dnsStrategyProviderIssues(app.dns, providerTypes)) {
+        ctx.addIssue({ code: 'custom', path: ['apps', appName, ...path], message });
+      }
     }
   });
 

@@ -3,10 +3,13 @@ import { type PowerDnsProviderConfig } from '../config/config.schema';
 import {
   DnsProviderError,
   normalizeRecordSet,
+  sameRecordValues,
   type DnsChange,
   type DnsProvider,
   type DnsRecordRef,
   type DnsRecordSet,
+  type DnsRecordState,
+  type HealthCheckSpec,
   type WaitForSyncOptions,
 } from './dns.port';
 
@@ -98,6 +101,36 @@ export class PowerDnsProvider implements DnsProvider {
     const res = await this.request('PATCH', zonePath(ref.zone), ref, `upsert ${describe(ref)}`, body);
     await res.arrayBuffer(); // 204: nothing to read, but release the connection
     return { id: `pdns-${randomUUID()}`, status: 'INSYNC', submittedAt: new Date(this.now()).toISOString() };
+  }
+
+  /** PowerDNS has no routed record sets (weighted and failover routing need Route 53). */
+  async getState(ref: DnsRecordRef): Promise<DnsRecordState> {
+    return { simple: await this.get(ref), routed: [] };
+  }
+
+  async applyState(ref: DnsRecordRef, desired: DnsRecordState): Promise<DnsChange | null> {
+    this.checkInZone(ref);
+    if (desired.routed.length > 0) {
+      throw this.error(
+        `${describe(ref)}: weighted and failover record sets need Route 53; PowerDNS holds only simple records here`,
+        false,
+      );
+    }
+    const current = await this.get(ref);
+    if (desired.simple) {
+      if (current && current.ttl === desired.simple.ttl && sameRecordValues(current, desired.simple))
+        return null;
+      return this.upsert(ref, desired.simple);
+    }
+    if (!current) return null;
+    const body = { rrsets: [{ name: canonical(ref.name), type: ref.type, changetype: 'DELETE' }] };
+    const res = await this.request('PATCH', zonePath(ref.zone), ref, `delete ${describe(ref)}`, body);
+    await res.arrayBuffer();
+    return { id: `pdns-${randomUUID()}`, status: 'INSYNC', submittedAt: new Date(this.now()).toISOString() };
+  }
+
+  async ensureHealthCheck(spec: HealthCheckSpec): Promise<string> {
+    throw this.error(`health check ${spec.reference}: PowerDNS has no health checks (use Route 53)`, false);
   }
 
   async waitForSync(change: DnsChange, _options: WaitForSyncOptions): Promise<void> {

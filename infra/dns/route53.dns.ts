@@ -1,11 +1,15 @@
 import {
   ChangeResourceRecordSetsCommand,
+  CreateHealthCheckCommand,
   GetChangeCommand,
+  ListHealthChecksCommand,
   ListHostedZonesByNameCommand,
   ListResourceRecordSetsCommand,
   Route53Client,
   type ChangeInfo,
+  type Change,
   type HostedZone,
+  type ResourceRecordSet,
   type Route53ClientConfig,
   type RRType,
 } from '@aws-sdk/client-route-53';
@@ -14,10 +18,16 @@ import {
   DnsProviderError,
   DnsSyncTimeoutError,
   normalizeRecordSet,
+  normalizeRecordState,
+  sameRecordValues,
+  sameRoutedSet,
   type DnsChange,
   type DnsProvider,
   type DnsRecordRef,
   type DnsRecordSet,
+  type DnsRecordState,
+  type HealthCheckSpec,
+  type RoutedRecordSet,
   type WaitForSyncOptions,
 } from './dns.port';
 
@@ -41,6 +51,9 @@ const POLL_GROWTH = 1.5;
 const RECORD_PAGE_SIZE = 300;
 /** More pages than one name and type can fill on Route 53; only a looping server gets here. */
 const MAX_RECORD_PAGES = 10;
+/** Whole-zone listings (only to guard deletes by SetIdentifier) stop here. */
+const MAX_ZONE_PAGES = 100;
+const MAX_HEALTH_CHECK_PAGES = 100;
 
 const THROTTLING_CODES = new Set([
   'Throttling',
@@ -170,6 +183,226 @@ export class Route53DnsProvider implements DnsProvider {
       ),
     );
     return this.toDnsChange(out.ChangeInfo, `upsert ${describe(ref)}`);
+  }
+
+  async getState(ref: DnsRecordRef): Promise<DnsRecordState> {
+    this.checkInZone(ref);
+    const zoneId = await this.zoneId(ref.zone);
+    return toState(ref, await this.listSets(zoneId, ref), this.name);
+  }
+
+  /**
+   * One change batch taking the name and type from what Route 53 holds to `desired`: deletes
+   * first (with the exact values read, as Route 53 requires), then upserts. Nothing is sent when
+   * the state already matches, so a retried call applies once.
+   *
+   * Moto deletes more than asked: a DELETE without SetIdentifier removes every set of the name and
+   * type, and one with a SetIdentifier removes that identifier under every name of the zone. So a
+   * batch with deletes also upserts every desired set and every other set of the zone sharing a
+   * deleted identifier, after the deletes; on Route 53 those upserts change nothing.
+   */
+  async applyState(ref: DnsRecordRef, desired: DnsRecordState): Promise<DnsChange | null> {
+    this.checkInZone(ref);
+    const want = normalizeRecordState(desired);
+    if (want.simple && want.routed.length > 0) {
+      throw new DnsProviderError(
+        `Route 53 provider "${this.name}": ${describe(ref)}: a simple record set and routed sets cannot share a name and type`,
+        this.name,
+        false,
+      );
+    }
+    if (want.simple?.values.length === 0 || want.routed.some((r) => r.values.length === 0)) {
+      throw new DnsProviderError(
+        `Route 53 provider "${this.name}": cannot write ${describe(ref)} with no values`,
+        this.name,
+        false,
+      );
+    }
+    const zoneId = await this.zoneId(ref.zone);
+    const raw = await this.listSets(zoneId, ref);
+    const current = toState(ref, raw, this.name);
+    const deletes: ResourceRecordSet[] = [];
+    const upserts: ResourceRecordSet[] = [];
+    const rawSimple = raw.find((r) => !r.SetIdentifier);
+    if (rawSimple && !want.simple) deletes.push(rawSimple);
+    if (want.simple && !sameRecordValuesAndTtl(current.simple, want.simple)) {
+      upserts.push(simpleSet(ref, want.simple));
+    }
+    for (const set of raw.filter((r) => r.SetIdentifier)) {
+      if (!want.routed.some((w) => w.setIdentifier === set.SetIdentifier)) deletes.push(set);
+    }
+    for (const w of want.routed) {
+      const have = current.routed.find((c) => c.setIdentifier === w.setIdentifier);
+      if (!have || !sameRoutedSet(have, w)) upserts.push(routedSet(ref, w));
+    }
+    if (deletes.length === 0 && upserts.length === 0) return null;
+    let guard: ResourceRecordSet[] = [];
+    if (deletes.length > 0) {
+      upserts.length = 0;
+      if (want.simple) upserts.push(simpleSet(ref, want.simple));
+      for (const w of want.routed) upserts.push(routedSet(ref, w));
+      guard = await this.setsSharingIdentifiers(zoneId, ref, deletes);
+    }
+    const changes: Change[] = [
+      ...deletes.map((ResourceRecordSet) => ({ Action: 'DELETE' as const, ResourceRecordSet })),
+      ...[...upserts, ...guard].map((ResourceRecordSet) => ({
+        Action: 'UPSERT' as const,
+        ResourceRecordSet,
+      })),
+    ];
+    const out = await this.call(`write ${describe(ref)}`, ref.zone, () =>
+      this.client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          ChangeBatch: { Comment: 'switchyard', Changes: changes },
+        }),
+      ),
+    );
+    return this.toDnsChange(out.ChangeInfo, `write ${describe(ref)}`);
+  }
+
+  async ensureHealthCheck(spec: HealthCheckSpec): Promise<string> {
+    if (spec.reference.length === 0 || spec.reference.length > 64) {
+      throw new DnsProviderError(
+        `Route 53 provider "${this.name}": health check reference must have 1 to 64 characters`,
+        this.name,
+        false,
+      );
+    }
+    const existing = await this.findHealthCheck(spec.reference);
+    if (existing) return existing;
+    const out = await this.call(`create health check ${spec.reference}`, undefined, () =>
+      this.client.send(
+        new CreateHealthCheckCommand({
+          // Route 53 answers a repeated reference with the same configuration with the same check.
+          CallerReference: spec.reference,
+          HealthCheckConfig: {
+            Type: spec.type,
+            ...(spec.ipAddress ? { IPAddress: spec.ipAddress } : {}),
+            ...(spec.fqdn ? { FullyQualifiedDomainName: spec.fqdn } : {}),
+            Port: spec.port,
+            ...(spec.type !== 'TCP' && spec.resourcePath ? { ResourcePath: spec.resourcePath } : {}),
+            RequestInterval: spec.requestIntervalSeconds,
+            FailureThreshold: spec.failureThreshold,
+          },
+        }),
+      ),
+    );
+    const id = out.HealthCheck?.Id;
+    if (!id) {
+      throw new DnsProviderError(
+        `Route 53 provider "${this.name}": create health check ${spec.reference}: no id in the answer`,
+        this.name,
+        true,
+      );
+    }
+    return id;
+  }
+
+  private async findHealthCheck(reference: string): Promise<string | undefined> {
+    let marker: string | undefined;
+    const seen = new Set<string>();
+    for (let page = 0; page < MAX_HEALTH_CHECK_PAGES; page++) {
+      const out = await this.call('list health checks', undefined, () =>
+        this.client.send(new ListHealthChecksCommand({ Marker: marker, MaxItems: 1000 })),
+      );
+      const found = (out.HealthChecks ?? []).find((h) => h.CallerReference === reference);
+      if (found?.Id) return found.Id;
+      if (!out.IsTruncated || !out.NextMarker || seen.has(out.NextMarker)) return undefined;
+      seen.add(out.NextMarker);
+      marker = out.NextMarker;
+    }
+    return undefined;
+  }
+
+  /**
+   * The raw sets of one name and type, following pages by name, type and identifier. Moto ignores
+   * StartRecordIdentifier and hands back the same page forever: a page asked for twice, or one
+   * that brings no set not seen yet, ends the listing.
+   */
+  private async listSets(zoneId: string, ref: DnsRecordRef): Promise<ResourceRecordSet[]> {
+    const wanted = normalizeName(ref.name);
+    const found = new Map<string, ResourceRecordSet>();
+    const requested = new Set<string>();
+    let start: { name: string; identifier?: string } = { name: fqdn(ref.name) };
+    for (let page = 0; page < MAX_RECORD_PAGES; page++) {
+      const key = `${start.name}|${start.identifier ?? ''}`;
+      if (requested.has(key)) return [...found.values()];
+      requested.add(key);
+      const out = await this.call(`read ${describe(ref)}`, ref.zone, () =>
+        this.client.send(
+          new ListResourceRecordSetsCommand({
+            HostedZoneId: zoneId,
+            StartRecordName: start.name,
+            StartRecordType: ref.type as RRType,
+            StartRecordIdentifier: start.identifier,
+            MaxItems: RECORD_PAGE_SIZE,
+          }),
+        ),
+      );
+      let added = 0;
+      for (const rs of out.ResourceRecordSets ?? []) {
+        if (normalizeName(rs.Name ?? '') !== wanted || rs.Type !== ref.type) continue;
+        const id = rs.SetIdentifier ?? '';
+        if (!found.has(id)) added++;
+        found.set(id, rs);
+      }
+      const moreOfSameSet =
+        out.IsTruncated === true &&
+        normalizeName(out.NextRecordName ?? '') === wanted &&
+        out.NextRecordType === ref.type;
+      if (!moreOfSameSet || (page > 0 && added === 0)) return [...found.values()];
+      start = { name: out.NextRecordName ?? '', identifier: out.NextRecordIdentifier };
+    }
+    throw new DnsProviderError(
+      `Route 53 provider "${this.name}": listing ${describe(ref)} did not end after ${MAX_RECORD_PAGES} pages`,
+      this.name,
+      false,
+    );
+  }
+
+  /** Sets of other names or types in the zone whose SetIdentifier is among the deleted ones. */
+  private async setsSharingIdentifiers(
+    zoneId: string,
+    ref: DnsRecordRef,
+    deletes: ResourceRecordSet[],
+  ): Promise<ResourceRecordSet[]> {
+    const ids = new Set(deletes.map((d) => d.SetIdentifier).filter((x): x is string => !!x));
+    if (ids.size === 0) return [];
+    const wanted = normalizeName(ref.name);
+    const found = new Map<string, ResourceRecordSet>();
+    const requested = new Set<string>();
+    let start: { name?: string; type?: string; identifier?: string } = {};
+    for (let page = 0; page < MAX_ZONE_PAGES; page++) {
+      const key = `${start.name ?? ''}|${start.type ?? ''}|${start.identifier ?? ''}`;
+      if (requested.has(key)) break;
+      requested.add(key);
+      const out = await this.call(`list zone ${normalizeName(ref.zone)}`, ref.zone, () =>
+        this.client.send(
+          new ListResourceRecordSetsCommand({
+            HostedZoneId: zoneId,
+            StartRecordName: start.name,
+            StartRecordType: start.type as RRType | undefined,
+            StartRecordIdentifier: start.identifier,
+            MaxItems: RECORD_PAGE_SIZE,
+          }),
+        ),
+      );
+      let added = 0;
+      for (const rs of out.ResourceRecordSets ?? []) {
+        const key = `${normalizeName(rs.Name ?? '')}|${rs.Type}|${rs.SetIdentifier ?? ''}`;
+        if (!found.has(key)) added++;
+        found.set(key, rs);
+      }
+      if (out.IsTruncated !== true || (page > 0 && added === 0)) break;
+      start = { name: out.NextRecordName, type: out.NextRecordType, identifier: out.NextRecordIdentifier };
+    }
+    return [...found.values()].filter(
+      (rs) =>
+        rs.SetIdentifier !== undefined &&
+        ids.has(rs.SetIdentifier) &&
+        !(normalizeName(rs.Name ?? '') === wanted && rs.Type === ref.type),
+    );
   }
 
   async waitForSync(change: DnsChange, options: WaitForSyncOptions): Promise<void> {
@@ -307,6 +540,70 @@ export class Route53DnsProvider implements DnsProvider {
   private redact(message: string): string {
     return this.secrets.reduce((m, s) => m.split(s).join('***'), message);
   }
+}
+
+/** Parses one name and type's raw sets; anything but simple, weighted and failover sets is refused. */
+function toState(ref: DnsRecordRef, raw: ResourceRecordSet[], provider: string): DnsRecordState {
+  let simple: DnsRecordSet | null = null;
+  const routed: RoutedRecordSet[] = [];
+  for (const rs of raw) {
+    const unsupported =
+      rs.AliasTarget ||
+      !rs.ResourceRecords ||
+      rs.Region ||
+      rs.GeoLocation ||
+      rs.MultiValueAnswer ||
+      rs.CidrRoutingConfig ||
+      rs.GeoProximityLocation ||
+      (rs.SetIdentifier && rs.Weight === undefined && rs.Failover === undefined);
+    if (unsupported) {
+      throw new DnsProviderError(
+        `Route 53 provider "${provider}": ${describe(ref)}${rs.SetIdentifier ? ` (set ${rs.SetIdentifier})` : ''} is an alias or a latency, geolocation or multivalue record; Switchyard manages only simple, weighted and failover record sets`,
+        provider,
+        false,
+      );
+    }
+    const values = rs.ResourceRecords!.map((r) => cleanValue(ref.type, r.Value ?? ''));
+    if (!rs.SetIdentifier) {
+      simple = normalizeRecordSet({ ttl: rs.TTL ?? 0, values });
+      continue;
+    }
+    routed.push({
+      setIdentifier: rs.SetIdentifier,
+      ttl: rs.TTL ?? 0,
+      values,
+      ...(rs.Weight !== undefined ? { weight: rs.Weight } : {}),
+      ...(rs.Failover === 'PRIMARY' || rs.Failover === 'SECONDARY' ? { failover: rs.Failover } : {}),
+      ...(rs.HealthCheckId ? { healthCheckId: rs.HealthCheckId } : {}),
+    });
+  }
+  return normalizeRecordState({ simple, routed });
+}
+
+function sameRecordValuesAndTtl(a: DnsRecordSet | null, b: DnsRecordSet): boolean {
+  return a !== null && a.ttl === b.ttl && sameRecordValues(a, b);
+}
+
+function simpleSet(ref: DnsRecordRef, set: DnsRecordSet): ResourceRecordSet {
+  return {
+    Name: fqdn(ref.name),
+    Type: ref.type,
+    TTL: set.ttl,
+    ResourceRecords: set.values.map((Value) => ({ Value })),
+  };
+}
+
+function routedSet(ref: DnsRecordRef, set: RoutedRecordSet): ResourceRecordSet {
+  return {
+    Name: fqdn(ref.name),
+    Type: ref.type,
+    SetIdentifier: set.setIdentifier,
+    ...(set.weight !== undefined ? { Weight: set.weight } : {}),
+    ...(set.failover !== undefined ? { Failover: set.failover } : {}),
+    ...(set.healthCheckId !== undefined ? { HealthCheckId: set.healthCheckId } : {}),
+    TTL: set.ttl,
+    ResourceRecords: set.values.map((Value) => ({ Value })),
+  };
 }
 
 interface AwsLikeError {

@@ -525,3 +525,284 @@ describe('route53ClientConfig', () => {
     assert.equal('endpoint' in chain, false);
   });
 });
+
+/*
+ * Routed record sets (weighted, failover) and health checks, with moto's looseness played by the
+ * fake: StartRecordIdentifier ignored (the same page forever), deletes by SetIdentifier that hit
+ * every name of the zone.
+ */
+
+interface RoutedFake {
+  name: string;
+  values: string[];
+  setIdentifier?: string;
+  weight?: number;
+  failover?: 'PRIMARY' | 'SECONDARY';
+  healthCheckId?: string;
+  ttl?: number;
+}
+
+const routedXml = (sets: RoutedFake[], next?: { name: string; type: string; identifier?: string }) =>
+  `<ListResourceRecordSetsResponse xmlns="${NS}"><ResourceRecordSets>${sets
+    .map(
+      (s) =>
+        `<ResourceRecordSet><Name>${s.name}</Name><Type>A</Type>` +
+        (s.setIdentifier ? `<SetIdentifier>${s.setIdentifier}</SetIdentifier>` : '') +
+        (s.weight !== undefined ? `<Weight>${s.weight}</Weight>` : '') +
+        (s.failover ? `<Failover>${s.failover}</Failover>` : '') +
+        `<TTL>${s.ttl ?? 60}</TTL><ResourceRecords>${s.values
+          .map((v) => `<ResourceRecord><Value>${v}</Value></ResourceRecord>`)
+          .join('')}</ResourceRecords>` +
+        (s.healthCheckId ? `<HealthCheckId>${s.healthCheckId}</HealthCheckId>` : '') +
+        `</ResourceRecordSet>`,
+    )
+    .join('')}</ResourceRecordSets><IsTruncated>${next !== undefined}</IsTruncated>` +
+  (next
+    ? `<NextRecordName>${next.name}</NextRecordName><NextRecordType>${next.type}</NextRecordType>` +
+      (next.identifier ? `<NextRecordIdentifier>${next.identifier}</NextRecordIdentifier>` : '')
+    : '') +
+  `<MaxItems>300</MaxItems></ListResourceRecordSetsResponse>`;
+
+/** The changes of a ChangeResourceRecordSets body, as `ACTION name setIdentifier weight/failover values`. */
+function changesOf(body: string): string[] {
+  return [...body.matchAll(/<Change>([\s\S]*?)<\/Change>/g)].map(([, c]) => {
+    const tag = (t: string) => new RegExp(`<${t}>([^<]*)</${t}>`).exec(c!)?.[1];
+    const values = [...c!.matchAll(/<Value>([^<]*)<\/Value>/g)].map((m) => m[1]).join(',');
+    return [
+      tag('Action'),
+      tag('Name'),
+      tag('SetIdentifier') ?? '-',
+      tag('Weight') ?? tag('Failover') ?? '-',
+      values,
+    ]
+      .concat(tag('HealthCheckId') ? [tag('HealthCheckId')!] : [])
+      .join(' ');
+  });
+}
+
+/** A zone whose listing answers `sets` (the same page for any identifier) and which logs each change batch. */
+function routedZone(sets: RoutedFake[], opts: { truncatedSameName?: boolean } = {}) {
+  const batches: string[][] = [];
+  const listings: HttpRequest['query'][] = [];
+  const fake = fakeRoute53((req) => {
+    if (isZoneLookup(req)) return { xml: zonesXml({ id: 'Z1', name: 'example.com.' }) };
+    if (isChangeBatch(req)) {
+      batches.push(changesOf(String(req.body)));
+      return { xml: changeXml('ChangeResourceRecordSetsResponse', 'PENDING', 'C7') };
+    }
+    if (req.method === 'GET' && req.path.endsWith('/rrset')) {
+      listings.push(req.query);
+      const name = req.query.name as string | undefined;
+      const visible = name ? sets.filter((s) => s.name >= name) : sets;
+      return {
+        xml: routedXml(
+          visible,
+          opts.truncatedSameName ? { name: 'www.example.com.', type: 'A', identifier: 'west' } : undefined,
+        ),
+      };
+    }
+    throw new Error(`unexpected request ${req.method} ${req.path}`);
+  });
+  return {
+    ...fake,
+    batches,
+    listings,
+    provider: new Route53DnsProvider('aws', config, { client: fake.client }),
+  };
+}
+
+describe('Route53DnsProvider routed record sets', () => {
+  const eastWeighted = { name: 'www.example.com.', setIdentifier: 'east', weight: 100, values: ['10.0.0.1'] };
+  const westWeighted = { name: 'www.example.com.', setIdentifier: 'west', weight: 0, values: ['10.0.0.2'] };
+
+  it('getState reads weighted and failover sets; a page served again (moto ignores the identifier) ends the listing', async () => {
+    const zone = routedZone(
+      [
+        eastWeighted,
+        westWeighted,
+        {
+          name: 'www.example.com.',
+          setIdentifier: 'x',
+          failover: 'PRIMARY',
+          healthCheckId: 'hc-1',
+          values: ['10.0.0.3'],
+        },
+      ],
+      { truncatedSameName: true },
+    );
+    assert.deepEqual(await zone.provider.getState(www), {
+      simple: null,
+      routed: [
+        { setIdentifier: 'east', ttl: 60, values: ['10.0.0.1'], weight: 100 },
+        { setIdentifier: 'west', ttl: 60, values: ['10.0.0.2'], weight: 0 },
+        { setIdentifier: 'x', ttl: 60, values: ['10.0.0.3'], failover: 'PRIMARY', healthCheckId: 'hc-1' },
+      ],
+    });
+    assert.equal(zone.listings.length, 2, 'the first page and its repeat, then stop');
+    assert.equal(zone.listings[1]!.identifier, 'west');
+  });
+
+  it('simple to weighted: one batch deleting the simple set (exact values) before upserting the weighted sets', async () => {
+    const zone = routedZone([{ name: 'www.example.com.', values: ['10.0.0.1'], ttl: 30 }]);
+    const change = await zone.provider.applyState(www, {
+      simple: null,
+      routed: [
+        { setIdentifier: 'west', ttl: 5, values: ['10.0.0.2'], weight: 10 },
+        { setIdentifier: 'east', ttl: 5, values: ['10.0.0.1'], weight: 90 },
+      ],
+    });
+    assert.equal(change?.id, 'C7');
+    assert.deepEqual(zone.batches, [
+      [
+        'DELETE www.example.com. - - 10.0.0.1',
+        'UPSERT www.example.com. east 90 10.0.0.1',
+        'UPSERT www.example.com. west 10 10.0.0.2',
+      ],
+    ]);
+    assert.equal(zone.listings.length, 1, 'no zone listing without a delete by SetIdentifier');
+  });
+
+  it('only the sets that differ are upserted; the same state again submits nothing', async () => {
+    const zone = routedZone([eastWeighted, westWeighted]);
+    await zone.provider.applyState(www, {
+      simple: null,
+      routed: [
+        { setIdentifier: 'east', ttl: 60, values: ['10.0.0.1'], weight: 50 },
+        { setIdentifier: 'west', ttl: 60, values: ['10.0.0.2'], weight: 0 },
+      ],
+    });
+    assert.deepEqual(zone.batches, [['UPSERT www.example.com. east 50 10.0.0.1']]);
+    const again = await zone.provider.applyState(www, {
+      simple: null,
+      routed: [
+        { setIdentifier: 'west', ttl: 60, values: ['10.0.0.2'], weight: 0 },
+        { setIdentifier: 'east', ttl: 60, values: ['10.0.0.1'], weight: 100 },
+      ],
+    });
+    assert.equal(again, null);
+    assert.equal(zone.batches.length, 1);
+  });
+
+  it('deleting a set by SetIdentifier re-upserts the same identifier under other names (moto deletes them too)', async () => {
+    const apiEast = { name: 'api.example.com.', setIdentifier: 'east', weight: 100, values: ['10.0.0.1'] };
+    const zone = routedZone([apiEast, eastWeighted, westWeighted]);
+    await zone.provider.applyState(www, { simple: { ttl: 60, values: ['10.0.0.2'] }, routed: [] });
+    assert.deepEqual(zone.batches, [
+      [
+        'DELETE www.example.com. east 100 10.0.0.1',
+        'DELETE www.example.com. west 0 10.0.0.2',
+        'UPSERT www.example.com. - - 10.0.0.2',
+        'UPSERT api.example.com. east 100 10.0.0.1',
+      ],
+    ]);
+    assert.equal(zone.listings.at(-1)!.name, undefined, 'the guard lists the whole zone');
+  });
+
+  it('a delete re-upserts every desired set of the name (moto deletes all sets of the name and type)', async () => {
+    const zone = routedZone([
+      {
+        name: 'www.example.com.',
+        setIdentifier: 'east',
+        failover: 'PRIMARY',
+        healthCheckId: 'hc-e',
+        values: ['10.0.0.1'],
+      },
+      {
+        name: 'www.example.com.',
+        setIdentifier: 'west',
+        failover: 'SECONDARY',
+        healthCheckId: 'hc-w',
+        values: ['10.0.0.2'],
+      },
+      { name: 'www.example.com.', setIdentifier: 'north', failover: 'SECONDARY', values: ['10.0.0.3'] },
+    ]);
+    await zone.provider.applyState(www, {
+      simple: null,
+      routed: [
+        {
+          setIdentifier: 'east',
+          ttl: 60,
+          values: ['10.0.0.1'],
+          failover: 'SECONDARY',
+          healthCheckId: 'hc-e',
+        },
+        { setIdentifier: 'west', ttl: 60, values: ['10.0.0.2'], failover: 'PRIMARY', healthCheckId: 'hc-w' },
+      ],
+    });
+    assert.deepEqual(zone.batches, [
+      [
+        'DELETE www.example.com. north SECONDARY 10.0.0.3',
+        'UPSERT www.example.com. east SECONDARY 10.0.0.1 hc-e',
+        'UPSERT www.example.com. west PRIMARY 10.0.0.2 hc-w',
+      ],
+    ]);
+  });
+
+  it('refuses a simple set and routed sets together, and alias or latency sets, without writing', async () => {
+    const zone = routedZone([eastWeighted]);
+    await assert.rejects(
+      zone.provider.applyState(www, {
+        simple: { ttl: 60, values: ['10.0.0.1'] },
+        routed: [{ setIdentifier: 'east', ttl: 60, values: ['10.0.0.1'], weight: 1 }],
+      }),
+      /cannot share a name and type/,
+    );
+    const latency = routedZone([{ name: 'www.example.com.', setIdentifier: 'lat', values: ['10.0.0.1'] }]);
+    await assert.rejects(latency.provider.getState(www), (err: unknown) => {
+      assert.ok(err instanceof DnsProviderError);
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /\(set lat\) is an alias or a latency, geolocation or multivalue record/);
+      return true;
+    });
+    assert.equal(zone.batches.length + latency.batches.length, 0);
+  });
+});
+
+describe('Route53DnsProvider.ensureHealthCheck', () => {
+  const spec = {
+    reference: 'sy-shop-east-0123',
+    type: 'HTTP' as const,
+    ipAddress: '10.0.0.1',
+    port: 8080,
+    resourcePath: '/healthz',
+    requestIntervalSeconds: 30 as const,
+    failureThreshold: 3,
+  };
+  const hcXml = (id: string, ref: string) =>
+    `<HealthCheck><Id>${id}</Id><CallerReference>${ref}</CallerReference><HealthCheckConfig><Type>HTTP</Type></HealthCheckConfig><HealthCheckVersion>1</HealthCheckVersion></HealthCheck>`;
+  const listXml = (checks: string, nextMarker?: string) =>
+    `<ListHealthChecksResponse xmlns="${NS}"><HealthChecks>${checks}</HealthChecks><Marker></Marker>` +
+    `<IsTruncated>${nextMarker !== undefined}</IsTruncated>${nextMarker ? `<NextMarker>${nextMarker}</NextMarker>` : ''}<MaxItems>1000</MaxItems></ListHealthChecksResponse>`;
+
+  it('reuses the check with the same reference', async () => {
+    const fake = fakeRoute53((req) => {
+      assert.equal(req.method, 'GET');
+      return { xml: listXml(hcXml('hc-other', 'x') + hcXml('hc-1', spec.reference)) };
+    });
+    const provider = new Route53DnsProvider('aws', config, { client: fake.client });
+    assert.equal(await provider.ensureHealthCheck(spec), 'hc-1');
+    assert.equal(fake.seen.length, 1);
+  });
+
+  it('creates it with the reference as CallerReference when none has it; a marker served twice ends the listing', async () => {
+    const bodies: string[] = [];
+    const fake = fakeRoute53((req) => {
+      if (req.method === 'POST') {
+        bodies.push(String(req.body));
+        return {
+          status: 201,
+          xml: `<CreateHealthCheckResponse xmlns="${NS}">${hcXml('hc-new', spec.reference)}</CreateHealthCheckResponse>`,
+        };
+      }
+      return { xml: listXml(hcXml('hc-other', 'x'), 'm1') };
+    });
+    const provider = new Route53DnsProvider('aws', config, { client: fake.client });
+    assert.equal(await provider.ensureHealthCheck(spec), 'hc-new');
+    assert.equal(fake.seen.filter((r) => r.method === 'GET').length, 2);
+    assert.match(bodies[0]!, /<CallerReference>sy-shop-east-0123<\/CallerReference>/);
+    assert.match(
+      bodies[0]!,
+      /<Type>HTTP<\/Type><IPAddress>10\.0\.0\.1<\/IPAddress><Port>8080<\/Port><ResourcePath>\/healthz<\/ResourcePath><RequestInterval>30<\/RequestInterval><FailureThreshold>3<\/FailureThreshold>/,
+    );
+  });
+});
