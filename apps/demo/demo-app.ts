@@ -6,6 +6,7 @@ import { type Exchange, type Handler, HttpError, readJson, sendJson } from './ht
 import { Ledger } from './ledger';
 import { LedgerHooks } from './ledger-hooks';
 import { type OrdersRepository, PostgresOrders } from './orders.repository';
+import { type LeaseRead, startLeaseRefresh, WriteLease } from './write-lease';
 
 /**
  * The demo app: one instance per region. It can be fenced (a fenced instance refuses writes until
@@ -36,6 +37,20 @@ export interface DemoAppOptions {
   handoffDelayMs?: number;
   /** When set, the backup hooks require `Authorization: Bearer <hookToken>`. */
   hookToken?: string;
+  /**
+   * The write lease (docs/fencing.md): with it, the instance reads the control state from every
+   * region's bucket every `leaseRefreshMs` and accepts writes only under the lease. Without it,
+   * only the `/fence` hook fences the instance.
+   */
+  fencing?: {
+    read: () => Promise<LeaseRead>;
+    writeLeaseMs: number;
+    leaseRefreshMs: number;
+    /** Monotonic milliseconds (default performance.now). */
+    now?: () => number;
+    /** Called when the app stops (closes the bucket clients). */
+    close?: () => void;
+  };
 }
 
 export const DEFAULT_HANDOFF_DELAY_MS = 25;
@@ -87,14 +102,33 @@ export function createDemoApp(options: DemoAppOptions): Server {
     }
     return orders;
   };
+  const now = options.fencing?.now ?? (() => performance.now());
+  const lease = options.fencing ? new WriteLease(region, options.fencing.writeLeaseMs, now) : undefined;
+  const refresher = options.fencing
+    ? startLeaseRefresh(lease!, options.fencing.read, options.fencing.leaseRefreshMs, now)
+    : undefined;
   const refuseIfFenced = () => {
-    if (state.fenced) throw new HttpError(409, 'fenced', `region ${region} is fenced (epoch ${state.epoch})`);
+    if (state.fenced) {
+      throw new HttpError(409, 'fenced', `region ${region} is fenced (epoch ${state.epoch})`, {
+        epoch: state.epoch,
+      });
+    }
+    const decision = lease?.check();
+    if (decision && !decision.ok) {
+      throw new HttpError(409, 'fenced', decision.reason, { epoch: decision.epoch });
+    }
   };
 
   const routes: Record<string, Handler> = {
     'GET /healthz': () => [
       unhealthy ? 503 : 200,
-      { status: unhealthy ? 'unhealthy' : 'ok', region, fenced: state.fenced, epoch: state.epoch },
+      {
+        status: unhealthy ? 'unhealthy' : 'ok',
+        region,
+        fenced: state.fenced,
+        epoch: state.epoch,
+        ...(lease ? { lease: lease.status() } : {}),
+      },
     ],
     'POST /fence': async (x) => {
       const b = await x.json();
@@ -172,7 +206,7 @@ export function createDemoApp(options: DemoAppOptions): Server {
         if (reply) send(reply[0], reply[1]);
       } catch (err) {
         const e = err instanceof HttpError ? err : new HttpError(500, 'internal', (err as Error).message);
-        send(e.status, { error: e.code, message: e.message });
+        send(e.status, { error: e.code, message: e.message, ...e.details });
         if (e.status === 500) log({ region, level: 'error', request: key, msg: e.message });
       }
       if (key !== 'GET /healthz' || res.statusCode !== 200)
@@ -184,12 +218,14 @@ export function createDemoApp(options: DemoAppOptions): Server {
   const closeServer = server.close.bind(server);
   server.close = (callback?: (err?: Error) => void) => {
     stopping = true;
+    refresher?.stop();
     hooks.close();
     closeServer(callback);
     server.closeIdleConnections();
     return server;
   };
   server.on('close', () => {
+    options.fencing?.close?.();
     handoff.close();
     if (!options.orders) void orders?.close().catch(() => undefined);
   });

@@ -8,6 +8,8 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** More fields of the JSON error body (e.g. the epoch of a `fenced` refusal). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
   }

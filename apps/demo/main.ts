@@ -1,11 +1,16 @@
+import { ConfigError, loadConfigFile } from '../../infra/config/config.loader';
+import { fencingFromConfig } from './control-reader';
 import { createDemoApp, DEFAULT_HANDOFF_DELAY_MS, jsonLog as log } from './demo-app';
 
 /**
  * Runs one demo app instance:
  *   node dist/apps/demo/main.js --region east --host 127.0.1.1 --port 18080 --state-dir DIR \
- *     [--orders-database-url postgres://...] [--handoff-delay-ms 25]
+ *     [--orders-database-url postgres://...] [--handoff-delay-ms 25] \
+ *     [--fencing-config switchyard.yaml --fencing-app APP]
  * Each flag may come from the environment instead: DEMO_REGION, DEMO_HOST, DEMO_PORT,
- * DEMO_STATE_DIR, DEMO_ORDERS_DATABASE_URL, DEMO_HANDOFF_DELAY_MS. The backup hooks' bearer token
+ * DEMO_STATE_DIR, DEMO_ORDERS_DATABASE_URL, DEMO_HANDOFF_DELAY_MS, DEMO_FENCING_CONFIG,
+ * DEMO_FENCING_APP. With --fencing-config the instance accepts writes only under the write lease
+ * (docs/fencing.md), reading the app's control state from the buckets that file configures. The backup hooks' bearer token
  * comes only from DEMO_HOOK_TOKEN (never a flag: command lines are visible to every user).
  */
 function option(flag: string, envName: string, fallback?: string): string | undefined {
@@ -35,6 +40,20 @@ if (!Number.isInteger(handoffDelayMs) || handoffDelayMs < 0) {
   process.exit(2);
 }
 
+const fencingConfig = option('fencing-config', 'DEMO_FENCING_CONFIG');
+const fencingApp = option('fencing-app', 'DEMO_FENCING_APP');
+if ((fencingConfig === undefined) !== (fencingApp === undefined)) {
+  process.stderr.write('demo: --fencing-config and --fencing-app go together\n');
+  process.exit(2);
+}
+let fencing: ReturnType<typeof fencingFromConfig> | undefined;
+try {
+  fencing = fencingConfig ? fencingFromConfig(loadConfigFile(fencingConfig), fencingApp!) : undefined;
+} catch (err) {
+  process.stderr.write(`demo: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
+  process.exit(2);
+}
+
 const server = createDemoApp({
   region,
   stateDir,
@@ -42,6 +61,7 @@ const server = createDemoApp({
   ordersDatabaseUrl,
   handoffDelayMs,
   hookToken: process.env.DEMO_HOOK_TOKEN || undefined,
+  fencing,
 });
 server.on('error', (err: NodeJS.ErrnoException) => {
   log({ region, level: 'error', msg: `cannot listen on ${host}:${port}: ${err.code ?? err.message}` });
@@ -52,6 +72,9 @@ server.listen(port, host, () =>
     region,
     msg: `demo app listening on http://${host}:${port}`,
     orders: ordersDatabaseUrl ? 'postgres' : 'not configured (/numbers answers 503)',
+    fencing: fencing
+      ? `write lease ${fencing.writeLeaseMs} ms from app ${fencingApp}'s control state`
+      : 'the /fence hook only',
   }),
 );
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -103,6 +103,13 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
     hookToken: randomBytes(24).toString('base64url'),
   };
 
+  const tokens = demoTokens();
+  const api = { host: '127.0.0.1', port: await freePort() };
+  const configFile = join(runDir, 'switchyard.yaml');
+  writeFileSync(configFile, demoConfigYaml(info, tokens, api, services), { mode: 0o600 });
+
+  // The instances fence themselves under the write lease (docs/fencing.md), reading the app's
+  // control state from the buckets the configuration names.
   const demoRegions = await Promise.all(
     DEMO.regions.map(async (r) => {
       const url = `http://${r.ip}:${DEMO.port}`;
@@ -123,6 +130,8 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
           DEMO_STATE_DIR: join(runDir, `demo-${r.name}`),
           DEMO_ORDERS_DATABASE_URL: services.ordersDatabaseUrls[r.name],
           DEMO_HOOK_TOKEN: services.hookToken,
+          DEMO_FENCING_CONFIG: configFile,
+          DEMO_FENCING_APP: DEMO.app,
         },
         readiness: { kind: 'http', url: `${url}/healthz` },
         timeoutMs: 15_000,
@@ -131,10 +140,6 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
     }),
   );
 
-  const tokens = demoTokens();
-  const api = { host: '127.0.0.1', port: await freePort() };
-  const configFile = join(runDir, 'switchyard.yaml');
-  writeFileSync(configFile, demoConfigYaml(info, tokens, api, services), { mode: 0o600 });
   info.demo = {
     regions: demoRegions,
     app: DEMO.app,

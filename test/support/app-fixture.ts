@@ -7,7 +7,8 @@ import path from 'node:path';
 import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
-import { createDemoApp } from '../../apps/demo/demo-app';
+import { fencingFromConfig } from '../../apps/demo/control-reader';
+import { createDemoApp, type DemoAppOptions } from '../../apps/demo/demo-app';
 import { sha256Hex } from '../../apps/api/common/auth.guard';
 import { parseConfig } from '../../infra/config/config.loader';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
@@ -45,6 +46,8 @@ export interface AppFixture {
   temporal(): Promise<Client>;
   route53A(): Promise<string[]>;
   powerDnsA(): Promise<string[]>;
+  /** Stops a region's demo instance and starts a new one on the same address and state (a restart). */
+  restartDemo(region: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +77,12 @@ export async function startAppFixture(
     services?: boolean;
     /** The demo apps' handoff delay between orders and ledger (default: the app's). */
     handoffDelayMs?: number;
+    /**
+     * The demo instances accept writes only under the write lease, reading the app's control
+     * state from both regions' buckets (docs/fencing.md). Off by default: without it only the
+     * `/fence` hook fences an instance, so tests that stop a bucket do not fence the app.
+     */
+    fencing?: boolean;
   } = {},
 ): Promise<AppFixture> {
   const shared = stack();
@@ -133,25 +142,34 @@ export async function startAppFixture(
   const config = parseConfig(yaml, configFile, {});
 
   if (ordersDatabases) await createDatabases(Object.values(ordersDatabases));
+  const demoOptions = (name: string): DemoAppOptions => ({
+    region: name,
+    stateDir: path.join(dir, `demo-${name}`),
+    log: () => undefined,
+    ordersDatabaseUrl: ordersDatabases?.[name],
+    handoffDelayMs: options.handoffDelayMs,
+    hookToken,
+    fencing: options.fencing ? fencingFromConfig(config, app) : undefined,
+  });
+  const startDemo = async (name: string, ip: string): Promise<Server> => {
+    const server = createDemoApp(demoOptions(name));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, ip, () => resolve());
+    }).catch((err: unknown) => {
+      server.close();
+      throw err;
+    });
+    return server;
+  };
   const servers: Server[] = [];
   let regions: AppFixture['regions'];
   try {
     regions = await Promise.all(
       REGION_IPS.map(async (ip, i) => {
         const name = names[i]!;
-        const server = createDemoApp({
-          region: name,
-          stateDir: path.join(dir, `demo-${name}`),
-          log: () => undefined,
-          ordersDatabaseUrl: ordersDatabases?.[name],
-          handoffDelayMs: options.handoffDelayMs,
-          hookToken,
-        });
+        const server = await startDemo(name, ip);
         servers.push(server);
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(port, ip, () => resolve());
-        });
         return { name, ip, port, url: `http://${ip}:${port}`, server };
       }),
     );
@@ -195,6 +213,12 @@ export async function startAppFixture(
       return (sets[0]!.ResourceRecords ?? []).map((r) => r.Value!).sort();
     },
     powerDnsA: () => resolveA(record, [`${s.powerdns.dnsHost}:${s.powerdns.dnsPort}`]),
+    async restartDemo(region: string) {
+      const r = regions.find((x) => x.name === region);
+      if (!r) throw new Error(`the fixture has no region "${region}"`);
+      await new Promise((res) => r.server.close(res));
+      r.server = await startDemo(r.name, r.ip);
+    },
     async stop() {
       await Promise.all(regions.map((r) => new Promise((res) => r.server.close(res))));
       if (client) await (await client).connection.close();
