@@ -75,15 +75,18 @@ export const CUSTOM_STEP_ERRORS = {
 
 /**
  * The plan's step names in order: each built-in step with the custom steps placed before it, then
- * those after it, in the order of the configuration. Throws when a custom step names a step that is
- * not in `builtins` (the configuration is validated at load, so this means a plan of another mode).
+ * those after it, in the order of the configuration. Throws (`invalid-plan`) when a custom step names
+ * a step that is not in `builtins` (the configuration is validated at load, so this means custom
+ * steps built for another mode); the API can call it before starting the operation to refuse that.
  */
 export function expandSteps(builtins: readonly string[], custom: readonly CustomStepPlan[]): string[] {
   for (const c of custom) {
     const anchor = c.before ?? c.after;
     if (!anchor || !builtins.includes(anchor)) {
-      throw new Error(
+      // Non-retryable: in a workflow this fails it at once instead of retrying its task forever.
+      throw ApplicationFailure.nonRetryable(
         `custom step "${c.name}" runs ${c.before ? 'before' : 'after'} "${anchor ?? '?'}", which is not a step of this plan (${builtins.join(', ')})`,
+        'invalid-plan',
       );
     }
   }
@@ -265,6 +268,12 @@ async function awaitCheckpoint(
   step.detail = `waiting for an operator's confirmation until ${deadline}`;
   op.publish();
   await op.audit('checkpoint.waiting', 'info', { step: plan.name, until: deadline });
+  op.notify('checkpoint.waiting', {
+    step: plan.name,
+    until: deadline,
+    requestedBy: op.status.requestedBy,
+    reason: op.status.spec.reason,
+  });
   try {
     const confirmed = await condition(() => state.confirmed.has(plan.name), plan.timeoutSeconds * 1000);
     if (!confirmed) {

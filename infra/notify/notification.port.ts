@@ -9,6 +9,7 @@ export const NOTIFICATION_EVENT_NAMES = [
   'operation.finished',
   'restore-point.unrecoverable',
   'region.state-changed',
+  'checkpoint.waiting',
 ] as const;
 export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
 

@@ -48,13 +48,20 @@ function payloadText(value: unknown, out: string[] = []): string[] {
 
 describe('custom steps (webhook, checkpoint) in an operation', () => {
   const receiver = new WebhookReceiver();
+  /** Subscribed to `checkpoint.waiting` notifications. */
+  const notified = new WebhookReceiver();
   let h: ApiHarness;
   let plan: CustomStepPlan[];
   let previous: WorkflowHandle | undefined;
 
   before(async () => {
-    await receiver.start();
-    const fx = await startAppFixture({ ttl: 1 });
+    await Promise.all([receiver.start(), notified.start()]);
+    const fx = await startAppFixture({
+      ttl: 1,
+      notifications: {
+        webhooks: [{ url: notified.url, secret: notified.secret, events: ['checkpoint.waiting'] }],
+      },
+    });
     // The worker reads the configuration file: the steps go in there, the secret through ${ENV}.
     process.env[SECRET_ENV] = receiver.secret;
     const doc = parse(readFileSync(fx.configFile, 'utf8')) as {
@@ -84,7 +91,7 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
   });
   after(async () => {
     await h?.stop();
-    await receiver.stop();
+    await Promise.all([receiver.stop(), notified.stop()]);
     delete process.env[SECRET_ENV];
   });
 
@@ -156,6 +163,16 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
       action: 'run',
       to: 'west',
     });
+
+    // Whoever subscribed hears that the operation waits, and where.
+    const waiting = await waitFor(
+      () =>
+        notified.requests.find((r) => r.body.payload.operationId === id && r.body.payload.step === 'dba-go'),
+      { what: 'a checkpoint.waiting notification for dba-go', timeoutMs: 15_000 },
+    );
+    assert.equal(waiting.body.event, 'checkpoint.waiting');
+    assert.equal(waiting.body.payload.requestedBy, 'alice');
+    assert.ok(verifySignature(notified.secret, waiting.headers, waiting.raw, 60));
 
     // Who may confirm, and what: refusals change nothing.
     for (const token of [fx.tokens.viewer, fx.tokens.approver]) {
