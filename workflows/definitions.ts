@@ -34,9 +34,10 @@ export function appOperationWorkflowId(app: string): string {
  * An app's operation slots. `operation` is exclusive across failover, failback and restore (all
  * change what serves the app); `restore-point` serialises the taking of restore points, which can
  * run alongside them; `verification` serialises verifications (which read every copy and repair
- * broken ones), alongside both. Each slot is one workflow id: a second start while one runs is refused.
+ * broken ones), alongside both; `drill` serialises drills (they touch only scratch places, so they
+ * run alongside everything else). Each slot is one workflow id: a second start while one runs is refused.
  */
-export const OPERATION_SLOTS = ['operation', 'restore-point', 'verification'] as const;
+export const OPERATION_SLOTS = ['operation', 'restore-point', 'verification', 'drill'] as const;
 export type OperationSlot = (typeof OPERATION_SLOTS)[number];
 
 export function appSlotWorkflowId(app: string, slot: OperationSlot): string {
@@ -128,6 +129,7 @@ export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   restore: 'restoreWorkflow',
   verification: 'verificationWorkflow',
   'restore-point-delete': 'restorePointDeleteWorkflow',
+  drill: 'drillWorkflow',
 };
 
 /** Kinds that hold a slot; the others run under a workflow id of their own (appOwnOperationWorkflowId). */
@@ -139,6 +141,7 @@ export const OPERATION_SLOT_OF: Record<SlottedOperationKind, OperationSlot> = {
   'restore-point': 'restore-point',
   restore: 'operation',
   verification: 'verification',
+  drill: 'drill',
 };
 
 /** What a Temporal Schedule starts: a thin workflow that starts the real operation in its slot. */

@@ -8,3 +8,4 @@ export { verificationWorkflow } from './verification.workflow';
 export { restorePointDeleteWorkflow } from './restore-point-delete.workflow';
 export { appControllerWorkflow } from './app-controller.workflow';
 export { customStepsTestWorkflow } from './custom-steps-test.workflow';
+export { drillWorkflow } from './drill.workflow';

@@ -12,6 +12,7 @@ export const OPERATION_KINDS = [
   'restore',
   'verification',
   'restore-point-delete',
+  'drill',
 ] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -115,6 +116,22 @@ export interface VerificationSpec {
   scheduleId?: string;
   /** How many restore points, newest first (default: `restorePoints.verification.depth`). */
   depth?: number;
+  /**
+   * End with a test restore into the scratch places (default: `restorePoints.verification.testRestore`);
+   * docs/drills.md.
+   */
+  testRestore?: boolean;
+}
+
+/**
+ * Rehearse a failover: the newest verified restore point restored into the scratch places of a
+ * standby region, the app started there and checked, RTO and RPO measured, everything cleaned up.
+ * Never touches live DNS or the active region (docs/drills.md).
+ */
+export interface DrillSpec {
+  reason: string;
+  trigger: 'api' | 'schedule';
+  scheduleId?: string;
 }
 
 /** Soft-delete a restore point: tombstoned at once, purged when the undo window ends. */
@@ -126,7 +143,7 @@ export interface RestorePointDeleteSpec {
 }
 
 export type OperationSpec =
-  FailoverSpec | RestorePointSpec | RestoreSpec | VerificationSpec | RestorePointDeleteSpec;
+  FailoverSpec | RestorePointSpec | RestoreSpec | VerificationSpec | RestorePointDeleteSpec | DrillSpec;
 
 export interface OperationStatus {
   operationId: string;
@@ -163,6 +180,8 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
       return `verification of ${op.app}'s restore points${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
     case 'restore-point-delete':
       return `soft delete of ${s.restorePointId ?? '?'}${s.trigger === 'retention' ? ' (retention)' : ''}`;
+    case 'drill':
+      return `drill of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
   }
 }
 
@@ -177,9 +196,12 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   failover: ['preflight', 'approval', 'dns', 'verify', 'commit'],
   'restore-point': ['preflight', 'quiesce', 'snapshot', 'release', 'replicate', 'commit', 'retention'],
   restore: ['preflight', 'approval', 'verify-artifacts', 'restore', 'verify'],
-  verification: ['inventory', 'verify', 'repair', 'record'],
+  // test-restore: Skipped unless the spec (or restorePoints.verification.testRestore) asks for one.
+  verification: ['inventory', 'verify', 'repair', 'record', 'test-restore'],
   // window: the undo window (phase Undoable); then either undo or purge runs, the other is Skipped.
   'restore-point-delete': ['preflight', 'tombstone', 'window', 'undo', 'purge'],
+  // start: the app started on the restored scratch data and healthy (the measured RTO ends there).
+  drill: ['preflight', 'restore', 'start', 'checks', 'cleanup'],
 };
 
 /** How a failover runs: a planned switchover, an unplanned failover, or a failback home. */

@@ -30,13 +30,10 @@ import {
   type RestorePointInput,
 } from './operation';
 
-/**
- * What a schedule can run: restore points and verifications; `drill` is named so the API can
- * refuse it with a clear 422 until its operation exists.
- */
+/** What a schedule can run: restore points, verifications and drills. */
 export const SCHEDULE_KINDS = ['restore-point', 'verification', 'drill'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
-export const SUPPORTED_SCHEDULE_KINDS = ['restore-point', 'verification'] as const;
+export const SUPPORTED_SCHEDULE_KINDS = ['restore-point', 'verification', 'drill'] as const;
 export type SupportedScheduleKind = (typeof SUPPORTED_SCHEDULE_KINDS)[number];
 
 export interface ScheduledOperationInput {
@@ -71,7 +68,7 @@ export async function scheduledOperationWorkflow(
 ): Promise<ScheduledRunResult> {
   const { app, scheduleId, taskQueuePrefix } = input;
   const kind = input.kind;
-  // A verification's input has the same shape (VerificationInput): app, spec, requestedBy, queues.
+  // A verification's and a drill's input have the same shape (VerificationInput, DrillInput).
   const args: RestorePointInput = {
     app,
     spec: { reason: `scheduled by ${scheduleId}`, trigger: 'schedule', scheduleId },
@@ -109,7 +106,7 @@ export async function scheduledOperationWorkflow(
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       return record({
         skipped: true,
-        reason: `${kind === 'verification' ? 'verification' : 'restore point'} already in progress`,
+        reason: `${kind === 'restore-point' ? 'restore point' : kind} already in progress`,
       });
     }
     throw err;

@@ -5,6 +5,8 @@ import type {
   VerificationRegionActivities,
 } from '../infra/activities/verification.activities';
 import type { RestorePointManifest } from '../infra/backup/manifest';
+import type { ScratchCoordinatorActivities } from '../infra/activities/scratch.activities';
+import { type ScratchReport, testRestore } from './scratch-restore';
 import { operationIdOf, operationStatusQuery, regionTaskQueue } from './definitions';
 import { OPERATION_STEPS, type OperationStatus, type VerificationSpec } from './operation';
 import { OperationRuntime, toOperationError } from './operation-runtime';
@@ -33,6 +35,9 @@ import {
  *     re-verified; a missing or different manifest is rewritten, last; one audit event per repair)
  *   → record (a verification record per restore point into every reachable region's bucket; an
  *     `unrecoverable` one is never used for a restore, and raises `restore-point.unrecoverable`)
+ *   → test-restore (when asked: the newest restore point restored into the scratch places of the
+ *     scratch region, the app's checks run, the scratch places cleaned up even when checks fail;
+ *     `facts.testRestore`, docs/drills.md)
  *
  * Decisions (which manifest is the reference, which copy repairs which) are pure functions in
  * ./verification.ts.
@@ -50,7 +55,9 @@ const RESTORE_POINT_CONCURRENCY = 2;
 /** Repair → re-verify rounds: a repaired listing reveals its objects only in the next round. */
 const ROUNDS = 3;
 
-const coordinator = proxyActivities<VerificationCoordinatorActivities & BackupCoordinatorActivities>({
+const coordinator = proxyActivities<
+  VerificationCoordinatorActivities & BackupCoordinatorActivities & ScratchCoordinatorActivities
+>({
   startToCloseTimeout: '60s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
@@ -106,6 +113,7 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Op
 
   const points: PointState[] = [];
   let regions: string[] = [];
+  let withTestRestore = spec.testRestore ?? false;
   const unreachable = new Map<string, string>();
 
   /** Checks every given region's copy against the reference; a region that cannot be read becomes unreachable. */
@@ -136,6 +144,7 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Op
     await op.runStep('inventory', async (step) => {
       const plan = await coordinator.planVerification({ app, depth: spec.depth });
       regions = plan.regions;
+      withTestRestore = spec.testRestore ?? plan.testRestore;
       for (const u of plan.unreachable) unreachable.set(u.region, u.error);
       for (const id of plan.restorePointIds) {
         points.push({ id, regions: [], checks: [], findings: [], repairs: 0 });
@@ -333,6 +342,27 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Op
       if (unreachable.size) status.facts.unreachable = Object.fromEntries(unreachable);
       step.detail = `${summary.verified} verified, ${summary.repaired} repaired, ${summary.degraded} degraded, ${summary.unrecoverable} unrecoverable`;
     });
+
+    if (withTestRestore) {
+      await op.runStep('test-restore', async (step) => {
+        const plan = await coordinator.planScratchRestore({ app, purpose: 'test-restore' });
+        const report: ScratchReport = {
+          region: plan.region,
+          restorePoint: plan.restorePoint,
+          services: {},
+          checks: [],
+          cleanup: [],
+          passed: false,
+        };
+        status.facts.testRestore = report;
+        step.detail = await testRestore(
+          op,
+          { app, taskQueuePrefix: input.taskQueuePrefix, operationId: status.operationId },
+          plan,
+          report,
+        );
+      });
+    }
     status.phase = 'Completed';
   } catch (err) {
     status.error = toOperationError(err);

@@ -27,6 +27,8 @@ import { AuditTrail } from './common/audit-trail';
 import { AuthGuard } from './common/auth.guard';
 import { requestId } from './common/request-id';
 import { ErrorFilter } from './common/error.filter';
+import { DrillsController } from './drills/drills.controller';
+import { DrillsService } from './drills/drills.service';
 import { RegionHealthService } from './regions/region-health.service';
 import { RegionsController } from './regions/regions.controller';
 import { OperationsController } from './operations/operations.controller';
@@ -91,6 +93,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         RestorePointsController,
         RegionsController,
         CheckpointsController,
+        DrillsController,
       ],
       providers: [
         { provide: CONFIG, useValue: options.config },
@@ -141,6 +144,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         OperationsService,
         SchedulesService,
         RestorePointsService,
+        DrillsService,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

@@ -13,6 +13,7 @@ import { registerCheckpointCommands } from './checkpoints.commands';
 import { registerScheduleCommands } from './schedules.commands';
 import { registerSoftDeleteCommands } from './soft-delete.commands';
 import { registerVerifyCommands } from './verify.commands';
+import { registerDrillCommands } from './drill.commands';
 
 /**
  * `switchyard`: the CLI mirrors the HTTP API. Tables by default, JSON with --json, live progress
@@ -563,6 +564,7 @@ program
 
 registerScheduleCommands(program, { client, table, print });
 registerVerifyCommands(program, { client, table, print, watch });
+registerDrillCommands(program, { client, table, watch });
 registerSoftDeleteCommands(program, { client, table, print });
 registerCheckpointCommands(program, { client, print });
 

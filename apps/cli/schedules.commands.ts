@@ -75,7 +75,7 @@ const path = (app: string, name?: string, action?: string) =>
 export function registerScheduleCommands(program: Command, ctx: ScheduleCommandsContext): void {
   const schedules = program
     .command('schedules')
-    .description('schedules that take restore points (and later verifications and drills) of an app');
+    .description('schedules that take restore points, verify them or run drills of an app');
 
   schedules
     .command('ls <app>', { isDefault: true })
@@ -122,8 +122,8 @@ export function registerScheduleCommands(program: Command, ctx: ScheduleCommands
   schedules
     .command('create <app>')
     .description('create a schedule (default timing: restorePoints.schedule.everySeconds or half the RPO)')
-    // Kinds are checked by the API (restore-point now; verification and drill later).
-    .requiredOption('--kind <kind>', 'what it runs: restore-point')
+    // Kinds are checked by the API.
+    .requiredOption('--kind <kind>', 'what it runs: restore-point, verification or drill')
     .option('--name <name>', 'its name within the app (default: the kind)')
     .addOption(new Option('--every <duration>', 'interval, e.g. 15m, 1h, 1h30m').argParser(parseDuration))
     .addOption(

@@ -61,50 +61,58 @@ export function registerVerifyCommands(program: Command, ctx: VerifyCommandsCont
     .description("verify every region's copy of the app's newest restore points (and repair them)")
     .option('--now', 'start a verification now and follow it; without it, show the latest results')
     .option('--reason <text>', 'why (recorded with the operation)', 'verification requested from the CLI')
+    .option('--test-restore', 'end with a test restore into the scratch places (docs/drills.md)')
     .option('--depth <n>', 'how many restore points, newest first (default: the configured depth)', (v) =>
       Number.parseInt(v, 10),
     )
-    .action(async (app: string, o: { now?: boolean; reason: string; depth?: number }) => {
-      const { api, opts } = ctx.client();
-      const enc = encodeURIComponent(app);
-      if (!o.now) {
-        const res = await api.request<{ items: RestorePointView[] }>('GET', `/v1/apps/${enc}/restore-points`);
-        ctx.print(
-          opts,
-          res.items.map((i) => ({ id: i.id, cutAt: i.cutAt, verification: i.verification ?? null })),
-          () => {
-            const t = ctx.table([
-              'RESTORE POINT',
-              'CUT AT',
-              'VERIFICATION',
-              'VERIFIED AT',
-              'FINDINGS',
-              'REPAIRED',
-            ]);
-            for (const i of res.items) {
-              const v = i.verification;
-              t.push([
-                i.id,
-                i.cutAt,
-                v?.status ?? 'never verified',
-                v?.verifiedAt ?? '',
-                v?.findings ?? '',
-                v?.repaired ?? '',
+    .action(
+      async (app: string, o: { now?: boolean; reason: string; depth?: number; testRestore?: boolean }) => {
+        const { api, opts } = ctx.client();
+        const enc = encodeURIComponent(app);
+        if (!o.now) {
+          const res = await api.request<{ items: RestorePointView[] }>(
+            'GET',
+            `/v1/apps/${enc}/restore-points`,
+          );
+          ctx.print(
+            opts,
+            res.items.map((i) => ({ id: i.id, cutAt: i.cutAt, verification: i.verification ?? null })),
+            () => {
+              const t = ctx.table([
+                'RESTORE POINT',
+                'CUT AT',
+                'VERIFICATION',
+                'VERIFIED AT',
+                'FINDINGS',
+                'REPAIRED',
               ]);
-            }
-            return t.toString();
-          },
-        );
-        return;
-      }
-      const started = await api.request<{ operationId: string }>('POST', `/v1/apps/${enc}/verifications`, {
-        reason: o.reason,
-        ...(o.depth ? { depth: o.depth } : {}),
-      });
-      if (!opts.json) console.log(`started ${started.operationId}`);
-      const op = await ctx.watch(api, opts, started.operationId);
-      if (!opts.json) console.log(summaryText(op, ctx.table));
-      const results = (op.facts.results as VerificationResult[] | undefined) ?? [];
-      if (op.phase !== 'Completed' || results.some((r) => r.status === 'unrecoverable')) process.exitCode = 1;
-    });
+              for (const i of res.items) {
+                const v = i.verification;
+                t.push([
+                  i.id,
+                  i.cutAt,
+                  v?.status ?? 'never verified',
+                  v?.verifiedAt ?? '',
+                  v?.findings ?? '',
+                  v?.repaired ?? '',
+                ]);
+              }
+              return t.toString();
+            },
+          );
+          return;
+        }
+        const started = await api.request<{ operationId: string }>('POST', `/v1/apps/${enc}/verifications`, {
+          reason: o.reason,
+          ...(o.depth ? { depth: o.depth } : {}),
+          ...(o.testRestore ? { testRestore: true } : {}),
+        });
+        if (!opts.json) console.log(`started ${started.operationId}`);
+        const op = await ctx.watch(api, opts, started.operationId);
+        if (!opts.json) console.log(summaryText(op, ctx.table));
+        const results = (op.facts.results as VerificationResult[] | undefined) ?? [];
+        if (op.phase !== 'Completed' || results.some((r) => r.status === 'unrecoverable'))
+          process.exitCode = 1;
+      },
+    );
 }

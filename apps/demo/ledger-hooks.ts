@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Handoff, WriteGate } from './handoff';
 import { bearerMatches, type Exchange, type Handler, HttpError, type Reply } from './http';
@@ -70,6 +71,7 @@ export class LedgerHooks {
       [`POST ${HOOK_BASE}/release`]: guarded(async (x) => this.release(await x.json())),
       [`POST ${HOOK_BASE}/restore`]: guarded((x) => this.restore(x)),
       [`GET ${HOOK_BASE}/verify`]: guarded(() => this.verify()),
+      [`POST ${HOOK_BASE}/discard`]: guarded(() => this.discard()),
       [`GET ${HOOK_BASE}/status`]: guarded(() => [200, this.status()]),
     };
   }
@@ -270,6 +272,30 @@ export class LedgerHooks {
     } catch (err) {
       if (err instanceof BadArtifactError) throw new HttpError(400, 'bad_artifact', err.message);
       throw err;
+    } finally {
+      openGate();
+      this.restoring = false;
+    }
+  }
+
+  /**
+   * Empties the ledger: a scratch instance forgets what a test restore or a drill restored into it
+   * (docs/drills.md). Refused while quiesced or restoring, like a restore.
+   */
+  private async discard(): Promise<Reply> {
+    if (this.current) {
+      throw new HttpError(409, 'quiesced', `quiesced for restore point ${this.current.restorePointId}`);
+    }
+    if (this.restoring) throw new HttpError(409, 'restore_in_progress', 'a restore is running');
+    this.restoring = true;
+    const openGate = this.deps.gate.hold();
+    try {
+      await this.deps.gate.idle();
+      await this.deps.handoff.drained();
+      const before = this.deps.ledger.marker().count;
+      await this.deps.ledger.restore(Readable.from([]));
+      this.deps.log({ region: this.deps.region, msg: `ledger discarded (${before} numbers)` });
+      return [200, { detail: `ledger discarded: ${before} numbers removed` }];
     } finally {
       openGate();
       this.restoring = false;

@@ -15,6 +15,10 @@ import { createControlActivities } from '../../infra/activities/control.activiti
 import { createSoftDeleteActivities } from '../../infra/activities/soft-delete.activities';
 import { createCustomStepActivities } from '../../infra/activities/custom-step.activities';
 import { createDnsActivities } from '../../infra/activities/dns.activities';
+import {
+  createScratchCoordinatorActivities,
+  createScratchRegionActivities,
+} from '../../infra/activities/scratch.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
@@ -138,6 +142,7 @@ async function main(): Promise<void> {
             ...createCustomStepActivities(deps),
             ...createControlActivities(control),
             ...createDnsActivities(deps),
+            ...createScratchCoordinatorActivities(backup),
           },
         }),
       );
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
             ...createRegionActivities(deps),
             ...createBackupRegionActivities(backup),
             ...createVerificationRegionActivities(backup),
+            ...createScratchRegionActivities(backup),
           },
         }),
       );

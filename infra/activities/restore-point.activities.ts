@@ -17,6 +17,7 @@ import type {
   ServiceContext,
   VerifyResult,
 } from '../backup/service-adapter.port';
+import { scratchPlaceOf } from '../config/scratch';
 import type { ControlStateStore } from '../storage/control-state.store';
 import { describeS3Error } from '../storage/s3.client';
 
@@ -56,11 +57,16 @@ export interface RestorePointPlan {
   softDeleteWindowSeconds: number;
 }
 
-interface ServiceCall {
+export interface ServiceCall {
   app: string;
   region: string;
   service: string;
   restorePointId: string;
+  /**
+   * `scratch`: act on the service's scratch place in the region (test restores and drills,
+   * docs/drills.md), never its live one. Default: the live place.
+   */
+  place?: 'live' | 'scratch';
 }
 
 function appOf(config: SwitchyardConfig, app: string): AppConfig {
@@ -86,13 +92,24 @@ export function throttledHeartbeat(): (details?: Record<string, unknown>) => voi
   };
 }
 
-function contextFor(deps: BackupDeps, call: ServiceCall): { ctx: ServiceContext; adapter: ServiceAdapter } {
+export function contextFor(
+  deps: Pick<BackupDeps, 'config' | 'adapters' | 'logger'>,
+  call: ServiceCall,
+): { ctx: ServiceContext; adapter: ServiceAdapter } {
   const service = serviceOf(deps.config, call.app, call.service);
-  const target = (service.regions as Record<string, unknown>)[call.region];
-  if (!target) {
+  if (!(call.region in service.regions)) {
     throw ApplicationFailure.nonRetryable(
       `service "${call.service}" has no place in region "${call.region}"`,
       'unknown-region',
+    );
+  }
+  const target =
+    call.place === 'scratch' ? scratchPlaceOf(service, call.region) : service.regions[call.region];
+  if (!target) {
+    throw ApplicationFailure.nonRetryable(
+      `service "${call.service}" has no scratch place in region "${call.region}": declare ` +
+        `apps.${call.app}.services[].regions.${call.region}.scratch`,
+      'no-scratch-place',
     );
   }
   const activity = Context.current();

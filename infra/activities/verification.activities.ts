@@ -42,6 +42,8 @@ export function createVerificationCoordinatorActivities(deps: VerificationDeps) 
       depth: number;
       restorePointIds: string[];
       unreachable: { region: string; error: string }[];
+      /** Whether a verification ends with a test restore unless its spec says: restorePoints.verification.testRestore. */
+      testRestore: boolean;
     }> {
       const app = deps.config.apps[input.app];
       if (!app) throw ApplicationFailure.nonRetryable(`unknown app "${input.app}"`, 'unknown-app');
@@ -51,6 +53,7 @@ export function createVerificationCoordinatorActivities(deps: VerificationDeps) 
         regions: app.regions.map((r) => r.name),
         depth,
         restorePointIds: listing.items.slice(0, depth).map((i) => i.id),
+        testRestore: app.restorePoints.verification.testRestore,
         unreachable: listing.regions
           .filter((r) => !r.ok)
           .map((r) => ({ region: r.region, error: r.error ?? 'unreachable' })),

@@ -324,6 +324,26 @@ export class RestorePointCatalog {
     const listing = await this.list(app);
     return listing.items.find((i) => i.copies.some((c) => c.region === region && c.present));
   }
+
+  /**
+   * The newest restore point whose latest verification found it whole (`verified` or `repaired`),
+   * not soft-deleted, and (with `region`) whose manifest is in that region: what drills restore and
+   * what a failover's preflight should use by default (`GET /v1/apps/{app}` shows it as
+   * `restorePoints.newestVerified`).
+   */
+  async newestVerified(app: string, opts: { region?: string } = {}): Promise<RestorePointView | undefined> {
+    const listing = await this.list(app);
+    return listing.items.find(
+      (i) =>
+        isWhole(i) &&
+        (opts.region === undefined || i.copies.some((c) => c.region === opts.region && c.present)),
+    );
+  }
+}
+
+/** The latest verification found every copy (after repairs): restorable with confidence. */
+export function isWhole(i: Pick<RestorePointView, 'verification'>): boolean {
+  return i.verification?.status === 'verified' || i.verification?.status === 'repaired';
 }
 
 export class CatalogUnavailableError extends Error {

@@ -30,6 +30,8 @@ import type {
  *        when not quiesced; `leaseExpired: true` says the hold had already ended by its lease
  *   POST <url>/restore?restorePointId=<id>  body: the artifact's bytes → 200 {detail}
  *   GET  <url>/verify                                   → 200 {ok, detail}
+ *   POST <url>/discard                                  → 200 {detail}  scratch instances only (test
+ *        restores and drills): forget everything restored; idempotent
  *
  * Errors are answered with a non-2xx status and, ideally, JSON `{error, message}`.
  * Bodies stream both ways (memory stays flat); the call heartbeats while it runs. A rejection
@@ -48,7 +50,7 @@ export interface HttpHookAdapterOptions {
 
 type HttpTarget = ServiceOf<'http'>;
 type Ctx = ServiceContext<HttpTarget>;
-type Hook = 'quiesce' | 'marker' | 'snapshot' | 'release' | 'restore' | 'verify';
+type Hook = 'quiesce' | 'marker' | 'snapshot' | 'release' | 'restore' | 'verify' | 'discard';
 
 interface CallSpec {
   method: 'GET' | 'POST';
@@ -196,6 +198,21 @@ export class HttpHookAdapter implements ServiceAdapter<HttpTarget> {
       throw new HttpHookError(`GET ${this.url(ctx, 'verify').pathname}: the answer has no boolean "ok"`, 200);
     }
     return { ok: out.ok, detail: typeof out.detail === 'string' ? out.detail : '' };
+  }
+
+  async prepareScratch(ctx: Ctx): Promise<void> {
+    await this.discardScratch(ctx);
+  }
+
+  async discardScratch(ctx: Ctx): Promise<{ detail: string }> {
+    const out = await this.callJson(ctx, {
+      method: 'POST',
+      hook: 'discard',
+      json: {},
+      timeoutMs: this.callTimeoutMs,
+      idleTimeoutMs: this.callTimeoutMs,
+    });
+    return { detail: typeof out.detail === 'string' ? out.detail : 'scratch instance discarded' };
   }
 
   private callJson(

@@ -50,6 +50,11 @@ export interface PgTarget {
   database: string;
 }
 
+/** A PostgreSQL identifier, double-quoted. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
 export function parsePostgresUrl(raw: string): PgTarget {
   const m = /^(postgres(?:ql)?:\/\/)([^/?#]*)([^?#]*)(\?[^#]*)?/.exec(raw);
   if (!m) throw new Error('expected postgres://user:password@host:port/database');
@@ -386,6 +391,34 @@ export class PostgresAdapter implements ServiceAdapter<PostgresService> {
       return { ok: true, detail: `${target.database}: ${rows[0]?.n ?? 0} tables` };
     } catch (err) {
       return { ok: false, detail: (err as Error).message };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async prepareScratch(ctx: Ctx): Promise<void> {
+    const target = parsePostgresUrl(ctx.target.url);
+    await this.onServer(ctx, async (admin) => {
+      await this.query(ctx, admin, `DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`);
+      await this.query(ctx, admin, `CREATE DATABASE ${quoteIdent(target.database)}`);
+    });
+  }
+
+  async discardScratch(ctx: Ctx): Promise<{ detail: string }> {
+    const target = parsePostgresUrl(ctx.target.url);
+    await this.onServer(ctx, (admin) =>
+      this.query(ctx, admin, `DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`),
+    );
+    return { detail: `scratch database ${target.database} dropped` };
+  }
+
+  /** Runs `work` connected to the server's `postgres` database (to create or drop the target's). */
+  private async onServer(ctx: Ctx, work: (admin: Client) => Promise<unknown>): Promise<void> {
+    const url = new URL(ctx.target.url);
+    url.pathname = '/postgres';
+    const client = await this.connect({ ...ctx, target: { ...ctx.target, url: url.toString() } });
+    try {
+      await work(client);
     } finally {
       await client.end().catch(() => undefined);
     }

@@ -208,6 +208,17 @@ export class S3PrefixAdapter implements ServiceAdapter<S3Service> {
     return { detail: `${restored} objects restored, ${removed} removed` };
   }
 
+  async prepareScratch(ctx: Ctx): Promise<void> {
+    await this.discardScratch(ctx);
+  }
+
+  /** Every object under the scratch prefix, every version. */
+  async discardScratch(ctx: Ctx): Promise<{ detail: string }> {
+    const { bucket, prefix } = ctx.target;
+    const removed = await this.io.purgePrefix(bucket, prefix);
+    return { detail: `s3://${bucket.name}/${prefix}: ${removed} object version(s) removed` };
+  }
+
   async verify(ctx: Ctx): Promise<VerifyResult> {
     const { bucket, prefix } = ctx.target;
     let objects = 0;

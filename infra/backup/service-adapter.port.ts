@@ -96,6 +96,13 @@ export interface ServiceAdapter<S extends ServiceConfig = ServiceConfig> {
   restore(ctx: ServiceContext<S>, source: ArtifactSource): Promise<RestoreResult>;
   /** Checks the target answers sensibly after a restore. */
   verify(ctx: ServiceContext<S>): Promise<VerifyResult>;
+  /**
+   * Test restores and drills (docs/drills.md): `ctx.target` is a scratch place, never a live one.
+   * Makes it empty and ready to be restored into (a scratch database is created). Idempotent.
+   */
+  prepareScratch(ctx: ServiceContext<S>): Promise<void>;
+  /** Removes everything in the scratch place `ctx.target` (a scratch database is dropped). Idempotent. */
+  discardScratch(ctx: ServiceContext<S>): Promise<{ detail: string }>;
 }
 
 export type { StoredObject };

@@ -5,6 +5,7 @@ import { DEFAULT_FAILOVER_CONFIG, failoverSchema } from './custom-steps';
 import { checkDnsStrategy, dnsStrategyFields, dnsStrategyProviderIssues } from '../dns/dns-settings';
 import { monitoringSchema, type ProbeTarget } from '../health/monitor-settings';
 import { notificationsSchema } from '../notify/webhook.notifier';
+import { checkScratch } from './scratch';
 
 /**
  * The schema of switchyard.yaml. Every field is documented in docs/configuration.md;
@@ -182,6 +183,72 @@ const approvalPolicySchema = z
   })
   .strict();
 
+// ---- Test restores and drills (docs/drills.md) ----
+
+/**
+ * The app's scratch instance in one region: a copy of the app that test restores and drills point
+ * at their scratch places (scratch database, scratch prefix, scratch hooks), never the live one.
+ */
+const regionScratchSchema = z
+  .object({
+    /** Base URL of the scratch instance: HTTP checks and the health probe go there. */
+    url: httpUrl,
+    /** Answers 2xx once the restored app serves its data: the end of a drill's measured RTO. */
+    healthPath: z.string().regex(/^\//, 'expected a path starting with /').default('/healthz'),
+    /** POSTed `{operationId, restorePointId}` after the restore, to start the app on the scratch data. */
+    startUrl: httpUrl.optional(),
+    /** POSTed `{operationId}` at cleanup, to stop it again. */
+    stopUrl: httpUrl.optional(),
+    /** Sent as `Authorization: Bearer <token>` to startUrl and stopUrl. */
+    token: secret.optional(),
+    /** How long the app may take to answer healthy after its start. */
+    startTimeoutSeconds: seconds(1, 3600).default(120),
+  })
+  .strict();
+
+const checkBase = {
+  name,
+  timeoutSeconds: seconds(1, 600).default(30),
+};
+
+/**
+ * A declared check of the restored app: a SQL query against a postgres service's (scratch)
+ * database whose first column of the first row must read `expect`, or an HTTP request to the
+ * scratch instance answering `expectStatus` (and containing `expectBody`).
+ */
+const checkSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      ...checkBase,
+      type: z.literal('sql'),
+      /** A postgres service of the app. */
+      service: name,
+      query: z.string().min(1, 'must not be empty'),
+      expect: z.union([z.string(), z.number(), z.boolean()]).transform(String),
+    })
+    .strict(),
+  z
+    .object({
+      ...checkBase,
+      type: z.literal('http'),
+      path: z.string().regex(/^\//, 'expected a path starting with /'),
+      method: z.enum(['GET', 'HEAD']).default('GET'),
+      expectStatus: z.number().int().min(100).max(599).default(200),
+      /** A substring the body must contain. */
+      expectBody: z.string().optional(),
+    })
+    .strict(),
+]);
+
+const drillsSchema = z
+  .object({
+    /** The region whose scratch instance drills and test restores use (default: the first standby). */
+    region: name.optional(),
+    /** The RTO a drill's measurement is compared with (default: none, the figure is only reported). */
+    rtoSeconds: seconds(1, 7 * 86400).optional(),
+  })
+  .strict();
+
 const regionSchema = z
   .object({
     name,
@@ -195,6 +262,8 @@ const regionSchema = z
         target: z.string().refine((s) => isIP(s) === 4, 'expected an IPv4 address'),
       })
       .strict(),
+    /** The app's scratch instance in this region, where drills start it (docs/drills.md). */
+    scratch: regionScratchSchema.optional(),
   })
   .strict();
 
@@ -229,6 +298,18 @@ const postgresTargetSchema = z
     url: z
       .string()
       .regex(/^postgres(ql)?:\/\/.+\/[^/?]+/, 'expected postgres://user:password@host:port/database'),
+    /**
+     * Scratch database for test restores and drills: created, restored into and dropped by them
+     * (default: `<database>_scratch` on the same server). Never the live database.
+     */
+    scratch: z
+      .object({
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\/.+\/[^/?]+/, 'expected postgres://user:password@host:port/database'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -238,6 +319,11 @@ const httpTargetSchema = z
     url: httpUrl,
     /** Sent as `Authorization: Bearer <token>` to the hooks. */
     token: secret.optional(),
+    /**
+     * The hooks of the service's scratch instance (test restores and drills restore into it and
+     * discard it with POST <url>/discard); required in a region that declares `regions[].scratch`.
+     */
+    scratch: z.object({ url: httpUrl, token: secret.optional() }).strict().optional(),
   })
   .strict();
 
@@ -246,6 +332,17 @@ const s3TargetSchema = z
     bucket: bucketSchema,
     /** The objects under this key prefix are the service's data. */
     prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected a key prefix ending in / (or empty)'),
+    /**
+     * Scratch prefix for test restores and drills, emptied by them (default: the same bucket,
+     * prefix `switchyard-scratch/<live prefix>`); it may not overlap the live prefix.
+     */
+    scratch: z
+      .object({
+        bucket: bucketSchema.optional(),
+        prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)+$/, 'expected a non-empty key prefix ending in /'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -311,9 +408,14 @@ const restorePointsSchema = z
         everySeconds: seconds(60, 30 * 86400).optional(),
         /** A coordinator worker creates the app's `verification` schedule at start when it has none. */
         enabled: z.boolean().default(false),
+        /**
+         * Every verification ends with a test restore: the newest restore point restored into the
+         * scratch places of `drills.region`, the app's `checks` run, the scratch places cleaned up.
+         */
+        testRestore: z.boolean().default(false),
       })
       .strict()
-      .default({ depth: 3, enabled: false }),
+      .default({ depth: 3, enabled: false, testRestore: false }),
   })
   .strict();
 
@@ -399,6 +501,10 @@ const appSchema = z
     /** Custom steps of the failover plans (docs/custom-steps.md). */
     failover: failoverSchema.default(DEFAULT_FAILOVER_CONFIG),
     fencing: fencingSchema.default({ writeLeaseSeconds: 2, leaseRefreshSeconds: 0.5 }),
+    /** What a test restore or a drill checks in the restored scratch copy (docs/drills.md). */
+    checks: z.array(checkSchema).default([]),
+    /** Drills (docs/drills.md): which region, the RTO they are measured against. */
+    drills: drillsSchema.default(drillsSchema.parse({})),
   })
   .strict()
   .superRefine((app, ctx) => {
@@ -436,6 +542,7 @@ const appSchema = z
     });
     checkServices(app, ctx);
     checkDnsStrategy(app.dns, ctx);
+    checkScratch(app, ctx);
     const regionNames = app.regions.map((r) => r.name);
     for (const region of Object.keys(app.monitoring.targets ?? {})) {
       if (!regionNames.includes(region)) {
@@ -570,6 +677,8 @@ export type DnsRecordConfig = AppConfig['dns']['records'][number];
 export type DnsProviderConfig = SwitchyardConfig['dnsProviders'][string];
 export type ServiceConfig = AppConfig['services'][number];
 export type RestorePointsConfig = AppConfig['restorePoints'];
+export type CheckConfig = AppConfig['checks'][number];
+export type RegionScratchConfig = NonNullable<RegionConfig['scratch']>;
 
 /** What the monitors probe in each region: `monitoring.targets.<region>`, else its healthUrl. */
 export function monitoringTargets(

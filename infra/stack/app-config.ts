@@ -13,8 +13,11 @@ export interface LocalAppSpec {
   record: string;
   ttl: number;
   description?: string;
-  /** One entry per region, named like the stack's S3 regions; the first is active. */
-  regions: { name: string; ip: string; port: number }[];
+  /**
+   * One entry per region, named like the stack's S3 regions; the first is active. `scratch`: the
+   * base URL of the app's scratch instance there and its health path (docs/drills.md).
+   */
+  regions: { name: string; ip: string; port: number; scratch?: { url: string; healthPath?: string } }[];
   api: { host: string; port: number };
   tokens: { principal: string; roles: string[]; sha256: string }[];
   taskQueuePrefix?: string;
@@ -42,6 +45,10 @@ export interface LocalAppSpec {
   softDelete?: Record<string, unknown>;
   /** `policies.rpoSeconds` (the schema's default, 3600, when absent). */
   rpoSeconds?: number;
+  /** The app's `checks` (test restores and drills). */
+  checks?: Record<string, unknown>[];
+  /** The app's `drills` section (region, rtoSeconds). */
+  drills?: Record<string, unknown>;
 }
 
 /** One service as written in switchyard.yaml; `regions` maps each region name to its place. */
@@ -58,6 +65,8 @@ export interface DemoServiceRegion {
   ip: string;
   port: number;
   ordersDatabaseUrl: string;
+  /** The region's scratch demo instance (its ledger hooks are the ledger's scratch place). */
+  scratch?: { ip: string; port: number };
 }
 
 /**
@@ -79,7 +88,18 @@ export function demoAppServices(regions: DemoServiceRegion[], hookToken?: string
       regions: Object.fromEntries(
         regions.map((r) => [
           r.name,
-          { url: `http://${r.ip}:${r.port}/hooks/ledger`, ...(hookToken ? { token: hookToken } : {}) },
+          {
+            url: `http://${r.ip}:${r.port}/hooks/ledger`,
+            ...(hookToken ? { token: hookToken } : {}),
+            ...(r.scratch
+              ? {
+                  scratch: {
+                    url: `http://${r.scratch.ip}:${r.scratch.port}/hooks/ledger`,
+                    ...(hookToken ? { token: hookToken } : {}),
+                  },
+                }
+              : {}),
+          },
         ]),
       ),
     },
@@ -143,6 +163,7 @@ export function localAppConfig(
               ...(spec.bucketPrefix ? { prefix: spec.bucketPrefix } : {}),
             },
             dns: { target: r.ip },
+            ...(r.scratch ? { scratch: r.scratch } : {}),
           };
         }),
         dns: {
@@ -160,6 +181,8 @@ export function localAppConfig(
         ...(spec.services ? { services: spec.services } : {}),
         ...(spec.restorePoints ? { restorePoints: spec.restorePoints } : {}),
         ...(spec.softDelete ? { softDelete: spec.softDelete } : {}),
+        ...(spec.checks ? { checks: spec.checks } : {}),
+        ...(spec.drills ? { drills: spec.drills } : {}),
         ...(spec.failoverApproval || spec.rpoSeconds
           ? {
               policies: {

@@ -407,8 +407,12 @@ export function defaultEverySeconds(app: AppConfig): number {
 /** A verification schedule created without a timing runs daily (restorePoints.verification.everySeconds). */
 export const DEFAULT_VERIFICATION_EVERY_SECONDS = 86_400;
 
+/** A drill schedule created without a timing runs weekly. */
+export const DEFAULT_DRILL_EVERY_SECONDS = 7 * 86_400;
+
 /** The interval of a schedule of `kind` created without a timing. */
-export function defaultScheduleEverySeconds(app: AppConfig, kind: 'restore-point' | 'verification'): number {
+export function defaultScheduleEverySeconds(app: AppConfig, kind: SupportedScheduleKind): number {
+  if (kind === 'drill') return DEFAULT_DRILL_EVERY_SECONDS;
   return kind === 'verification'
     ? (app.restorePoints.verification.everySeconds ?? DEFAULT_VERIFICATION_EVERY_SECONDS)
     : defaultEverySeconds(app);

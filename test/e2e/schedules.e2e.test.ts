@@ -156,18 +156,13 @@ describe('schedules end to end', () => {
       ],
       ['bad name', { ...ok, name: 'Nightly_1' }, 400, 'validation-failed', 'body.name'],
       ['unknown field', { ...ok, name: 'r10', every: '15m' }, 400, 'validation-failed', 'body'],
-      ['not yet', { ...ok, kind: 'drill', name: 'r12' }, 422, 'unsupported-kind'],
+      ['unknown kind', { ...ok, kind: 'failover', name: 'r12' }, 400, 'validation-failed', 'body.kind'],
     ];
     for (const [what, body, status, code, path] of cases) {
       const res = await create(body);
       assert.deepEqual([res.status, res.body.error], [status, code], `${what}: ${JSON.stringify(res.body)}`);
       if (path) assert.ok(res.body.message.includes(path), `${what}: ${res.body.message}`);
     }
-    const unsupported = await create({ ...ok, kind: 'drill' });
-    assert.deepEqual(unsupported.body.details, {
-      kind: 'drill',
-      supported: ['restore-point', 'verification'],
-    });
 
     const noApp = await h.http().post('/v1/apps/no-such-app/schedules').set(operator()).send(ok);
     assert.deepEqual([noApp.status, noApp.body.error], [404, 'app-not-found']);
@@ -178,7 +173,7 @@ describe('schedules end to end', () => {
       .send({ ...ok, name: 'r13' });
     assert.deepEqual([asViewer.status, asViewer.body.error], [403, 'forbidden']);
 
-    for (const name of ['r1', 'r3', 'r4', 'r6', 'r7', 'r9', 'r12', 'r13', 'drill']) {
+    for (const name of ['r1', 'r3', 'r4', 'r6', 'r7', 'r9', 'r12', 'r13']) {
       const res = await get(name);
       assert.deepEqual([res.status, res.body.error], [404, 'schedule-not-found'], name);
     }
@@ -423,9 +418,26 @@ describe('schedules end to end', () => {
     assert.equal(paused.code, 0, paused.stderr);
     assert.match(paused.stdout, /note: stop again/);
 
-    const unsupported = await h.cli(op, 'schedules', 'create', app, '--kind', 'drill', '--reason', 'later');
-    assert.equal(unsupported.code, 2);
-    assert.match(unsupported.stderr, /\(422 unsupported-kind\)/);
+    const unknown = await h.cli(op, 'schedules', 'create', app, '--kind', 'failover', '--reason', 'never');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /\(400 validation-failed\)/);
+    const drill = await h.cli(
+      op,
+      'schedules',
+      'create',
+      app,
+      '--kind',
+      'drill',
+      '--name',
+      'cli-drill',
+      '--paused',
+      '--reason',
+      'weekly',
+    );
+    assert.equal(drill.code, 0, drill.stderr);
+    assert.match(drill.stdout, /cli-drill \(drill\) of .*PAUSED/);
+    const dropped = await h.cli(op, 'schedules', 'delete', app, 'cli-drill', '--reason', 'not here');
+    assert.equal(dropped.code, 0, dropped.stderr);
 
     const deleted = await h.cli(op, 'schedules', 'delete', app, 'from-cli', '--reason', 'done with it');
     assert.equal(deleted.code, 0, deleted.stderr);

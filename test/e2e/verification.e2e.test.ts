@@ -104,6 +104,7 @@ describe('verification end to end', () => {
         ['verify', 'Completed'],
         ['repair', 'Completed'],
         ['record', 'Completed'],
+        ['test-restore', 'Skipped'],
       ],
     );
     const results = op.facts.results as Result[];
@@ -186,6 +187,43 @@ describe('verification end to end', () => {
     assert.match(now.stdout, /^started /m);
     assert.match(now.stdout, /Completed/);
     assert.match(now.stdout.split('\n').find((l) => l.includes(lost.id)) ?? '', /unrecoverable/);
+  });
+
+  test('a manifest that differs in one region is a manifest-mismatch, rewritten from the region whose artifacts confirm it', async () => {
+    const m = await take();
+    const orders = m.services.find((s) => s.name === 'orders')!.artifact;
+    // West's manifest claims another checksum for orders: its own artifacts do not confirm it.
+    const forged: RestorePointManifest = {
+      ...m,
+      services: m.services.map((s) =>
+        s.name === 'orders' ? { ...s, artifact: { ...s.artifact, sha256: 'f'.repeat(64) } } : s,
+      ),
+    };
+    await store.writeManifest(h.fx.app, 'west', forged);
+
+    const res = await h
+      .http()
+      .post(`/v1/apps/${h.fx.app}/verifications`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({ reason: 'manifest mismatch', depth: 1 });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const op = await ended((res.body as { operationId: string }).operationId);
+    assert.equal(op.phase, 'Completed', JSON.stringify(op.error));
+    const [result] = op.facts.results as Result[];
+    assert.equal(result!.restorePointId, m.id);
+    assert.equal(result!.status, 'repaired');
+    assert.deepEqual(
+      result!.findings.map((f) => [f.type, f.region, f.key, f.repaired, f.repairedFrom ?? null]),
+      [['manifest-mismatch', 'west', `manifests/${m.id}.json`, true, 'east']],
+    );
+    assert.deepEqual(await store.readManifest(h.fx.app, 'west', m.id), m);
+    const got = await store.hash(h.fx.app, 'west', orders.key);
+    assert.equal(got.sha256, orders.sha256, 'the artifact itself was never touched');
+    const repairs = await h.audit('action=restore-point.repaired');
+    assert.ok(
+      repairs.some((e) => e.details.restorePointId === m.id && e.details.key === `manifests/${m.id}.json`),
+      'the manifest repair is audited',
+    );
   });
 
   test('a verification schedule created through the API runs, and its result shows in the app status', async () => {

@@ -13,7 +13,13 @@ import { sha256Hex } from '../../apps/api/common/auth.guard';
 import { parseConfig } from '../../infra/config/config.loader';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
 import { resolveA } from '../../infra/health/endpoint-verifier';
-import { demoAppServices, localAppConfig, toYaml, type LocalAppSpec } from '../../infra/stack/app-config';
+import {
+  demoAppServices,
+  localAppConfig,
+  toYaml,
+  type LocalAppSpec,
+  type LocalServiceSpec,
+} from '../../infra/stack/app-config';
 import { freePort } from '../../infra/stack/free-port';
 import { createMotoZoneWithA, motoRoute53Client } from '../../infra/stack/moto.component';
 import { createPowerDnsZoneWithA } from '../../infra/stack/powerdns.component';
@@ -39,6 +45,11 @@ export interface AppFixture {
   ordersDatabases?: Record<string, string>;
   /** With `services: true`: the bearer token the ledger hooks require (also in the configuration). */
   hookToken?: string;
+  /**
+   * With `scratch: true`: the demo's scratch instance in the standby region (docs/drills.md), and
+   * the URL of the orders service's scratch database there (created and dropped by drills).
+   */
+  scratch?: { region: string; url: string; server: Server; ordersDatabase: string };
   config: SwitchyardConfig;
   configFile: string;
   dir: string;
@@ -83,6 +94,15 @@ export async function startAppFixture(
      * `/fence` hook fences an instance, so tests that stop a bucket do not fence the app.
      */
     fencing?: boolean;
+    /**
+     * With `services`: a scratch demo instance in the standby region (its orders database is the
+     * derived scratch database, its health path /numbers), declared as `regions[1].scratch`.
+     */
+    scratch?: boolean;
+    /** The app's `checks`. */
+    checks?: Record<string, unknown>[];
+    /** More services after the demo's two (e.g. an s3 prefix). */
+    extraServices?: LocalServiceSpec[];
   } = {},
 ): Promise<AppFixture> {
   const shared = stack();
@@ -94,6 +114,8 @@ export async function startAppFixture(
   const dir = mkdtempSync(path.join(tmpdir(), `${app}-`));
 
   const port = await freePort(REGION_IPS[0]);
+  const scratchPort = options.scratch ? await freePort(REGION_IPS[1]) : undefined;
+  const scratchUrl = scratchPort ? `http://${REGION_IPS[1]}:${scratchPort}` : undefined;
   const names = s.s3.map((r) => r.region);
   // The configuration is built and validated before anything starts, so a bad one leaks nothing.
   const token = () => randomBytes(24).toString('base64url');
@@ -105,7 +127,12 @@ export async function startAppFixture(
     zone,
     record,
     ttl,
-    regions: REGION_IPS.map((ip, i) => ({ name: s.s3[i]!.region, ip, port })),
+    regions: REGION_IPS.map((ip, i) => ({
+      name: s.s3[i]!.region,
+      ip,
+      port,
+      ...(i === 1 && scratchUrl ? { scratch: { url: scratchUrl, healthPath: '/numbers' } } : {}),
+    })),
     api: { host: '127.0.0.1', port: 0 },
     tokens: [
       { principal: 'alice', roles: ['operator'], sha256: sha256Hex(tokens.operator) },
@@ -125,16 +152,21 @@ export async function startAppFixture(
     softDelete: options.softDelete,
     rpoSeconds: options.rpoSeconds,
     services: ordersDatabases
-      ? demoAppServices(
-          REGION_IPS.map((ip, i) => ({
-            name: names[i]!,
-            ip,
-            port,
-            ordersDatabaseUrl: ordersDatabases[names[i]!]!,
-          })),
-          hookToken,
-        )
+      ? [
+          ...demoAppServices(
+            REGION_IPS.map((ip, i) => ({
+              name: names[i]!,
+              ip,
+              port,
+              ordersDatabaseUrl: ordersDatabases[names[i]!]!,
+              ...(i === 1 && scratchPort ? { scratch: { ip, port: scratchPort } } : {}),
+            })),
+            hookToken,
+          ),
+          ...(options.extraServices ?? []),
+        ]
       : undefined,
+    checks: options.checks,
   });
   const configFile = path.join(dir, 'switchyard.yaml');
   const yaml = toYaml(doc);
@@ -164,6 +196,7 @@ export async function startAppFixture(
   };
   const servers: Server[] = [];
   let regions: AppFixture['regions'];
+  let scratch: AppFixture['scratch'];
   try {
     regions = await Promise.all(
       REGION_IPS.map(async (ip, i) => {
@@ -173,6 +206,24 @@ export async function startAppFixture(
         return { name, ip, port, url: `http://${ip}:${port}`, server };
       }),
     );
+    if (scratchPort && ordersDatabases) {
+      const region = names[1]!;
+      const ordersDatabase = scratchDatabaseUrl(ordersDatabases[region]!);
+      const server = createDemoApp({
+        region: `${region}-scratch`,
+        stateDir: path.join(dir, `demo-${region}-scratch`),
+        log: () => undefined,
+        ordersDatabaseUrl: ordersDatabase,
+        handoffDelayMs: options.handoffDelayMs,
+        hookToken,
+      });
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(scratchPort, REGION_IPS[1], () => resolve());
+      });
+      scratch = { region, url: scratchUrl!, server, ordersDatabase };
+    }
     await createMotoZoneWithA(s.moto, zone, { name: record, ip: REGION_IPS[0], ttl });
     await createPowerDnsZoneWithA(s.powerdns, zone, { name: record, ip: REGION_IPS[0], ttl });
   } catch (err) {
@@ -194,6 +245,7 @@ export async function startAppFixture(
     tokens,
     ordersDatabases,
     hookToken,
+    scratch,
     temporal: () => (client ??= connectClient(config.temporal)),
     async route53A() {
       const { HostedZones } = await r53.send(new ListHostedZonesByNameCommand({ DNSName: `${zone}.` }));
@@ -221,9 +273,15 @@ export async function startAppFixture(
     },
     async stop() {
       await Promise.all(regions.map((r) => new Promise((res) => r.server.close(res))));
+      if (scratch) await new Promise((res) => scratch!.server.close(res));
       if (client) await (await client).connection.close();
       r53.destroy();
-      if (ordersDatabases) await dropDatabases(Object.values(ordersDatabases));
+      if (ordersDatabases) {
+        await dropDatabases([
+          ...Object.values(ordersDatabases),
+          ...(scratch ? [scratch.ordersDatabase] : []),
+        ]);
+      }
     },
   };
 }
@@ -251,6 +309,25 @@ async function onServer(anyUrl: string, run: (admin: PgClient) => Promise<void>)
   } finally {
     await client.end();
   }
+}
+
+/** The orders service's derived scratch database (infra/config/scratch.ts): `<database>_scratch`. */
+export function scratchDatabaseUrl(url: string): string {
+  const u = new URL(url);
+  u.pathname = `${u.pathname}_scratch`;
+  return u.toString();
+}
+
+/** Whether a database exists on the harness's PostgreSQL (drills create and drop scratch ones). */
+export async function databaseExists(url: string): Promise<boolean> {
+  let found = false;
+  await onServer(url, async (admin) => {
+    const r = await admin.query('select 1 from pg_database where datname = $1', [
+      new URL(url).pathname.slice(1),
+    ]);
+    found = (r.rowCount ?? 0) > 0;
+  });
+  return found;
 }
 
 const databaseName = (url: string) => `"${new URL(url).pathname.slice(1).replace(/"/g, '""')}"`;

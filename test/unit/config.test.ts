@@ -204,6 +204,7 @@ describe('configuration', () => {
     doc.apps.shop.regions.pop();
     doc.apps.shop.regions[0].role = 'active';
     delete doc.apps.shop.services;
+    delete doc.apps.shop.checks;
     assert.deepEqual(issuesOf(doc), ['apps.shop.regions: an app needs at least two regions']);
   });
 

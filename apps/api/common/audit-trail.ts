@@ -21,6 +21,7 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
     action: 'verification.request',
     target: (r) => `app:${r.params.app}`,
   },
+  'POST /v1/apps/:app/drills': { action: 'drill.request', target: (r) => `app:${r.params.app}` },
   'POST /v1/apps/:app/restores': {
     action: 'restore.request',
     target: (r) =>

@@ -22,6 +22,8 @@ export const verifyRequestSchema = z
     reason: reasonSchema,
     /** How many restore points, newest first (default: restorePoints.verification.depth). */
     depth: z.number({ error: 'expected a whole number from 1 to 1000' }).int().min(1).max(1000).optional(),
+    /** End with a test restore into the scratch places (default: restorePoints.verification.testRestore). */
+    testRestore: z.boolean({ error: 'expected true or false' }).optional(),
   })
   .strict();
 export type VerifyRequest = z.output<typeof verifyRequestSchema>;

@@ -195,7 +195,12 @@ export class RestorePointsService {
       );
     }
     await this.operations.ensureSlotFree(appName, 'verification');
-    const spec = { reason: req.reason, trigger: 'api' as const, ...(req.depth ? { depth: req.depth } : {}) };
+    const spec = {
+      reason: req.reason,
+      trigger: 'api' as const,
+      ...(req.depth ? { depth: req.depth } : {}),
+      ...(req.testRestore !== undefined ? { testRestore: req.testRestore } : {}),
+    };
     const input: VerificationInput = {
       app: appName,
       spec,

@@ -51,7 +51,7 @@ export class SchedulesController {
   @ApiOperation({
     summary: 'Create a schedule',
     description:
-      'kind restore-point or verification (drill: 422 unsupported-kind until it exists); name defaults to the kind; everySeconds (≥ 60) or cron; without either, restore-point: restorePoints.schedule.everySeconds or half the RPO, verification: restorePoints.verification.everySeconds or daily. Overlap: skip. 409 schedule-exists.',
+      'kind restore-point, verification or drill; name defaults to the kind; everySeconds (≥ 60) or cron; without either, restore-point: restorePoints.schedule.everySeconds or half the RPO, verification: restorePoints.verification.everySeconds or daily, drill: weekly. Overlap: skip. 409 schedule-exists.',
   })
   @ApiBody({ schema: jsonSchema(createScheduleSchema) })
   create(
