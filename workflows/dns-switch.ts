@@ -19,6 +19,8 @@ export interface DnsSwitchPlan {
   weightedSteps: number[];
   /** Between weighted steps: wait this long after the step is in sync, then check the target. */
   stepWaitSeconds: number;
+  /** After a weighted step: how long the target may take to answer healthy before the rollback. */
+  stepHealthTimeoutSeconds: number;
   /** host:port; after sync and TTL each must answer the target address. Empty: no check. */
   resolvers: string[];
   /** Region names: the SetIdentifier of routed record sets, and whose health check guards them. */
@@ -98,9 +100,6 @@ export type DnsSwitchOperation = Pick<OperationRuntime, 'onFailureUndo' | 'publi
   status: { facts: Record<string, unknown> };
 };
 
-/** Seconds the health of the target may take to show between weighted steps. */
-const STEP_HEALTH_TIMEOUT_SECONDS = 15;
-
 export async function switchDns(
   op: OperationRuntime,
   step: OperationStep,
@@ -116,7 +115,7 @@ function temporalDeps(plan: DnsSwitchPlan): DnsSwitchDeps {
   });
   const long = proxyActivities<DnsActivities>({
     // Waits heartbeat: a dead worker's wait is taken over within a minute.
-    startToCloseTimeout: `${Math.max(plan.resolverTimeoutSeconds, STEP_HEALTH_TIMEOUT_SECONDS) + 3600}s`,
+    startToCloseTimeout: `${Math.max(plan.resolverTimeoutSeconds, plan.stepHealthTimeoutSeconds) + 3600}s`,
     heartbeatTimeout: '60s',
     retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 3 },
   });
@@ -166,7 +165,7 @@ export async function runDnsSwitch(
     const health = await deps.checkDnsTargetHealth({
       app,
       address: plan.targetAddress,
-      timeoutSeconds: STEP_HEALTH_TIMEOUT_SECONDS,
+      timeoutSeconds: plan.stepHealthTimeoutSeconds,
     });
     if (!health.healthy) {
       step.detail = `target unhealthy at step ${i + 1}/${targets.length} (${what}): ${health.detail}; rolling back`;

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import type { AppConfig, RegionConfig } from '../config/config.schema';
 import type { DnsSwitchPlan, DnsTarget } from '../../workflows/dns-switch';
 import type { DnsRecordState, HealthCheckSpec } from './dns.port';
-import { DEFAULT_STEP_WAIT_SECONDS, DEFAULT_WEIGHTED_STEPS, type HealthCheckSettings } from './dns-settings';
+import {
+  DEFAULT_STEP_HEALTH_TIMEOUT_SECONDS,
+  DEFAULT_STEP_WAIT_SECONDS,
+  DEFAULT_WEIGHTED_STEPS,
+  type HealthCheckSettings,
+} from './dns-settings';
 
 /**
  * From configuration to what a DNS switch does (docs/dns-strategies.md). Built by the API when an
@@ -21,6 +26,7 @@ export function buildDnsSwitchPlan(app: AppConfig, from: string, to: string): Dn
     fromAddress: fromRegion.dns.target,
     weightedSteps: weighted ? (dns.weighted?.steps ?? DEFAULT_WEIGHTED_STEPS) : [100],
     stepWaitSeconds: weighted ? (dns.weighted?.stepWaitSeconds ?? DEFAULT_STEP_WAIT_SECONDS) : 0,
+    stepHealthTimeoutSeconds: dns.weighted?.healthTimeoutSeconds ?? DEFAULT_STEP_HEALTH_TIMEOUT_SECONDS,
     resolvers: dns.resolvers ?? app.verify.resolvers,
     fromRegion: fromRegion.name,
     targetRegion: targetRegion.name,

@@ -13,6 +13,7 @@ export type DnsStrategy = (typeof DNS_STRATEGIES)[number];
 
 export const DEFAULT_WEIGHTED_STEPS = [10, 50, 100];
 export const DEFAULT_STEP_WAIT_SECONDS = 30;
+export const DEFAULT_STEP_HEALTH_TIMEOUT_SECONDS = 15;
 
 const weightedSchema = z
   .object({
@@ -23,6 +24,8 @@ const weightedSchema = z
       .default(DEFAULT_WEIGHTED_STEPS),
     /** After each step is in sync: wait this long, then check the target answers healthy. */
     stepWaitSeconds: z.number().int().min(0).max(3600).default(DEFAULT_STEP_WAIT_SECONDS),
+    /** How long the target may take to answer healthy after a step before the shift is rolled back. */
+    healthTimeoutSeconds: z.number().int().min(1).max(3600).default(DEFAULT_STEP_HEALTH_TIMEOUT_SECONDS),
   })
   .strict();
 

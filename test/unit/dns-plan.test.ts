@@ -57,6 +57,7 @@ describe('DNS strategy configuration', () => {
       fromAddress: '127.0.1.1',
       weightedSteps: [100],
       stepWaitSeconds: 0,
+      stepHealthTimeoutSeconds: 15,
       resolvers: ['127.0.0.1:8053'],
       fromRegion: 'east',
       targetRegion: 'west',
@@ -75,6 +76,7 @@ describe('DNS strategy configuration', () => {
     const plan = buildDnsSwitchPlan(app, 'west', 'east');
     assert.deepEqual(plan.weightedSteps, [10, 50, 100]);
     assert.equal(plan.stepWaitSeconds, 30);
+    assert.equal(plan.stepHealthTimeoutSeconds, 15);
     assert.deepEqual(plan.resolvers, []);
     assert.equal(plan.targetAddress, '127.0.1.1');
     assert.equal(plan.fromRegion, 'west');
@@ -166,6 +168,7 @@ const plan: DnsSwitchPlan = {
   fromAddress: '10.0.0.1',
   weightedSteps: [10, 50, 100],
   stepWaitSeconds: 3,
+  stepHealthTimeoutSeconds: 15,
   resolvers: [],
   fromRegion: 'east',
   targetRegion: 'west',

@@ -101,6 +101,7 @@ function plan(strategy: DnsSwitchPlan['strategy'], over: Partial<DnsSwitchPlan> 
     fromAddress: '10.0.0.1',
     weightedSteps: strategy === 'weighted' ? [10, 50, 100] : [100],
     stepWaitSeconds: strategy === 'weighted' ? 3 : 0,
+    stepHealthTimeoutSeconds: 15,
     resolvers: ['127.0.0.1:5353'],
     fromRegion: 'east',
     targetRegion: 'west',
