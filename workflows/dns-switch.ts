@@ -101,8 +101,8 @@ export type DnsSwitchOperation = Pick<OperationRuntime, 'onFailureUndo' | 'publi
 };
 
 export async function switchDns(
-  op: OperationRuntime,
-  step: OperationStep,
+  op: DnsSwitchOperation,
+  step: Pick<OperationStep, 'detail'>,
   input: DnsSwitchInput,
 ): Promise<void> {
   await runDnsSwitch(temporalDeps(input.plan), op, step, input);

@@ -103,6 +103,8 @@ export async function startAppFixture(
     checks?: Record<string, unknown>[];
     /** More services after the demo's two (e.g. an s3 prefix). */
     extraServices?: LocalServiceSpec[];
+    /** Fields merged into the app's `dns` section (strategy, records...), given its zone and record name. */
+    dns?: (zone: string, record: string) => Record<string, unknown>;
   } = {},
 ): Promise<AppFixture> {
   const shared = stack();
@@ -168,6 +170,10 @@ export async function startAppFixture(
       : undefined,
     checks: options.checks,
   });
+  if (options.dns) {
+    const appDoc = (doc.apps as Record<string, { dns: Record<string, unknown> }>)[app]!;
+    Object.assign(appDoc.dns, options.dns(zone, record));
+  }
   const configFile = path.join(dir, 'switchyard.yaml');
   const yaml = toYaml(doc);
   writeFileSync(configFile, yaml);
