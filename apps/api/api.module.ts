@@ -17,10 +17,12 @@ import { RestorePointCatalog } from '../../infra/backup/catalog';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectClient } from '../../infra/temporal/connection';
 import { OperationsRepository } from '../../infra/temporal/operations.repository';
+import { ControllerRepository } from '../../infra/temporal/controller.repository';
 import { CheckpointsRepository } from '../../infra/temporal/checkpoints.repository';
 import { SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import { AppsController } from './apps/apps.controller';
 import { AppsService } from './apps/apps.service';
+import { ControlViewService } from './apps/control-view.service';
 import { AuditController } from './audit/audit.controller';
 import { AuditInterceptor } from './common/audit.interceptor';
 import { AuditTrail } from './common/audit-trail';
@@ -138,6 +140,9 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         { provide: NOTIFICATION_SINK, useValue: new WebhookSink(options.config.notifications.webhooks) },
         Metrics,
         RpoMetrics,
+        // The app controller's state, falling back to the buckets (docs/fencing.md).
+        { provide: ControllerRepository, useFactory: () => new ControllerRepository(client) },
+        ControlViewService,
         RegionHealthService,
         RegionMetrics,
         AppsService,

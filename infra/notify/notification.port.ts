@@ -10,6 +10,8 @@ export const NOTIFICATION_EVENT_NAMES = [
   'restore-point.unrecoverable',
   'region.state-changed',
   'checkpoint.waiting',
+  /** A halted (fenced) region answers healthy again; it stays halted until a failback. */
+  'region.halted-returned',
 ] as const;
 export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
 

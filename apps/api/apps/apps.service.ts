@@ -8,6 +8,7 @@ import { ControlStateStore, type ControlStateRead } from '../../../infra/storage
 import { OperationsRepository } from '../../../infra/temporal/operations.repository';
 import { ApiError } from '../common/api-error';
 import { RegionHealthService } from '../regions/region-health.service';
+import { type ControlView, ControlViewService } from './control-view.service';
 import { CONFIG } from '../tokens';
 
 export interface RegionView {
@@ -25,10 +26,13 @@ export interface RegionView {
 export interface AppView {
   name: string;
   description?: string;
+  /** From the controller when it answers (see `control.source`). */
   activeRegion: string;
   epoch: number;
-  /** `buckets` once a failover has recorded a state; `config` before that. */
-  controlStateSource: ControlStateRead['source'];
+  /** Where the buckets' copy came from: `buckets` once a state was recorded, `config` before that. */
+  controlStateSource: ControlStateRead['source'] | 'unreadable';
+  /** The app controller's state (docs/fencing.md): writer, halted regions, current operation, recent changes. */
+  control: ControlView;
   currentOperationId: string | null;
   regions: RegionView[];
   dns: { ttl: number; records: { provider: string; zone: string; name: string; type: string }[] };
@@ -88,6 +92,7 @@ export class AppsService {
     private readonly operations: OperationsRepository,
     private readonly catalog: RestorePointCatalog,
     private readonly regionHealth: RegionHealthService,
+    private readonly controlView: ControlViewService,
   ) {}
 
   appConfig(app: string): AppConfig {
@@ -118,8 +123,10 @@ export class AppsService {
 
   async get(name: string): Promise<AppView> {
     const app = this.appConfig(name);
-    const [control, health, currentOperationId, catalog] = await Promise.all([
-      this.readControlState(name),
+    const [read, health, currentOperationId, catalog] = await Promise.all([
+      this.controlView.read(name, { buckets: true }).catch((err: unknown) => {
+        throw new ApiError(503, 'control-state-unavailable', (err as Error).message);
+      }),
       Promise.all(
         app.regions.map((r) =>
           probeHttp(r.healthUrl, Math.min(2000, app.policies.healthTimeoutSeconds * 1000)),
@@ -128,16 +135,22 @@ export class AppsService {
       this.operations.activeOperationId(name).catch(() => undefined),
       app.services.length === 0 ? null : this.catalog.list(name).catch(() => null),
     ]);
+    const control = read.view;
+    const buckets = read.buckets && 'state' in read.buckets ? read.buckets : null;
+    // A region the control state lists as halted is reported halted, whatever its probes say.
+    this.regionHealth.syncHalted(name, control.state.halted, `control state from the ${control.source}`);
     const states = this.regionHealth.states().get(name) ?? {};
+    const bucketsError = read.buckets && 'error' in read.buckets ? read.buckets.error : undefined;
     return {
       name,
       description: app.description,
       activeRegion: control.state.activeRegion,
       epoch: control.state.epoch,
-      controlStateSource: control.source,
-      currentOperationId: currentOperationId ?? null,
+      controlStateSource: buckets?.source ?? 'unreadable',
+      control,
+      currentOperationId: currentOperationId ?? control.currentOperation ?? null,
       regions: app.regions.map((r, i) => {
-        const read = control.regions.find((x) => x.region === r.name);
+        const bucketRead = buckets?.regions.find((x) => x.region === r.name);
         return {
           name: r.name,
           role: r.name === control.state.activeRegion ? 'active' : 'standby',
@@ -148,7 +161,11 @@ export class AppsService {
           bucket: {
             name: r.bucket.name,
             endpoint: r.bucket.endpoint,
-            controlState: { ok: read?.ok ?? false, epoch: read?.epoch, error: read?.error },
+            controlState: {
+              ok: bucketRead?.ok ?? false,
+              epoch: bucketRead?.epoch,
+              error: bucketRead?.error ?? bucketsError,
+            },
           },
         };
       }),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, Optional } from '@nestjs/common';
 import type { AuditStore } from '../../../infra/audit/audit.port';
 import {
   monitoringTargets,
@@ -13,6 +13,7 @@ import type { NotificationSink } from '../../../infra/notify/notification.port';
 import { backoffDelay } from '../../../infra/notify/webhook.notifier';
 import { ApiError } from '../common/api-error';
 import { AUDIT_STORE, CONFIG, NOTIFICATION_SINK } from '../tokens';
+import { ControlViewService } from '../apps/control-view.service';
 import type { MonitorReport } from './region-health.dto';
 
 export interface TransitionView {
@@ -43,6 +44,11 @@ export interface AppRegionsView {
   regions: RegionHealthView[];
 }
 
+/** How old the halted regions /v1/regions shows may be (they come from the control state). */
+const HALTED_MAX_AGE_MS = 1_000;
+/** Background re-read of the halted regions, so a returning halted region is noticed without a GET. */
+const HALTED_SYNC_INTERVAL_MS = Number(process.env.SWITCHYARD_HALTED_SYNC_MS ?? 5_000);
+
 /** Transitions kept per region (the detector's own bound). */
 const HISTORY_LIMIT = 100;
 const NOTIFY_ATTEMPTS = 5;
@@ -70,12 +76,24 @@ export class RegionHealthService implements OnModuleDestroy {
   private reporting: string | undefined;
   /** Audit appends in the order of the transitions. */
   private recorded: Promise<void> = Promise.resolve();
+  /** Per `app/region` while halted: whether a majority of vantage points said up at the last report. */
+  private readonly haltedUp = new Map<string, boolean>();
+  private readonly haltedReadAt = new Map<string, { at: number; pending?: Promise<void> }>();
+  private readonly syncTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: SwitchyardConfig,
     @Inject(AUDIT_STORE) private readonly audit: AuditStore,
     @Inject(NOTIFICATION_SINK) private readonly notifications: NotificationSink,
+    @Optional() private readonly control?: ControlViewService,
   ) {
+    if (control && HALTED_SYNC_INTERVAL_MS > 0) {
+      this.syncTimer = setInterval(
+        () => void this.refreshHalted(HALTED_SYNC_INTERVAL_MS / 2),
+        HALTED_SYNC_INTERVAL_MS,
+      );
+      this.syncTimer.unref();
+    }
     for (const [app, a] of Object.entries(config.apps)) {
       const agg = new QuorumAggregator({
         regions: a.regions.map((r) => r.name),
@@ -88,7 +106,56 @@ export class RegionHealthService implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    if (this.syncTimer) clearInterval(this.syncTimer);
     for (const agg of this.aggregators.values()) agg.close();
+  }
+
+  /**
+   * Marks the regions the control state lists as halted (and only those) `halted`. A fenced region
+   * stays halted whatever its probes say until a failback unfences it (docs/fencing.md).
+   */
+  syncHalted(app: string, halted: readonly string[], source: string): void {
+    const agg = this.aggregators.get(app);
+    const a = this.config.apps[app];
+    if (!agg || !a) return;
+    for (const r of a.regions) {
+      const want = halted.includes(r.name);
+      const key = `${app}/${r.name}`;
+      if (want === (agg.state(r.name) === 'halted')) continue;
+      if (want) this.haltedUp.set(key, majorityUp(agg.votes(r.name)));
+      else this.haltedUp.delete(key);
+      agg.setHalted(
+        r.name,
+        want,
+        want
+          ? `fenced: the ${source} lists it as halted`
+          : `unfenced: the ${source} no longer lists it as halted`,
+      );
+    }
+  }
+
+  /** Re-reads the halted regions of every app from the control state unless read within `maxAgeMs`. */
+  async refreshHalted(maxAgeMs = HALTED_MAX_AGE_MS): Promise<void> {
+    const control = this.control;
+    if (!control) return;
+    await Promise.all(
+      Object.keys(this.config.apps).map(async (app) => {
+        const last = this.haltedReadAt.get(app);
+        if (last?.pending) return last.pending;
+        if (last && Date.now() - last.at < maxAgeMs) return;
+        const pending = control
+          .read(app)
+          .then(({ view }) =>
+            this.syncHalted(app, view.state.halted, `control state from the ${view.source}`),
+          )
+          .catch((err: unknown) =>
+            this.log.warn(`halted regions of ${app} not refreshed: ${(err as Error).message}`),
+          )
+          .finally(() => this.haltedReadAt.set(app, { at: Date.now() }));
+        this.haltedReadAt.set(app, { at: last?.at ?? 0, pending });
+        return pending;
+      }),
+    );
   }
 
   /**
@@ -122,6 +189,7 @@ export class RegionHealthService implements OnModuleDestroy {
     } finally {
       this.reporting = undefined;
     }
+    if (agg.state(verdict.region) === 'halted') this.watchHalted(app, verdict.region, verdict.vantage);
     await this.recorded;
     return { state: agg.state(verdict.region), transition: t ? view(t) : null };
   }
@@ -159,6 +227,40 @@ export class RegionHealthService implements OnModuleDestroy {
     return new Map([...this.aggregators].map(([app, agg]) => [app, agg.states()]));
   }
 
+  /**
+   * A halted region whose probes turn healthy again (a majority of vantage points says up) is an
+   * old primary coming back: it stays halted; the audit log and the subscribers hear about it.
+   */
+  private watchHalted(app: string, region: string, vantage: string): void {
+    const key = `${app}/${region}`;
+    const votes = this.aggregators.get(app)!.votes(region);
+    const up = majorityUp(votes);
+    const was = this.haltedUp.get(key) ?? false;
+    this.haltedUp.set(key, up);
+    if (!up || was) return;
+    const at = new Date().toISOString();
+    const target = `region:${app}/${region}`;
+    const reason = `${region} answers healthy again but stays halted until a failback`;
+    this.log.warn(`${target}: ${reason}`);
+    this.recorded = this.recorded.then(async () => {
+      try {
+        await this.audit.append({
+          actor: `monitor:${vantage}`,
+          action: 'region.halted-returned',
+          target,
+          reason,
+          outcome: 'info',
+          time: at,
+          details: { state: 'halted', votes },
+          idempotencyKey: `region.halted-returned:${app}/${region}/${at}`,
+        });
+      } catch (err) {
+        this.log.error(`audit event not recorded for ${target} halted-returned: ${(err as Error).message}`);
+      }
+    });
+    void this.notify('region.halted-returned', { app, region, state: 'halted', at, reason, votes });
+  }
+
   private onTransition(app: string, t: RegionTransition): void {
     const actor = this.reporting ? `monitor:${this.reporting}` : 'system';
     const target = `region:${app}/${t.region}`;
@@ -182,12 +284,23 @@ export class RegionHealthService implements OnModuleDestroy {
         );
       }
     });
-    void this.notify({ app, region: t.region, from: t.from, to: t.to, at, reason: t.reason, votes: t.votes });
+    void this.notify('region.state-changed', {
+      app,
+      region: t.region,
+      from: t.from,
+      to: t.to,
+      at,
+      reason: t.reason,
+      votes: t.votes,
+    });
   }
 
   /** At least once to each subscribed webhook, retried with backoff; never blocks a report. */
-  private async notify(payload: Record<string, unknown>): Promise<void> {
-    const delivery = { id: randomUUID(), event: 'region.state-changed' as const, payload };
+  private async notify(
+    event: 'region.state-changed' | 'region.halted-returned',
+    payload: Record<string, unknown>,
+  ): Promise<void> {
+    const delivery = { id: randomUUID(), event, payload };
     await Promise.all(
       this.notifications.targets(delivery.event).map(async (target) => {
         for (let attempt = 1; ; attempt++) {
@@ -197,7 +310,7 @@ export class RegionHealthService implements OnModuleDestroy {
           } catch (err) {
             const final = (err as { retryable?: boolean }).retryable === false;
             if (final || attempt >= NOTIFY_ATTEMPTS) {
-              this.log.error(`region.state-changed not delivered to ${target}: ${(err as Error).message}`);
+              this.log.error(`${event} not delivered to ${target}: ${(err as Error).message}`);
               return;
             }
             await new Promise((r) =>
@@ -208,4 +321,8 @@ export class RegionHealthService implements OnModuleDestroy {
       }),
     );
   }
+}
+
+function majorityUp(v: Votes): boolean {
+  return v.up >= Math.floor(v.total / 2) + 1;
 }

@@ -19,7 +19,9 @@ export class RegionsController {
     description:
       "For each region: state (unknown, healthy, degraded, down, halted), since when, the last reason, each vantage point's verdict and the transitions, newest first (docs/health-monitoring.md).",
   })
-  list() {
+  async list() {
+    // Halted comes from the control state (at most a second old), not from the probes.
+    await this.health.refreshHalted();
     return { items: this.health.list() };
   }
 
