@@ -212,7 +212,7 @@ export type FailoverMode = (typeof FAILOVER_MODES)[number];
  * The built-in steps of a failover's plan in each mode, in order. Custom steps from
  * `apps.<app>.failover.steps` are inserted before or after them by name (workflows/custom-steps.ts).
  */
-export const FAILOVER_PLANS: Record<FailoverMode, readonly string[]> = {
+export const FAILOVER_PLAN_STEPS: Record<FailoverMode, readonly string[]> = {
   planned: [
     'preflight',
     'approval',
@@ -234,6 +234,7 @@ export const FAILOVER_PLANS: Record<FailoverMode, readonly string[]> = {
     'final-restore-point',
     'fence',
     'restore',
+    // Before the promote: a halted region is never made the writer.
     'unfence',
     'promote',
     'dns',

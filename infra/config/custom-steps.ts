@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CustomStepPlan } from '../../workflows/custom-steps';
-import { FAILOVER_MODES, FAILOVER_PLANS, type FailoverMode } from '../../workflows/operation';
+import { FAILOVER_MODES, FAILOVER_PLAN_STEPS, type FailoverMode } from '../../workflows/operation';
 
 /**
  * `apps.<app>.failover.steps` (docs/custom-steps.md): webhooks and checkpoints added to the
@@ -8,7 +8,7 @@ import { FAILOVER_MODES, FAILOVER_PLANS, type FailoverMode } from '../../workflo
  * path, e.g. `apps.shop.failover.steps[1].before: unknown built-in step "fense" (...)`.
  */
 
-const BUILTIN_STEPS = [...new Set(FAILOVER_MODES.flatMap((m) => FAILOVER_PLANS[m]))];
+const BUILTIN_STEPS = [...new Set(FAILOVER_MODES.flatMap((m) => FAILOVER_PLAN_STEPS[m]))];
 
 const WEBHOOK_DEFAULT_TIMEOUT = 30;
 const WEBHOOK_MAX_TIMEOUT = 600;
@@ -71,7 +71,7 @@ function checkStep(s: RawCustomStep, i: number, ctx: z.RefinementCtx): void {
       issue([key], `unknown built-in step "${anchor}" (built-in steps: ${BUILTIN_STEPS.join(', ')})`);
     } else {
       s.appliesTo?.forEach((mode, j) => {
-        if (!FAILOVER_PLANS[mode].includes(anchor)) {
+        if (!FAILOVER_PLAN_STEPS[mode].includes(anchor)) {
           issue(['appliesTo', j], `${mode} failovers have no step "${anchor}"`);
         }
       });
@@ -125,7 +125,7 @@ export const failoverSchema = z
         timeoutSeconds:
           s.timeoutSeconds ?? (s.type === 'webhook' ? WEBHOOK_DEFAULT_TIMEOUT : CHECKPOINT_DEFAULT_TIMEOUT),
         expectStatus: s.expectStatus ?? (s.type === 'webhook' ? DEFAULT_EXPECT_STATUS : []),
-        appliesTo: s.appliesTo ?? FAILOVER_MODES.filter((m) => FAILOVER_PLANS[m].includes(anchor)),
+        appliesTo: s.appliesTo ?? FAILOVER_MODES.filter((m) => FAILOVER_PLAN_STEPS[m].includes(anchor)),
       };
     }),
   }));

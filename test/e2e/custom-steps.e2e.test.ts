@@ -16,7 +16,7 @@ import {
   STATUS_MEMO_KEY,
 } from '../../workflows/definitions';
 import {
-  FAILOVER_PLANS,
+  FAILOVER_PLAN_STEPS,
   initialOperationStatus,
   isTerminal,
   type OperationStatus,
@@ -104,7 +104,7 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
       spec,
       requestedBy: 'alice',
       mode: 'planned',
-      builtins: [...FAILOVER_PLANS.planned],
+      builtins: [...FAILOVER_PLAN_STEPS.planned],
       custom,
       failAt,
     };

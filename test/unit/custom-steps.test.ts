@@ -13,7 +13,7 @@ import { ConfigError, parseConfig } from '../../infra/config/config.loader';
 import { buildCustomSteps, customStepConfig } from '../../infra/config/custom-steps';
 import { verifySignature } from '../../infra/notify/webhook.notifier';
 import { type CustomStepPlan, customStepsAt, expandSteps } from '../../workflows/custom-steps';
-import { FAILOVER_PLANS } from '../../workflows/operation';
+import { FAILOVER_PLAN_STEPS } from '../../workflows/operation';
 
 const EXAMPLE = path.resolve(__dirname, '../../../examples/switchyard.yaml');
 const HOOK_SECRET = 'hook-secret-0123456789-abcdef';
@@ -75,7 +75,7 @@ describe('custom steps: the plan', () => {
       plan('first', { before: 'preflight' }),
       plan('last', { after: 'commit' }),
     ];
-    assert.deepEqual(expandSteps(FAILOVER_PLANS.unplanned, custom), [
+    assert.deepEqual(expandSteps(FAILOVER_PLAN_STEPS.unplanned, custom), [
       'first',
       'preflight',
       'approval',
@@ -91,7 +91,7 @@ describe('custom steps: the plan', () => {
       'commit',
       'last',
     ]);
-    assert.deepEqual(expandSteps(FAILOVER_PLANS.planned, []), [...FAILOVER_PLANS.planned]);
+    assert.deepEqual(expandSteps(FAILOVER_PLAN_STEPS.planned, []), [...FAILOVER_PLAN_STEPS.planned]);
     assert.deepEqual(
       customStepsAt(custom, { before: 'dns' }).map((c) => c.name),
       ['b1', 'b2'],
@@ -105,7 +105,7 @@ describe('custom steps: the plan', () => {
 
   it('refuses a custom step whose built-in step is not in the plan', () => {
     assert.throws(
-      () => expandSteps(FAILOVER_PLANS.unplanned, [plan('x', { after: 'quiesce' })]),
+      () => expandSteps(FAILOVER_PLAN_STEPS.unplanned, [plan('x', { after: 'quiesce' })]),
       /custom step "x" runs after "quiesce", which is not a step of this plan/,
     );
   });
