@@ -96,7 +96,7 @@ export type DnsSwitchDeps = Pick<
 > & { sleep(ms: number): Promise<void> };
 
 /** The part of the operation runtime a switch uses. */
-export type DnsSwitchOperation = Pick<OperationRuntime, 'onFailureUndo' | 'publish'> & {
+export type DnsSwitchOperation = Pick<OperationRuntime, 'onFailureUndo' | 'publish' | 'audit'> & {
   status: { facts: Record<string, unknown> };
 };
 
@@ -160,6 +160,14 @@ export async function runDnsSwitch(
     const changes = await deps.applyDnsTarget({ app, target });
     applied.push(...changes);
     await deps.waitDnsChangesInSync({ app, changes });
+    if (target.strategy === 'weighted') {
+      await op.audit('dns.weights-shifted', 'info', {
+        step: i + 1,
+        steps: targets.length,
+        weights: target.weights,
+        changed: changes.length,
+      });
+    }
     if (i === targets.length - 1) break;
     if (plan.stepWaitSeconds > 0) await deps.sleep(plan.stepWaitSeconds * 1000);
     const health = await deps.checkDnsTargetHealth({
@@ -171,6 +179,12 @@ export async function runDnsSwitch(
       step.detail = `target unhealthy at step ${i + 1}/${targets.length} (${what}): ${health.detail}; rolling back`;
       op.publish();
       await restore();
+      await op.audit('dns.shift-rolled-back', 'failed', {
+        step: i + 1,
+        steps: targets.length,
+        target: plan.targetRegion,
+        reason: health.detail,
+      });
       throw ApplicationFailure.nonRetryable(
         `DNS shift stopped at step ${i + 1}/${targets.length} (${what}): the target ${plan.targetRegion} (${plan.targetAddress}) is not healthy: ${health.detail}; records rolled back`,
         'dns-target-unhealthy',

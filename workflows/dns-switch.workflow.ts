@@ -22,6 +22,8 @@ export async function dnsSwitchWorkflow(
     status: { facts: {} },
     onFailureUndo: (step, run) => void undo.push({ step, run }),
     publish: () => {},
+    // Not an operation: nothing to audit.
+    audit: async () => {},
   };
   const step: { detail?: string } = {};
   try {

@@ -178,6 +178,7 @@ function switcher(config: SwitchyardConfig, afterApply: () => Promise<void> = as
     status: { facts: {} as Record<string, unknown> },
     onFailureUndo: (_step: string, run: () => Promise<void>) => void undo.push(run),
     publish: () => {},
+    audit: async () => {},
   };
   const step: { detail?: string } = {};
   return {

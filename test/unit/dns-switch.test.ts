@@ -153,17 +153,22 @@ function harness(
     },
   };
   const undo: { step: string; run: () => Promise<void> }[] = [];
+  const audits: string[] = [];
   const op: DnsSwitchOperation = {
     status: { facts: {} },
     onFailureUndo: (step, run) => {
       undo.push({ step, run });
     },
     publish: () => {},
+    audit: async (action, outcome, details = {}) => {
+      audits.push(`${action} ${outcome} ${JSON.stringify(details)}`);
+      events.push(action);
+    },
   };
   const step: { detail?: string } = {};
   const run = (p: DnsSwitchPlan) =>
     runDnsSwitch(deps, op, step, { app: 'shop', taskQueuePrefix: 'switchyard', plan: p });
-  return { provider, events, undo, op, step, run };
+  return { provider, events, audits, undo, op, step, run };
 }
 
 const simpleAt = (ip: string, ttl = 5): DnsRecordState => ({ simple: { ttl, values: [ip] }, routed: [] });
@@ -238,18 +243,25 @@ describe('switchDns: weighted', () => {
     assert.deepEqual(h.events, [
       'apply 2',
       'sync C1,C2',
+      'dns.weights-shifted',
       'sleep 3000',
       'health 10.0.0.2 ok',
       'apply 2',
       'sync C3,C4',
+      'dns.weights-shifted',
       'sleep 3000',
       'health 10.0.0.2 ok',
       'apply 2',
       'sync C5,C6',
+      'dns.weights-shifted',
       'sleep 5000',
       'resolvers 127.0.0.1:5353 10.0.0.2',
     ]);
     assert.equal((h.op.status.facts.dnsChanges as unknown[]).length, 6);
+    assert.equal(
+      h.audits[0],
+      'dns.weights-shifted info {"step":1,"steps":3,"weights":[{"region":"west","address":"10.0.0.2","weight":10},{"region":"east","address":"10.0.0.1","weight":90}],"changed":2}',
+    );
   });
 
   it('rolls back to the captured record sets when the target is unhealthy between steps', async () => {
@@ -268,7 +280,16 @@ describe('switchDns: weighted', () => {
     });
     assert.deepEqual(h.provider.states.get(WWW), simpleAt('10.0.0.1'));
     assert.deepEqual(h.provider.states.get(API), weighted(0, 100));
-    assert.deepEqual(h.events.slice(-3), ['health 10.0.0.2 down', 'restore 2', 'sync C5,C6']);
+    assert.deepEqual(h.events.slice(-4), [
+      'health 10.0.0.2 down',
+      'restore 2',
+      'sync C5,C6',
+      'dns.shift-rolled-back',
+    ]);
+    assert.equal(
+      h.audits.at(-1),
+      'dns.shift-rolled-back failed {"step":2,"steps":3,"target":"west","reason":"connect ECONNREFUSED"}',
+    );
     assert.match(h.step.detail!, /target unhealthy at step 2\/3/);
     // The operation's compensation after the rollback finds nothing left to change.
     await h.undo[0]!.run();
@@ -278,7 +299,7 @@ describe('switchDns: weighted', () => {
   it('a single step of 100 checks no health and does not wait between steps', async () => {
     const h = harness('weighted');
     await h.run(plan('weighted', { weightedSteps: [100], resolvers: [] }));
-    assert.deepEqual(h.events, ['apply 2', 'sync C1,C2']);
+    assert.deepEqual(h.events, ['apply 2', 'sync C1,C2', 'dns.weights-shifted']);
     assert.deepEqual(h.provider.states.get(WWW), weighted(100, 0));
   });
 });
