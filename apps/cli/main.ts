@@ -141,26 +141,37 @@ apps
       activeRegion: string;
       epoch: number;
       currentOperationId: string | null;
+      control: {
+        source: string;
+        fallbackReason?: string;
+        state: { writer: string | null; halted: string[] };
+      };
       regions: {
         name: string;
         role: string;
+        state: string;
         dnsTarget: string;
         health: { healthy: boolean; reason: string; latencyMs: number };
       }[];
     }>('GET', `/v1/apps/${encodeURIComponent(app)}`);
     print(opts, res, () => {
-      const t = table(['REGION', 'ROLE', 'DNS TARGET', 'HEALTH', 'LATENCY']);
+      const t = table(['REGION', 'ROLE', 'STATE', 'DNS TARGET', 'HEALTH', 'LATENCY']);
       for (const r of res.regions) {
         t.push([
           r.name,
           r.role,
+          r.state,
           r.dnsTarget,
           r.health.healthy ? 'healthy' : `unhealthy: ${r.health.reason}`,
           `${r.health.latencyMs} ms`,
         ]);
       }
       const op = res.currentOperationId ? `\noperation running: ${res.currentOperationId}` : '';
-      return `${res.name}: active region ${res.activeRegion}, fencing epoch ${res.epoch}${op}\n${t.toString()}`;
+      const c = res.control;
+      const control =
+        `\nwriter ${c.state.writer ?? 'none'}, halted ${c.state.halted.join(', ') || 'none'} ` +
+        `(from the ${c.source}${c.fallbackReason ? `: ${c.fallbackReason}` : ''})`;
+      return `${res.name}: active region ${res.activeRegion}, fencing epoch ${res.epoch}${control}${op}\n${t.toString()}`;
     });
   });
 

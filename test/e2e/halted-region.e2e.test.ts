@@ -66,7 +66,7 @@ describe('app control state and halted regions in the API', () => {
       },
     });
     h = new ApiHarness(fx);
-    await h.start();
+    await h.start({ listen: true });
     store = new ControlStateStore(fx.config);
     control = createControlActivities({ config: fx.config, controlState: store, temporal: fx.temporal });
   });
@@ -116,6 +116,10 @@ describe('app control state and halted regions in the API', () => {
     );
     assert.equal(v.regions.find((r) => r.name === 'east')!.state, 'halted');
     assert.equal(v.regions.find((r) => r.name === 'west')!.role, 'active');
+    const cli = await h.cli(h.fx.tokens.viewer, 'apps', 'show', h.fx.app);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /fencing epoch 1\nwriter west, halted east \(from the controller\)/);
+    assert.match(cli.stdout, /east\s*\S\s*standby\s*\S\s*halted/);
   });
 
   it('falls back to the buckets when Temporal is unreachable, and says so', async () => {
