@@ -42,6 +42,8 @@ export interface ScheduledOperationInput {
   taskQueuePrefix: string;
   /** The Temporal Schedule that started this run (appScheduleId). */
   scheduleId: string;
+  /** Verifications: end with a test restore (VerificationSpec.testRestore); absent: as configured. */
+  testRestore?: boolean;
 }
 
 /**
@@ -71,7 +73,14 @@ export async function scheduledOperationWorkflow(
   // A verification's and a drill's input have the same shape (VerificationInput, DrillInput).
   const args: RestorePointInput = {
     app,
-    spec: { reason: `scheduled by ${scheduleId}`, trigger: 'schedule', scheduleId },
+    spec: {
+      reason: `scheduled by ${scheduleId}`,
+      trigger: 'schedule',
+      scheduleId,
+      ...(kind === 'verification' && input.testRestore !== undefined
+        ? { testRestore: input.testRestore }
+        : {}),
+    },
     requestedBy: `schedule:${scheduleId}`,
     taskQueuePrefix,
   };

@@ -45,6 +45,8 @@ export interface NewSchedule {
   /** Why: kept as the schedule's note until a pause or unpause says another. */
   note: string;
   createdBy: string;
+  /** Verification schedules: every run ends with a test restore (docs/drills.md). */
+  testRestore?: boolean;
 }
 
 /** The operation one run of a schedule started, as far as it is known. */
@@ -84,6 +86,8 @@ export interface ScheduleView {
   lastResult: ScheduleRunView | null;
   createdAt: string;
   createdBy?: string;
+  /** Verification schedules created with `testRestore`: each run ends with a test restore. */
+  testRestore?: boolean;
   updatedAt: string | null;
   runs: { taken: number; skippedOverlap: number; missedCatchupWindow: number };
 }
@@ -121,6 +125,7 @@ interface ScheduleMemo {
   name: string;
   kind: ScheduleKind;
   createdBy: string;
+  testRestore?: boolean;
 }
 
 const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
@@ -144,8 +149,15 @@ export class SchedulesRepository {
       app: s.app,
       taskQueuePrefix: this.taskQueuePrefix,
       scheduleId,
+      ...(s.testRestore !== undefined ? { testRestore: s.testRestore } : {}),
     };
-    const memo: ScheduleMemo = { app: s.app, name: s.name, kind: s.kind, createdBy: s.createdBy };
+    const memo: ScheduleMemo = {
+      app: s.app,
+      name: s.name,
+      kind: s.kind,
+      createdBy: s.createdBy,
+      ...(s.testRestore !== undefined ? { testRestore: s.testRestore } : {}),
+    };
     try {
       await client.schedule.create({
         scheduleId,
@@ -293,6 +305,7 @@ export class SchedulesRepository {
       lastResult: last ? await this.runView(client, last) : null,
       createdAt: d.info.createdAt.toISOString(),
       ...(memo.createdBy ? { createdBy: memo.createdBy } : {}),
+      ...(memo.testRestore !== undefined ? { testRestore: memo.testRestore } : {}),
       updatedAt: iso(d.info.lastUpdatedAt),
       runs: {
         taken: d.info.numActionsTaken,

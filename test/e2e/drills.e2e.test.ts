@@ -249,17 +249,50 @@ describe('drills and test restores end to end', () => {
     await assertNoScratchLeft();
   });
 
-  test('a test restore whose check fails still cleans every scratch place up', async () => {
+  test('a test restore on its own schedule: a failing check fails it, and every scratch place is still cleaned up', async () => {
+    const refused = await h
+      .http()
+      .post(`/v1/apps/${h.fx.app}/schedules`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({ kind: 'drill', name: 'no', testRestore: true, reason: 'not for drills' });
+    assert.deepEqual([refused.status, refused.body.error], [400, 'validation-failed']);
+    const created = await h
+      .http()
+      .post(`/v1/apps/${h.fx.app}/schedules`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({
+        kind: 'verification',
+        name: 'test-restore',
+        testRestore: true,
+        paused: true,
+        reason: 'nightly test restore',
+      });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((created.body as ScheduleView).testRestore, true);
     const unhealthy = await fetch(`${h.fx.scratch!.url}/admin/unhealthy`, { method: 'POST' });
     assert.equal(unhealthy.status, 200);
     try {
-      const res = await h
+      await h
         .http()
-        .post(`/v1/apps/${h.fx.app}/verifications`)
+        .post(`/v1/apps/${h.fx.app}/schedules/test-restore/trigger`)
         .set(h.as(h.fx.tokens.operator))
-        .send({ reason: 'verification with a test restore', depth: 1, testRestore: true });
-      assert.equal(res.status, 202, JSON.stringify(res.body));
-      const op: OperationStatus = await ended((res.body as { operationId: string }).operationId);
+        .send({ reason: 'now' })
+        .expect(202);
+      const view = await waitFor(
+        async () => {
+          const res = await h
+            .http()
+            .get(`/v1/apps/${h.fx.app}/schedules/test-restore`)
+            .set(h.as(h.fx.tokens.viewer));
+          const v = res.body as ScheduleView;
+          return v.lastResult?.phase && v.lastResult.phase !== 'Running' ? v : false;
+        },
+        { what: 'the test restore schedule run to end', timeoutMs: 120_000, intervalMs: 500 },
+      );
+      assert.equal(view.lastResult?.phase, 'Failed', JSON.stringify(view.lastResult));
+      const op: OperationStatus = await h.operation(view.lastResult!.operationId!);
+      assert.equal(op.kind, 'verification');
+      assert.equal((op.spec as { testRestore?: boolean }).testRestore, true);
       assert.equal(op.phase, 'Failed');
       assert.equal(op.error?.code, 'checks-failed');
       assert.deepEqual(

@@ -60,10 +60,16 @@ export const createScheduleSchema = z
     everySeconds: everySecondsSchema.optional(),
     cron: cronSchema.optional(),
     paused: z.boolean().default(false),
+    /** Verification schedules: every run ends with a test restore (docs/drills.md). */
+    testRestore: z.boolean({ error: 'expected true or false' }).optional(),
     reason: reasonSchema,
   })
   .strict()
-  .refine((b) => b.everySeconds === undefined || b.cron === undefined, notBoth);
+  .refine((b) => b.everySeconds === undefined || b.cron === undefined, notBoth)
+  .refine((b) => b.testRestore === undefined || b.kind === 'verification', {
+    message: 'only verification schedules run test restores',
+    path: ['testRestore'],
+  });
 
 export type CreateScheduleRequest = z.output<typeof createScheduleSchema>;
 

@@ -94,6 +94,7 @@ export class SchedulesService {
         paused: req.paused,
         note: req.reason,
         createdBy: principal.name,
+        ...(req.testRestore !== undefined ? { testRestore: req.testRestore } : {}),
       }),
     );
     this.log.log(
