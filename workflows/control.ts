@@ -181,8 +181,11 @@ export function applyControlChange(state: ControlState, change: ControlChange, a
   }
 }
 
-/** A fence counts once the fenced region's bucket and a majority of all regions' buckets hold it. */
-export function fenceRecorded(region: string, mirrored: readonly MirrorResult[]): boolean {
-  const ok = mirrored.filter((m) => m.ok);
-  return ok.some((m) => m.region === region) && ok.length * 2 > mirrored.length;
+/**
+ * A fence counts once a majority of all regions' buckets hold it: every instance that reads a
+ * majority (the write lease) then sees it. The fenced region's own bucket is not required (in an
+ * unplanned failover it may be gone with its region); the failover checks its target's copy itself.
+ */
+export function fenceRecorded(mirrored: readonly MirrorResult[]): boolean {
+  return mirrored.filter((m) => m.ok).length * 2 > mirrored.length;
 }

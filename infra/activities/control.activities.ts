@@ -75,12 +75,12 @@ export function createControlActivities(deps: ControlActivityDeps) {
         })
         .catch(rethrow);
       const c = input.change;
-      if (c.type === 'fence' && !fenceRecorded(c.region, result.mirrored)) {
+      if (c.type === 'fence' && !fenceRecorded(result.mirrored)) {
         const missed = result.mirrored.filter((m) => !m.ok);
         // Retryable: the retry (same requestId) applies nothing again, it mirrors once more.
         throw new Error(
           `fence of ${c.region} (epoch ${result.state.epoch}) is recorded in ${result.mirrored.length - missed.length} ` +
-            `of ${result.mirrored.length} region buckets; it needs ${c.region}'s and a majority ` +
+            `of ${result.mirrored.length} region buckets; it needs a majority ` +
             `(unreachable: ${missed.map((m) => `${m.region}: ${m.error ?? 'failed'}`).join('; ')})`,
         );
       }
