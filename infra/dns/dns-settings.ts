@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * The DNS strategy settings of `apps.<app>.dns` (docs/dns-strategies.md): how a failover moves the
  * app's records. Spread into the app's `dns` object by config.schema.ts; `checkDnsStrategy` runs in
- * the app's refinement and `checkDnsStrategyProviders` where the providers are known.
+ * the app's refinement and `dnsStrategyProviderIssues` where the providers are known.
  */
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:53');
@@ -106,21 +106,22 @@ export function checkDnsStrategy(dns: DnsStrategyConfig, ctx: z.RefinementCtx): 
 }
 
 /**
- * Weighted and failover routing need routed record sets, which only Route 53 has: a record on a
- * PowerDNS provider is refused for them. Returns the issues as [path under the app, message].
+ * Failover routing needs Route 53 (failover record sets and health checks); weighted works on
+ * Route 53 (weighted sets) and PowerDNS (a LUA record). A record on another provider is refused
+ * for failover routing. Returns the issues as [path under the app, message].
  */
 export function dnsStrategyProviderIssues(
   dns: { strategy: DnsStrategy; records: { provider: string }[] },
   providerTypes: Readonly<Record<string, string>>,
 ): [(string | number)[], string][] {
-  if (dns.strategy === 'simple') return [];
+  if (dns.strategy !== 'failover-routing') return [];
   const issues: [(string | number)[], string][] = [];
   dns.records.forEach((rec, i) => {
     const type = providerTypes[rec.provider];
     if (type !== undefined && type !== 'route53') {
       issues.push([
         ['dns', 'records', i, 'provider'],
-        `strategy "${dns.strategy}" needs Route 53 record sets; provider "${rec.provider}" is ${type} (use strategy "simple" or a route53 provider)`,
+        `strategy "failover-routing" needs Route 53 failover record sets and health checks; provider "${rec.provider}" is ${type} (use strategy "simple" or "weighted", or a route53 provider)`,
       ]);
     }
   });

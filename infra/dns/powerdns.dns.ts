@@ -3,13 +3,15 @@ import { type PowerDnsProviderConfig } from '../config/config.schema';
 import {
   DnsProviderError,
   normalizeRecordSet,
-  sameRecordValues,
+  normalizeRecordState,
+  sameRecordState,
   type DnsChange,
   type DnsProvider,
   type DnsRecordRef,
   type DnsRecordSet,
   type DnsRecordState,
   type HealthCheckSpec,
+  type RoutedRecordSet,
   type WaitForSyncOptions,
 } from './dns.port';
 
@@ -103,30 +105,105 @@ export class PowerDnsProvider implements DnsProvider {
     return { id: `pdns-${randomUUID()}`, status: 'INSYNC', submittedAt: new Date(this.now()).toISOString() };
   }
 
-  /** PowerDNS has no routed record sets (weighted and failover routing need Route 53). */
+  /**
+   * The simple set and, for A records, the weighted sets Switchyard keeps in one LUA record
+   * (`pickwrandom`, docs/dns-strategies.md). A LUA record of another form is refused.
+   */
   async getState(ref: DnsRecordRef): Promise<DnsRecordState> {
-    return { simple: await this.get(ref), routed: [] };
+    this.checkInZone(ref);
+    const name = canonical(ref.name);
+    const query = new URLSearchParams({ rrset_name: name });
+    const res = await this.request(
+      'GET',
+      `${zonePath(ref.zone)}?${query.toString()}`,
+      ref,
+      `read ${describe(ref)}`,
+    );
+    const zone = (await this.readJson(res, ref, `read ${describe(ref)}`)) as { rrsets?: PdnsRrset[] };
+    const rrsets = (zone.rrsets ?? []).filter((r) => canonical(r.name) === name);
+    const enabled = (type: string) => {
+      const rrset = rrsets.find((r) => r.type === type);
+      const records = (rrset?.records ?? []).filter((r) => !r.disabled);
+      return rrset && records.length > 0 ? { ttl: rrset.ttl, records } : null;
+    };
+    const a = enabled(ref.type);
+    const simple = a
+      ? normalizeRecordSet({ ttl: a.ttl, values: a.records.map((r) => fromContent(ref.type, r.content)) })
+      : null;
+    const lua = ref.type === 'A' ? enabled('LUA') : null;
+    const routed = lua ? lua.records.flatMap((r) => this.parseWeighted(ref, lua.ttl, r.content)) : [];
+    return normalizeRecordState({ simple, routed });
   }
 
+  /**
+   * Weighted sets become one LUA record, `A "pickwrandom({{<weight>,'<address>' --[[<id>]]},...})"`,
+   * answered by a weighted random pick per query (the server needs `enable-lua-records`); a simple
+   * set is a plain record. One PATCH changes both rrsets, and nothing is sent when they already match.
+   */
   async applyState(ref: DnsRecordRef, desired: DnsRecordState): Promise<DnsChange | null> {
     this.checkInZone(ref);
-    if (desired.routed.length > 0) {
+    const want = normalizeRecordState(desired);
+    for (const r of want.routed) {
+      if (r.failover !== undefined || r.weight === undefined) {
+        throw this.error(`${describe(ref)}: failover record sets need Route 53`, false);
+      }
+      if (ref.type !== 'A' || r.values.length !== 1 || !/^[A-Za-z0-9._-]+$/.test(r.setIdentifier)) {
+        throw this.error(
+          `${describe(ref)}: weighted sets on PowerDNS need type A, one address and an identifier of letters, digits, '.', '_' or '-' (set ${r.setIdentifier})`,
+          false,
+        );
+      }
+    }
+    if (want.simple && want.routed.length > 0) {
+      throw this.error(`${describe(ref)}: a simple record set and weighted sets cannot share a name`, false);
+    }
+    const current = await this.getState(ref);
+    if (sameRecordState(current, want)) return null;
+    const name = canonical(ref.name);
+    const rrsets: Record<string, unknown>[] = [];
+    if (want.simple) {
+      if (
+        !current.simple ||
+        !sameRecordState({ simple: current.simple, routed: [] }, { simple: want.simple, routed: [] })
+      ) {
+        rrsets.push({
+          name,
+          type: ref.type,
+          ttl: want.simple.ttl,
+          changetype: 'REPLACE',
+          records: want.simple.values.map((v) => ({ content: toContent(ref.type, v), disabled: false })),
+        });
+      }
+    } else if (current.simple) {
+      rrsets.push({ name, type: ref.type, changetype: 'DELETE' });
+    }
+    if (want.routed.length > 0) {
+      if (!sameRecordState({ simple: null, routed: current.routed }, { simple: null, routed: want.routed })) {
+        rrsets.push({
+          name,
+          type: 'LUA',
+          ttl: Math.min(...want.routed.map((r) => r.ttl)),
+          changetype: 'REPLACE',
+          records: [{ content: weightedLua(want.routed), disabled: false }],
+        });
+      }
+    } else if (current.routed.length > 0) {
+      rrsets.push({ name, type: 'LUA', changetype: 'DELETE' });
+    }
+    const res = await this.request('PATCH', zonePath(ref.zone), ref, `write ${describe(ref)}`, { rrsets });
+    await res.arrayBuffer();
+    return { id: `pdns-${randomUUID()}`, status: 'INSYNC', submittedAt: new Date(this.now()).toISOString() };
+  }
+
+  private parseWeighted(ref: DnsRecordRef, ttl: number, content: string): RoutedRecordSet[] {
+    const sets = parseWeightedLua(content, ttl);
+    if (!sets) {
       throw this.error(
-        `${describe(ref)}: weighted and failover record sets need Route 53; PowerDNS holds only simple records here`,
+        `${describe(ref)} has a LUA record Switchyard did not write (${content.slice(0, 80)}); Switchyard manages only its own pickwrandom records`,
         false,
       );
     }
-    const current = await this.get(ref);
-    if (desired.simple) {
-      if (current && current.ttl === desired.simple.ttl && sameRecordValues(current, desired.simple))
-        return null;
-      return this.upsert(ref, desired.simple);
-    }
-    if (!current) return null;
-    const body = { rrsets: [{ name: canonical(ref.name), type: ref.type, changetype: 'DELETE' }] };
-    const res = await this.request('PATCH', zonePath(ref.zone), ref, `delete ${describe(ref)}`, body);
-    await res.arrayBuffer();
-    return { id: `pdns-${randomUUID()}`, status: 'INSYNC', submittedAt: new Date(this.now()).toISOString() };
+    return sets;
   }
 
   async ensureHealthCheck(spec: HealthCheckSpec): Promise<string> {
@@ -230,4 +307,32 @@ function errorText(body: string): string {
     // not JSON: fall through to the raw text
   }
   return body.trim().slice(0, 300);
+}
+
+/** `A "pickwrandom({{10,'10.0.0.2' --[[west]]},{90,'10.0.0.1' --[[east]]}})"`: weights, addresses, identifiers. */
+export function weightedLua(sets: RoutedRecordSet[]): string {
+  const entries = sets.map((s) => `{${s.weight},'${s.values[0]}' --[[${s.setIdentifier}]]}`);
+  return `A "pickwrandom({${entries.join(',')}})"`;
+}
+
+/** The sets of a LUA record written by `weightedLua`, or null for any other LUA record. */
+export function parseWeightedLua(content: string, ttl: number): RoutedRecordSet[] | null {
+  const whole = /^A "pickwrandom\(\{(.*)\}\)"$/.exec(content.trim());
+  if (!whole) return null;
+  const entry = /\{(\d+),'([0-9.]+)' --\[\[([A-Za-z0-9._-]+)\]\]\}/y;
+  const sets: RoutedRecordSet[] = [];
+  const body = whole[1]!;
+  let at = 0;
+  while (at < body.length) {
+    entry.lastIndex = at;
+    const m = entry.exec(body);
+    if (!m) return null;
+    sets.push({ setIdentifier: m[3]!, ttl, values: [m[2]!], weight: Number(m[1]) });
+    at = entry.lastIndex;
+    if (at < body.length) {
+      if (body[at] !== ',') return null;
+      at++;
+    }
+  }
+  return sets.length > 0 ? sets : null;
 }

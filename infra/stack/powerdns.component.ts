@@ -79,6 +79,8 @@ export async function startPowerDns(
     'cache-ttl=0',
     'query-cache-ttl=0',
     'negquery-cache-ttl=0',
+    // Weighted DNS shifts on PowerDNS are LUA records (docs/dns-strategies.md).
+    'enable-lua-records=yes',
     'default-soa-content=ns1.switchyard.test. hostmaster.@ 0 10800 3600 604800 5',
     '',
   ].join('\n');

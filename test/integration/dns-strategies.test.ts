@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { promises as dnsp } from 'node:dns';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -417,7 +418,7 @@ describe('resolver check through PowerDNS', { timeout: 60_000 }, () => {
       { resolver: resolver(), name: `api.${zone}`, addresses: [WEST] },
     ]);
     await s.undo[0]!();
-    const r = new (await import('node:dns')).promises.Resolver({ timeout: 2000, tries: 1 });
+    const r = new dnsp.Resolver({ timeout: 2000, tries: 1 });
     r.setServers([resolver()]);
     assert.deepEqual(await r.resolve4(`www.${zone}`), [EAST]);
 
@@ -428,6 +429,46 @@ describe('resolver check through PowerDNS', { timeout: 60_000 }, () => {
     assert.deepEqual(await r.resolve4(`new.${zone}`), [WEST]);
     await n.undo[0]!();
     await assert.rejects(r.resolve4(`new.${zone}`), { code: 'ENOTFOUND' });
+  });
+
+  it('weighted on PowerDNS: a LUA record answers both regions at 50/50 and only the target at 100; compensation brings the A record back', async (t) => {
+    const zone = await pdnsZone(t);
+    const config = appConfig(zone, {
+      strategy: 'weighted',
+      weighted: { steps: [50, 100], stepWaitSeconds: 0, healthTimeoutSeconds: 1 },
+      records: [{ provider: 'powerdns-local', name: `www.${zone}` }],
+    });
+    const r = new dnsp.Resolver({ timeout: 2000, tries: 1 });
+    r.setServers([resolver()]);
+    /** The distinct answers to 40 real queries. */
+    const answers = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 40; i++) for (const a of await r.resolve4(`www.${zone}`)) seen.add(a);
+      return [...seen].sort();
+    };
+    const perStep: string[][] = [];
+    const s = switcher(config, async () => void perStep.push(await answers()));
+    await s.activities.applyDnsTarget({ app: 'shop', target: { strategy: 'simple', ttl: 1, address: EAST } });
+    await s.run(basePlan({ weightedSteps: [50, 100], resolvers: [resolver()] }));
+    // 40 draws of a fair coin all alike: 2 in 10^12.
+    assert.deepEqual(perStep, [[EAST, WEST], [WEST]]);
+    assert.deepEqual(s.op.status.facts.dnsResolverAnswers, [
+      { resolver: resolver(), name: `www.${zone}`, addresses: [WEST] },
+    ]);
+    const provider = createDnsProviders(config).get('powerdns-local')!;
+    assert.deepEqual(await provider.getState({ zone, name: `www.${zone}`, type: 'A' }), {
+      simple: null,
+      routed: [
+        { setIdentifier: 'east', ttl: 1, values: [EAST], weight: 0 },
+        { setIdentifier: 'west', ttl: 1, values: [WEST], weight: 100 },
+      ],
+    });
+    await s.undo[0]!();
+    assert.deepEqual(await provider.getState({ zone, name: `www.${zone}`, type: 'A' }), {
+      simple: { ttl: 1, values: [EAST] },
+      routed: [],
+    });
+    assert.deepEqual(await answers(), [EAST]);
   });
 
   it('a resolver that keeps another answer fails the check, naming resolver, name and answer', async (t) => {
