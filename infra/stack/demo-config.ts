@@ -19,7 +19,32 @@ export const DEMO = {
   providers: { route53: 'route53-local', powerdns: 'powerdns-local' },
   /** The orders service's database in each region, on the stack's PostgreSQL. */
   databases: { east: 'shop_east', west: 'shop_west' },
+  /**
+   * The demo's scratch instance (docs/drills.md): a second demo app in the standby region whose
+   * orders database is the derived scratch database (`shop_west_scratch`, created and dropped by
+   * each drill) and whose ledger hooks are the ledger's scratch place.
+   */
+  scratch: { region: 'west', ip: '127.0.1.2', port: 18081 },
 } as const;
+
+/** What drills and test restores of the demo check in the restored scratch copy. */
+export const DEMO_CHECKS = [
+  {
+    name: 'orders-restored',
+    type: 'sql',
+    service: 'orders',
+    query: 'select count(*) > 0 from numbers',
+    expect: true,
+  },
+  { name: 'serves-numbers', type: 'http', path: '/numbers', expectStatus: 200, expectBody: '"ledger":[' },
+];
+
+/** The scratch database of a region's orders database URL (infra/config/scratch.ts derives the same). */
+export function demoScratchDatabaseUrl(url: string): string {
+  const u = new URL(url);
+  u.pathname = `${u.pathname}_scratch`;
+  return u.toString();
+}
 
 /**
  * Restore points of the demo: the hooks drain in milliseconds, so a short quiesce window; small
@@ -93,7 +118,14 @@ export function demoConfigYaml(
     zone: DEMO.zone,
     record: DEMO.record,
     ttl: DEMO.ttl,
-    regions: DEMO.regions.map((r) => ({ name: r.name, ip: r.ip, port: DEMO.port })),
+    regions: DEMO.regions.map((r) => ({
+      name: r.name,
+      ip: r.ip,
+      port: DEMO.port,
+      ...(services && r.name === DEMO.scratch.region
+        ? { scratch: { url: `http://${DEMO.scratch.ip}:${DEMO.scratch.port}`, healthPath: '/numbers' } }
+        : {}),
+    })),
     api,
     ...(services
       ? {
@@ -101,11 +133,20 @@ export function demoConfigYaml(
             DEMO.regions.map((r) => {
               const ordersDatabaseUrl = services.ordersDatabaseUrls[r.name];
               if (!ordersDatabaseUrl) throw new Error(`no orders database for region ${r.name}`);
-              return { name: r.name, ip: r.ip, port: DEMO.port, ordersDatabaseUrl };
+              return {
+                name: r.name,
+                ip: r.ip,
+                port: DEMO.port,
+                ordersDatabaseUrl,
+                ...(r.name === DEMO.scratch.region
+                  ? { scratch: { ip: DEMO.scratch.ip, port: DEMO.scratch.port } }
+                  : {}),
+              };
             }),
             services.hookToken,
           ),
           restorePoints: DEMO_RESTORE_POINTS,
+          checks: DEMO_CHECKS,
         }
       : {}),
     // The demo keeps the default approval policy: one approver other than the requester.

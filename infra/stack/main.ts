@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitions';
-import { createDemoDatabases, DEMO, demoConfigYaml, type DemoServicesInfo, demoTokens } from './demo-config';
+import {
+  createDemoDatabases,
+  DEMO,
+  demoConfigYaml,
+  demoScratchDatabaseUrl,
+  type DemoServicesInfo,
+  demoTokens,
+} from './demo-config';
 import { assertBindable, freePort } from './free-port';
 import { createMotoZoneWithA } from './moto.component';
 import { createPowerDnsZoneWithA } from './powerdns.component';
@@ -140,6 +147,30 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
     }),
   );
 
+  // The scratch instance drills restore into (docs/drills.md). Not fenced: it never serves the app.
+  const scratchUrl = `http://${DEMO.scratch.ip}:${DEMO.scratch.port}`;
+  await supervisor.start({
+    name: `demo-${DEMO.scratch.region}-scratch`,
+    command: process.execPath,
+    args: [
+      join(DIST, 'apps/demo/main.js'),
+      '--region',
+      `${DEMO.scratch.region}-scratch`,
+      '--host',
+      DEMO.scratch.ip,
+      '--port',
+      String(DEMO.scratch.port),
+    ],
+    env: {
+      ...process.env,
+      DEMO_STATE_DIR: join(runDir, `demo-${DEMO.scratch.region}-scratch`),
+      DEMO_ORDERS_DATABASE_URL: demoScratchDatabaseUrl(services.ordersDatabaseUrls[DEMO.scratch.region]!),
+      DEMO_HOOK_TOKEN: services.hookToken,
+    },
+    readiness: { kind: 'http', url: `${scratchUrl}/healthz` },
+    timeoutMs: 15_000,
+  });
+
   info.demo = {
     regions: demoRegions,
     app: DEMO.app,
@@ -240,6 +271,8 @@ function printSummary(
     `  bin/switchyard restore ${DEMO.app} --from <restore-point-id> --into west --reason "demo restore" --watch`,
     `  curl ${info.demo?.regions[1]?.url ?? ''}/numbers              # west: the same numbers in both services`,
     `  bin/switchyard schedules ls ${DEMO.app}     # the worker created the restore point schedule: every 5 minutes`,
+    `  bin/switchyard verify ${DEMO.app} --now      # verify every copy (a drill needs a verified restore point)`,
+    `  bin/switchyard drill ${DEMO.app} --reason "demo drill"   # restore into west's scratch instance (http://${DEMO.scratch.ip}:${DEMO.scratch.port}), check, measure RTO/RPO, clean up`,
     `  bin/switchyard restore-points ls ${DEMO.app}`,
     ...Object.entries(DEMO.databases).map(
       ([region, db]) =>

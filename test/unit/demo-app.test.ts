@@ -506,10 +506,28 @@ describe('demo stack configuration', () => {
         dependsOn: ['orders'],
         regions: {
           east: { url: 'http://127.0.1.1:18080/hooks/ledger', token: 'demo-hook-token' },
-          west: { url: 'http://127.0.1.2:18080/hooks/ledger', token: 'demo-hook-token' },
+          west: {
+            url: 'http://127.0.1.2:18080/hooks/ledger',
+            token: 'demo-hook-token',
+            scratch: { url: 'http://127.0.1.2:18081/hooks/ledger', token: 'demo-hook-token' },
+          },
         },
       },
     ]);
+    const app = parse(yaml) as {
+      apps: Record<string, { regions: { name: string; scratch?: unknown }[]; checks: { name: string }[] }>;
+    };
+    assert.deepEqual(
+      app.apps.shop!.regions.map((r) => [r.name, r.scratch ?? null]),
+      [
+        ['east', null],
+        ['west', { url: 'http://127.0.1.2:18081', healthPath: '/numbers' }],
+      ],
+    );
+    assert.deepEqual(
+      app.apps.shop!.checks.map((c) => c.name),
+      ['orders-restored', 'serves-numbers'],
+    );
     assert.deepEqual(shop.restorePoints, {
       quiesceTimeoutSeconds: 10,
       snapshotTimeoutSeconds: 300,
