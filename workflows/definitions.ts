@@ -130,10 +130,22 @@ export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   verification: 'verificationWorkflow',
   'restore-point-delete': 'restorePointDeleteWorkflow',
   drill: 'drillWorkflow',
+  'schedule-delete': 'scheduleDeleteWorkflow',
 };
 
+/**
+ * Soft deletes (docs/soft-deletes.md): each holds no slot and runs under a workflow id of its own
+ * (appOwnOperationWorkflowId), is undoable until `facts.undoableUntil`, then purges its target.
+ */
+export const SOFT_DELETE_KINDS = ['restore-point-delete', 'schedule-delete'] as const;
+export type SoftDeleteKind = (typeof SOFT_DELETE_KINDS)[number];
+
+export function isSoftDeleteKind(kind: string): kind is SoftDeleteKind {
+  return (SOFT_DELETE_KINDS as readonly string[]).includes(kind);
+}
+
 /** Kinds that hold a slot; the others run under a workflow id of their own (appOwnOperationWorkflowId). */
-export type SlottedOperationKind = Exclude<OperationKind, 'restore-point-delete'>;
+export type SlottedOperationKind = Exclude<OperationKind, SoftDeleteKind>;
 
 /** The slot each kind of operation holds. */
 export const OPERATION_SLOT_OF: Record<SlottedOperationKind, OperationSlot> = {

@@ -11,3 +11,4 @@ export { customStepsTestWorkflow } from './custom-steps-test.workflow';
 export { drillWorkflow } from './drill.workflow';
 // Test-only: a DNS switch on its own (test/e2e/dns-strategies.e2e.test.ts).
 export { dnsSwitchWorkflow } from './dns-switch.workflow';
+export { scheduleDeleteWorkflow } from './schedule-delete.workflow';

@@ -13,6 +13,7 @@ export const OPERATION_KINDS = [
   'verification',
   'restore-point-delete',
   'drill',
+  'schedule-delete',
 ] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -142,8 +143,21 @@ export interface RestorePointDeleteSpec {
   trigger: 'api' | 'retention';
 }
 
+/** Soft-delete an app's schedule: paused and tombstoned at once, deleted when the undo window ends. */
+export interface ScheduleDeleteSpec {
+  scheduleName: string;
+  reason: string;
+  trigger: 'api';
+}
+
 export type OperationSpec =
-  FailoverSpec | RestorePointSpec | RestoreSpec | VerificationSpec | RestorePointDeleteSpec | DrillSpec;
+  | FailoverSpec
+  | RestorePointSpec
+  | RestoreSpec
+  | VerificationSpec
+  | RestorePointDeleteSpec
+  | ScheduleDeleteSpec
+  | DrillSpec;
 
 export interface OperationStatus {
   operationId: string;
@@ -168,7 +182,11 @@ export function isTerminal(phase: OperationPhase): boolean {
 
 /** One line saying what the operation is about, for tables and logs. */
 export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'spec'>): string {
-  const s = op.spec as Partial<FailoverSpec & RestoreSpec> & { trigger?: string; restorePointId?: string };
+  const s = op.spec as Partial<FailoverSpec & RestoreSpec> & {
+    trigger?: string;
+    restorePointId?: string;
+    scheduleName?: string;
+  };
   switch (op.kind) {
     case 'failover':
       return `failover of ${op.app} to ${s.to ?? '?'} (${s.mode ?? '?'})`;
@@ -182,6 +200,8 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
       return `soft delete of ${s.restorePointId ?? '?'}${s.trigger === 'retention' ? ' (retention)' : ''}`;
     case 'drill':
       return `drill of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
+    case 'schedule-delete':
+      return `soft delete of schedule ${s.scheduleName ?? '?'} of ${op.app}`;
   }
 }
 
@@ -202,6 +222,7 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   'restore-point-delete': ['preflight', 'tombstone', 'window', 'undo', 'purge'],
   // start: the app started on the restored scratch data and healthy (the measured RTO ends there).
   drill: ['preflight', 'restore', 'start', 'checks', 'cleanup'],
+  'schedule-delete': ['preflight', 'tombstone', 'window', 'undo', 'purge'],
 };
 
 /** How a failover runs: a planned switchover, an unplanned failover, or a failback home. */

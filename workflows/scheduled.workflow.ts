@@ -29,6 +29,7 @@ import {
   type OperationStatus,
   type RestorePointInput,
 } from './operation';
+import type { ScheduleTombstone } from './soft-delete';
 
 /** What a schedule can run: restore points, verifications and drills. */
 export const SCHEDULE_KINDS = ['restore-point', 'verification', 'drill'] as const;
@@ -44,6 +45,11 @@ export interface ScheduledOperationInput {
   scheduleId: string;
   /** Verifications: end with a test restore (VerificationSpec.testRestore); absent: as configured. */
   testRestore?: boolean;
+  /**
+   * Set while the schedule is soft-deleted (docs/soft-deletes.md): the schedule is paused too, and
+   * a run started anyway (a trigger from Temporal's own tools) starts nothing.
+   */
+  deleted?: ScheduleTombstone;
 }
 
 /**
@@ -88,6 +94,12 @@ export async function scheduledOperationWorkflow(
     upsertMemo({ [SCHEDULED_RUN_MEMO_KEY]: result });
     return result;
   };
+  if (input.deleted) {
+    return record({
+      skipped: true,
+      reason: `the schedule is deleted (operation ${input.deleted.operationId}, undoable until ${input.deleted.undoableUntil})`,
+    });
+  }
 
   let child: ChildWorkflowHandle<Workflow>;
   try {

@@ -1,4 +1,6 @@
-import type { RestorePointDeleteSpec } from './operation';
+import type { SoftDeleteKind } from './definitions';
+import type { RestorePointDeleteSpec, ScheduleDeleteSpec } from './operation';
+import type { SupportedScheduleKind } from './scheduled.workflow';
 
 /**
  * Soft deletes of restore points (docs/soft-deletes.md): pure types and the guard rails, shared by
@@ -19,6 +21,39 @@ export interface Tombstone {
 
 export const TOMBSTONE_SCHEMA = 'switchyard.tombstone/v1';
 
+/**
+ * A soft-deleted schedule's tombstone: kept in the schedule's own action input
+ * (ScheduledOperationInput.deleted), with the schedule paused, until undo or purge.
+ */
+export interface ScheduleTombstone {
+  operationId: string;
+  deletedAt: string;
+  undoableUntil: string;
+  by: string;
+  reason: string;
+}
+
+/** What undo gives back to a soft-deleted schedule: its state (and, to recreate it, all of it). */
+export interface ScheduleSnapshot {
+  name: string;
+  kind: SupportedScheduleKind;
+  timing: { everySeconds: number } | { cron: string };
+  catchupWindowSeconds: number;
+  paused: boolean;
+  note: string;
+  createdBy: string;
+}
+
+/** What a schedule's soft delete is started with (by the API). */
+export interface ScheduleDeleteInput {
+  app: string;
+  operationId: string;
+  spec: ScheduleDeleteSpec;
+  requestedBy: string;
+  taskQueuePrefix: string;
+  undoableUntil: string;
+}
+
 /** What the API sends with an undo: who asks (authenticated by the API) and why. */
 export interface UndoRequest {
   by: string;
@@ -28,7 +63,13 @@ export interface UndoRequest {
 
 export interface UndoResult {
   operationId: string;
-  restorePointId: string;
+  kind: SoftDeleteKind;
+  /** What is back, in words: `restore point <id>`, `schedule <name>`. */
+  target: string;
+  /** The restore point that is back (restore-point-delete). */
+  restorePointId?: string;
+  /** The schedule that is back (schedule-delete). */
+  scheduleName?: string;
   undoneAt: string;
   by: string;
 }
@@ -47,6 +88,12 @@ export const DELETE_REFUSALS = {
   inRpoWindow: 'restore-point-in-rpo-window',
   inUse: 'restore-point-in-use',
   notFound: 'restore-point-not-found',
+} as const;
+
+/** Codes of a schedule's delete refused: nothing is paused or tombstoned. */
+export const SCHEDULE_DELETE_REFUSALS = {
+  notFound: 'schedule-not-found',
+  alreadyDeleted: 'schedule-already-deleted',
 } as const;
 
 /** What the guard rails need to know of each restore point of the app. */

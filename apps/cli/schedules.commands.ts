@@ -223,14 +223,20 @@ export function registerScheduleCommands(program: Command, ctx: ScheduleCommands
 
   schedules
     .command('delete <app> <name>')
-    .description('delete a schedule (a run in progress and its operation go on)')
+    .description('soft-delete a schedule: paused and hidden now, deleted when the undo window ends')
     .requiredOption('--reason <text>', 'why (audited)')
     .action(async (app: string, name: string, o: { reason: string }) => {
       const { api, opts } = ctx.client();
-      const res = await api.request<{ app: string; name: string }>(
+      const res = await api.request<{ operationId: string; undoableUntil: string }>(
         'DELETE',
         `${path(app, name)}?reason=${encodeURIComponent(o.reason)}`,
       );
-      ctx.print(opts, res, () => `deleted schedule ${res.name} of ${res.app}`);
+      ctx.print(
+        opts,
+        res,
+        () =>
+          `deleted schedule ${name} of ${app} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
+          `undo it: switchyard undo ${res.operationId} --reason "..."`,
+      );
     });
 }

@@ -14,7 +14,8 @@ interface PendingDelete {
   app: string;
   phase: string;
   requestedBy?: string;
-  spec?: { restorePointId?: string; reason?: string; trigger?: string };
+  kind: string;
+  spec?: { restorePointId?: string; scheduleName?: string; reason?: string; trigger?: string };
   undoableUntil?: string;
 }
 
@@ -60,16 +61,12 @@ export function registerSoftDeleteCommands(program: Command, ctx: SoftDeleteComm
     .requiredOption('--reason <text>', 'why (recorded with the operation)')
     .action(async (id: string, o: { reason: string }) => {
       const { api, opts } = ctx.client();
-      const res = await api.request<{ restorePointId: string; undoneAt: string }>(
+      const res = await api.request<{ target: string; undoneAt: string }>(
         'POST',
         `/v1/operations/${encodeURIComponent(id)}/undo`,
         { reason: o.reason },
       );
-      ctx.print(
-        opts,
-        res,
-        () => `undone ${id}: restore point ${res.restorePointId} is back (${res.undoneAt})`,
-      );
+      ctx.print(opts, res, () => `undone ${id}: ${res.target} is back (${res.undoneAt})`);
     });
 
   program
@@ -77,17 +74,20 @@ export function registerSoftDeleteCommands(program: Command, ctx: SoftDeleteComm
     .description('soft deletes that can still be undone, with the time each is purged')
     .action(async (app?: string) => {
       const { api, opts } = ctx.client();
-      const q = new URLSearchParams({ kind: 'restore-point-delete', phase: 'Undoable' });
+      // Only soft deletes are ever Undoable: every kind of them.
+      const q = new URLSearchParams({ phase: 'Undoable' });
       if (app) q.set('app', app);
       const res = await api.request<{ items: PendingDelete[] }>('GET', `/v1/operations?${q}`);
       ctx.print(opts, res, () => {
         if (res.items.length === 0) return 'no pending deletes';
-        const t = ctx.table(['OPERATION', 'APP', 'RESTORE POINT', 'UNDOABLE UNTIL', 'BY', 'REASON']);
+        const t = ctx.table(['OPERATION', 'APP', 'WHAT', 'UNDOABLE UNTIL', 'BY', 'REASON']);
         for (const d of res.items) {
           t.push([
             d.operationId,
             d.app,
-            d.spec?.restorePointId ?? '',
+            d.spec?.scheduleName !== undefined
+              ? `schedule ${d.spec.scheduleName}`
+              : `restore point ${d.spec?.restorePointId ?? '?'}`,
             until(d.undoableUntil),
             d.requestedBy ?? '',
             d.spec?.reason ?? '',

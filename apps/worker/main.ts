@@ -19,6 +19,7 @@ import {
   createScratchCoordinatorActivities,
   createScratchRegionActivities,
 } from '../../infra/activities/scratch.activities';
+import { createScheduleDeleteActivities } from '../../infra/activities/schedule-delete.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
@@ -99,20 +100,17 @@ async function main(): Promise<void> {
   const prefix = config.temporal.taskQueuePrefix;
   const base = { connection, namespace: config.temporal.namespace };
 
-  if (wanted.includes('coordinator')) {
+  // The coordinator's own Temporal client: schedules from the file, and schedules' soft deletes.
+  const client = wanted.includes('coordinator') ? await connectClient(config.temporal) : undefined;
+  const schedules = client ? new SchedulesRepository(async () => client, prefix) : undefined;
+  if (schedules) {
     // Schedules turned on in the file exist once a coordinator has started (never overwritten).
-    const client = await connectClient(config.temporal);
     try {
-      const ensured = await ensureConfiguredSchedules(
-        new SchedulesRepository(async () => client, prefix),
-        config,
-      );
+      const ensured = await ensureConfiguredSchedules(schedules, config);
       for (const e of ensured.filter((x) => x.created))
         log.info({ app: e.app, kind: e.kind }, 'schedule created from configuration');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'could not create the configured schedules');
-    } finally {
-      await client.connection.close();
     }
   }
 
@@ -143,6 +141,7 @@ async function main(): Promise<void> {
             ...createControlActivities(control),
             ...createDnsActivities(deps),
             ...createScratchCoordinatorActivities(backup),
+            ...createScheduleDeleteActivities({ schedules: schedules!, logger: log }),
           },
         }),
       );
@@ -172,6 +171,7 @@ async function main(): Promise<void> {
   );
   await Promise.all(workers.map((w) => w.run()));
   await connection.close();
+  await client?.connection.close();
   await stopSealing();
   await persistence.close();
   deps.controlState.close();

@@ -434,6 +434,10 @@ const softDeleteSchema = z
           .object({ windowSeconds: seconds(1, 90 * 86400) })
           .strict()
           .optional(),
+        'schedule-delete': z
+          .object({ windowSeconds: seconds(1, 90 * 86400) })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),

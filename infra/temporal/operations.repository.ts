@@ -13,6 +13,7 @@ import {
   appSlotWorkflowId,
   coordinatorTaskQueue,
   decideApprovalUpdate,
+  isSoftDeleteKind,
   OPERATION_SLOT_OF,
   type OperationSlot,
   operationIdOf,
@@ -20,12 +21,14 @@ import {
   parseOperationId,
   searchAttributes,
   type SlottedOperationKind,
+  type SoftDeleteKind,
   STATUS_MEMO_KEY,
   undoUpdate,
   WORKFLOW_TYPES,
 } from '../../workflows/definitions';
 import {
   type RestorePointDeleteInput,
+  type ScheduleDeleteInput,
   UNDO_REFUSALS,
   type UndoRequest,
   type UndoResult,
@@ -159,13 +162,27 @@ export class OperationsRepository {
    * Starts a soft delete under a workflow id of its own (`switchyard.app.<app>.op.<uuid>`): it holds
    * no slot, and many may be open at once. The operation id is `<app>-<uuid>`.
    */
-  async startRestorePointDelete(
+  startRestorePointDelete(
     input: Omit<RestorePointDeleteInput, 'operationId'>,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    return this.startSoftDelete('restore-point-delete', input, { restorePointId: input.spec.restorePointId });
+  }
+
+  /** Starts a schedule's soft delete (see startRestorePointDelete). */
+  startScheduleDelete(
+    input: Omit<ScheduleDeleteInput, 'operationId'>,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    return this.startSoftDelete('schedule-delete', input, { scheduleName: input.spec.scheduleName });
+  }
+
+  private async startSoftDelete(
+    kind: SoftDeleteKind,
+    input: Omit<RestorePointDeleteInput | ScheduleDeleteInput, 'operationId'>,
+    facts: Record<string, unknown>,
   ): Promise<{ operationId: string; undoableUntil: string }> {
     const client = await this.client();
     const uuid = randomUUID();
     const operationId = operationIdOf(input.app, uuid);
-    const kind = 'restore-point-delete';
     const initial = initialOperationStatus(
       kind,
       input.app,
@@ -173,12 +190,12 @@ export class OperationsRepository {
       input.requestedBy,
       new Date().toISOString(),
     );
-    initial.facts = { restorePointId: input.spec.restorePointId, undoableUntil: input.undoableUntil };
+    initial.facts = { ...facts, undoableUntil: input.undoableUntil };
     await client.workflow.start(WORKFLOW_TYPES[kind], {
       taskQueue: coordinatorTaskQueue(this.taskQueuePrefix),
       workflowId: appOwnOperationWorkflowId(input.app, uuid),
       workflowIdConflictPolicy: 'FAIL',
-      args: [{ ...input, operationId } satisfies RestorePointDeleteInput],
+      args: [{ ...input, operationId }],
       memo: { [STATUS_MEMO_KEY]: { ...initial, operationId } },
       typedSearchAttributes: operationSearchAttributes(input.app, kind),
     });
@@ -206,7 +223,7 @@ export class OperationsRepository {
       const op = await this.get(operationId);
       if (!op) return null;
       const until = op.facts.undoableUntil as string | undefined;
-      if (op.kind !== 'restore-point-delete') {
+      if (!isSoftDeleteKind(op.kind)) {
         throw new UndoRefusedError(UNDO_REFUSALS.notUndoable, `a ${op.kind} operation cannot be undone`);
       }
       if (op.phase === 'Undone') {
@@ -218,7 +235,7 @@ export class OperationsRepository {
       if (op.phase === 'Completed') {
         throw new UndoRefusedError(
           UNDO_REFUSALS.windowClosed,
-          `the undo window of operation ${operationId} closed at ${until ?? '?'}: the restore point was purged`,
+          `the undo window of operation ${operationId} closed at ${until ?? '?'}: ${op.kind === 'schedule-delete' ? 'the schedule' : 'the restore point'} was purged`,
           { undoableUntil: until },
         );
       }
@@ -370,7 +387,7 @@ export class OperationsRepository {
         requestedBy: s.requestedBy,
         spec: s.spec,
         ...(s.phase === 'AwaitingApproval' ? { approval: s.approval } : {}),
-        ...(s.kind === 'restore-point-delete' ? { undoableUntil: s.facts.undoableUntil as string } : {}),
+        ...(isSoftDeleteKind(s.kind) ? { undoableUntil: s.facts.undoableUntil as string } : {}),
       });
       if (out.length >= limit) break;
     }

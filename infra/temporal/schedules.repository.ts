@@ -30,6 +30,7 @@ import {
   type ScheduleKind,
   type SupportedScheduleKind,
 } from '../../workflows/scheduled.workflow';
+import type { ScheduleSnapshot, ScheduleTombstone } from '../../workflows/soft-delete';
 
 /** When a schedule acts: every N seconds, or on a cron expression (UTC unless it says TZ=...). */
 export type ScheduleTiming = { everySeconds: number } | { cron: string };
@@ -90,6 +91,8 @@ export interface ScheduleView {
   testRestore?: boolean;
   updatedAt: string | null;
   runs: { taken: number; skippedOverlap: number; missedCatchupWindow: number };
+  /** Soft-deleted: paused, hidden from listings, purged at `undoableUntil` unless undone. */
+  deleted?: ScheduleTombstone;
 }
 
 export class ScheduleExistsError extends Error {
@@ -109,6 +112,34 @@ export class ScheduleMissingError extends Error {
   ) {
     super(`app "${app}" has no schedule named "${scheduleName}"`);
     this.name = 'ScheduleMissingError';
+  }
+}
+
+/** The schedule is soft-deleted (by `tombstone.operationId`); only undo brings it back. */
+export class ScheduleDeletedError extends Error {
+  constructor(
+    readonly app: string,
+    readonly scheduleName: string,
+    readonly tombstone: ScheduleTombstone,
+  ) {
+    super(
+      `schedule ${scheduleName} of app "${app}" is deleted (operation ${tombstone.operationId}, undoable until ${tombstone.undoableUntil}); undo that operation to bring it back`,
+    );
+    this.name = 'ScheduleDeletedError';
+  }
+}
+
+/** A purge found the schedule without this operation's tombstone: someone changed it; not deleted. */
+export class ScheduleTombstoneMissingError extends Error {
+  constructor(
+    readonly app: string,
+    readonly scheduleName: string,
+    readonly operationId: string,
+  ) {
+    super(
+      `schedule ${scheduleName} of app "${app}" has no tombstone of operation ${operationId}: not deleted`,
+    );
+    this.name = 'ScheduleTombstoneMissingError';
   }
 }
 
@@ -201,10 +232,10 @@ export class SchedulesRepository {
   }
 
   /**
-   * The app's schedules, by name. Temporal's schedule list is eventually consistent (a schedule
+   * The app's schedules, by name; soft-deleted ones only with `includeDeleted`. Temporal's schedule list is eventually consistent (a schedule
    * appears there a moment after it is created); each one listed is then described afresh.
    */
-  async list(app: string): Promise<ScheduleView[]> {
+  async list(app: string, opts: { includeDeleted?: boolean } = {}): Promise<ScheduleView[]> {
     const client = await this.client();
     const prefix = appScheduleId(app, '');
     const ids: string[] = [];
@@ -212,7 +243,9 @@ export class SchedulesRepository {
       if (s.scheduleId.startsWith(prefix)) ids.push(s.scheduleId);
     }
     const views = await Promise.all(ids.map((id) => this.get(app, id.slice(prefix.length))));
-    return views.filter((v): v is ScheduleView => v !== null).sort((a, b) => a.name.localeCompare(b.name));
+    return views
+      .filter((v): v is ScheduleView => v !== null && (!v.deleted || opts.includeDeleted === true))
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async update(app: string, name: string, timing: ScheduleTiming): Promise<ScheduleView> {
@@ -257,6 +290,111 @@ export class SchedulesRepository {
     await this.act(app, name, (h) => h.delete());
   }
 
+  /**
+   * What a soft delete needs to bring the schedule back exactly (its state, and all it takes to
+   * recreate it), and its tombstone if it is soft-deleted already. Null when there is none.
+   */
+  async snapshot(
+    app: string,
+    name: string,
+  ): Promise<{ snapshot: ScheduleSnapshot; deleted?: ScheduleTombstone } | null> {
+    const client = await this.client();
+    let d: ScheduleDescription;
+    try {
+      d = await client.schedule.getHandle(appScheduleId(app, name)).describe();
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError) return null;
+      throw err;
+    }
+    const memo = (d.memo ?? {}) as Partial<ScheduleMemo>;
+    const input = actionInput(d);
+    const interval = d.spec.intervals?.[0];
+    const cron = d.spec.calendars?.[0]?.comment;
+    return {
+      snapshot: {
+        name,
+        kind: (input?.kind ?? memo.kind ?? 'restore-point') as SupportedScheduleKind,
+        timing: interval ? { everySeconds: Math.round(interval.every / 1000) } : { cron: cron ?? '' },
+        catchupWindowSeconds: Math.round(d.policies.catchupWindow / 1000),
+        paused: d.state.paused,
+        note: d.state.note ?? '',
+        createdBy: memo.createdBy ?? 'unknown',
+      },
+      ...(input?.deleted ? { deleted: input.deleted } : {}),
+    };
+  }
+
+  /**
+   * Soft-deletes the schedule: paused (no run starts) with a note saying why, and the tombstone
+   * kept in its action's input (a run started anyway starts nothing). Idempotent for the same
+   * operation; refused (ScheduleDeletedError) when another operation's tombstone is there.
+   */
+  async tombstone(app: string, name: string, tombstone: ScheduleTombstone): Promise<void> {
+    await this.act(app, name, (h) =>
+      h.update((prev) => {
+        const input = actionInput(prev);
+        if (input?.deleted && input.deleted.operationId !== tombstone.operationId) {
+          throw new ScheduleDeletedError(app, name, input.deleted);
+        }
+        return {
+          ...prev,
+          action: { ...prev.action, args: [{ ...input, deleted: tombstone }] },
+          state: {
+            paused: true,
+            note: `deleted by ${tombstone.by} (operation ${tombstone.operationId}): ${tombstone.reason}; undoable until ${tombstone.undoableUntil}`,
+          },
+        };
+      }),
+    );
+  }
+
+  /**
+   * Undoes a soft delete: the tombstone removed and the state (paused, note) as it was before; a
+   * schedule that is gone is recreated from the snapshot. `restored: false` when the schedule now
+   * carries another operation's tombstone (not ours to lift).
+   */
+  async untombstone(
+    app: string,
+    operationId: string,
+    snapshot: ScheduleSnapshot,
+  ): Promise<{ restored: boolean; recreated: boolean }> {
+    const now = await this.snapshot(app, snapshot.name);
+    if (!now) {
+      await this.create({ app, ...snapshot });
+      return { restored: true, recreated: true };
+    }
+    if (now.deleted && now.deleted.operationId !== operationId) return { restored: false, recreated: false };
+    await this.act(app, snapshot.name, (h) =>
+      h.update((prev) => {
+        const { deleted: _lifted, ...input } = actionInput(prev) ?? ({} as ScheduledOperationInput);
+        return {
+          ...prev,
+          action: { ...prev.action, args: [input] },
+          state: { paused: snapshot.paused, note: snapshot.note },
+        };
+      }),
+    );
+    return { restored: true, recreated: false };
+  }
+
+  /**
+   * Deletes a soft-deleted schedule for good. `gone` when it no longer exists; refused
+   * (ScheduleTombstoneMissingError) when it does not carry this operation's tombstone.
+   */
+  async purgeDeleted(app: string, name: string, operationId: string): Promise<'deleted' | 'gone'> {
+    const now = await this.snapshot(app, name);
+    if (!now) return 'gone';
+    if (now.deleted?.operationId !== operationId)
+      throw new ScheduleTombstoneMissingError(app, name, operationId);
+    try {
+      await this.act(app, name, (h) => h.delete());
+    } catch (err) {
+      if (err instanceof ScheduleMissingError) return 'gone';
+      throw err;
+    }
+    return 'deleted';
+  }
+
   private async act(app: string, name: string, fn: (h: ScheduleHandle) => Promise<void>): Promise<void> {
     const client = await this.client();
     try {
@@ -288,6 +426,7 @@ export class SchedulesRepository {
     // calendar's comment (see toSpec).
     const cron = d.spec.calendars?.[0]?.comment;
     const last = d.info.recentActions.at(-1);
+    const deleted = actionInput(d)?.deleted;
     return {
       name,
       app,
@@ -312,6 +451,7 @@ export class SchedulesRepository {
         skippedOverlap: d.info.numActionsSkippedOverlap,
         missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
       },
+      ...(deleted ? { deleted } : {}),
     };
   }
 
@@ -382,6 +522,12 @@ export class SchedulesRepository {
     }
     return {};
   }
+}
+
+/** The input the schedule starts its runs with (undefined for a schedule made by other tools). */
+function actionInput(d: ScheduleDescription): ScheduledOperationInput | undefined {
+  const args = (d.action as { args?: unknown[] }).args;
+  return args?.[0] as ScheduledOperationInput | undefined;
 }
 
 /**

@@ -246,7 +246,7 @@ describe('schedules end to end', () => {
     assert.equal(cron.body.cron, '0 3 * * *');
   });
 
-  it('deletes a schedule: gone (404) and no longer listed', async () => {
+  it('deletes a schedule softly: paused, no longer listed, undoable (docs/soft-deletes.md)', async () => {
     const noReason = await h.http().delete(`${base()}/restore-point`).set(operator());
     assert.deepEqual([noReason.status, noReason.body.error], [400, 'validation-failed']);
     await view('restore-point');
@@ -255,13 +255,15 @@ describe('schedules end to end', () => {
       .http()
       .delete(`${base()}/restore-point?reason=${encodeURIComponent('replaced by the nightly')}`)
       .set(operator());
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.deepEqual(res.body, { app: h.fx.app, name: 'restore-point', deleted: true });
-    const gone = await get('restore-point');
-    assert.deepEqual([gone.status, gone.body.error], [404, 'schedule-not-found']);
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const { operationId } = res.body as { operationId: string };
+    assert.equal((await h.phase(operationId, (p) => p !== 'Running', 'to be undoable')).phase, 'Undoable');
     await listed('restore-point', false);
+    const deleted = await view('restore-point');
+    assert.equal(deleted.deleted?.operationId, operationId);
+    assert.equal(deleted.paused, true);
     const again = await h.http().delete(`${base()}/restore-point?reason=twice`).set(operator());
-    assert.deepEqual([again.status, again.body.error], [404, 'schedule-not-found']);
+    assert.deepEqual([again.status, again.body.error], [409, 'schedule-already-deleted']);
   });
 
   it('triggered, takes a restore point whose outcome becomes the last result', async (t) => {
@@ -302,7 +304,7 @@ describe('schedules end to end', () => {
     if (op.phase !== 'Completed') assert.deepEqual(r.error, op.error);
 
     // The schedule's own runs are not operations: the list (eventually consistent) holds the
-    // restore point only.
+    // restore point only (and the soft delete of the schedule deleted before).
     const ops = await waitFor(
       async () => {
         const res = await h.http().get(`/v1/operations?app=${h.fx.app}`).set(viewer()).expect(200);
@@ -312,7 +314,7 @@ describe('schedules end to end', () => {
       { what: `operation ${r.operationId} listed`, timeoutMs: 15_000, intervalMs: 100 },
     );
     assert.deepEqual(
-      ops.map((o) => [o.operationId, o.kind]),
+      ops.filter((o) => o.kind !== 'schedule-delete').map((o) => [o.operationId, o.kind]),
       [[r.operationId, 'restore-point']],
     );
   });
@@ -441,9 +443,10 @@ describe('schedules end to end', () => {
 
     const deleted = await h.cli(op, 'schedules', 'delete', app, 'from-cli', '--reason', 'done with it');
     assert.equal(deleted.code, 0, deleted.stderr);
-    assert.match(deleted.stdout, /deleted schedule from-cli/);
-    const missing = await h.cli(op, 'schedules', 'show', app, 'from-cli');
-    assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /\(404 schedule-not-found\)/);
+    assert.match(deleted.stdout, /deleted schedule from-cli .*undoable until/);
+    await listed('from-cli', false);
+    const refused = await h.cli(op, 'schedules', 'pause', app, 'from-cli', '--reason', 'deleted already');
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /\(409 schedule-deleted\)/);
   });
 });

@@ -100,6 +100,13 @@ export class OperationsService {
     return started;
   }
 
+  /** Starts a soft delete of a schedule (no slot: its own workflow id). */
+  async startScheduleDelete(input: Parameters<OperationsRepository['startScheduleDelete']>[0]) {
+    const started = await orUnavailable(this.operations.startScheduleDelete(input));
+    this.metrics.operationsStarted.inc({ kind: 'schedule-delete', app: input.app });
+    return started;
+  }
+
   /** Starts an operation in its slot; Temporal refuses a second one (409), whatever raced us. */
   async start(
     kind: SlottedOperationKind,

@@ -10,6 +10,7 @@ import {
   type CreateScheduleRequest,
   createScheduleSchema,
   deleteScheduleQuerySchema,
+  listSchedulesQuerySchema,
   type ScheduleActionRequest,
   scheduleActionSchema,
   type UpdateScheduleRequest,
@@ -40,9 +41,16 @@ export class SchedulesController {
 
   @Get()
   @Roles('viewer')
-  @ApiOperation({ summary: "The app's schedules with their timing, next run, last run and last result" })
-  async list(@Param('app') app: string) {
-    return { items: await this.schedules.list(app) };
+  @ApiOperation({
+    summary: "The app's schedules with their timing, next run, last run and last result",
+    description: 'Soft-deleted schedules are listed only with `include=deleted`, marked `deleted`.',
+  })
+  @ApiQuery({ name: 'include', required: false, enum: ['deleted'] })
+  async list(
+    @Param('app') app: string,
+    @Query(new ZodPipe(listSchedulesQuerySchema, 'query')) q: z.output<typeof listSchedulesQuerySchema>,
+  ) {
+    return { items: await this.schedules.list(app, { includeDeleted: q.include === 'deleted' }) };
   }
 
   @Post()
@@ -86,17 +94,23 @@ export class SchedulesController {
   }
 
   @Delete(':name')
+  @HttpCode(202)
   @Roles('operator')
-  @ApiOperation({ summary: 'Delete a schedule (a run in progress and its operation go on)' })
+  @ApiOperation({
+    summary: 'Soft-delete a schedule: paused and hidden at once, deleted when the undo window ends',
+    description:
+      'Starts a `schedule-delete` operation; answers `{operationId, undoableUntil}`. Undo with POST /v1/operations/{id}/undo. A run in progress and its operation go on. 409 schedule-already-deleted.',
+  })
   @ApiQuery({ name: 'reason', required: true })
   delete(
     @Param('app') app: string,
     @Param('name') name: string,
-    @Query(new ZodPipe(deleteScheduleQuerySchema, 'query')) _q: z.output<typeof deleteScheduleQuerySchema>,
+    @Query(new ZodPipe(deleteScheduleQuerySchema, 'query')) q: z.output<typeof deleteScheduleQuerySchema>,
+    @Req() req: AuthenticatedRequest,
     @Res({ passthrough: true }) res: Response,
   ) {
     audited(res, app, name);
-    return this.schedules.delete(app, name);
+    return this.schedules.softDelete(app, name, q.reason, req.principal!);
   }
 
   @Post(':name/trigger')

@@ -93,6 +93,10 @@ export type ScheduleActionRequest = z.output<typeof scheduleActionSchema>;
 
 export const deleteScheduleQuerySchema = z.object({ reason: reasonSchema }).strict();
 
+export const listSchedulesQuerySchema = z
+  .object({ include: z.enum(['deleted'], { error: 'expected "deleted"' }).optional() })
+  .strict();
+
 const instant = z.iso
   .datetime({ offset: true, error: 'expected an ISO 8601 time such as 2026-11-22T10:00:00Z' })
   .transform((s) => new Date(s));

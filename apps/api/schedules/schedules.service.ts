@@ -1,8 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { type SwitchyardConfig, softDeleteWindowSeconds } from '../../../infra/config/config.schema';
 import { OperationsRepository } from '../../../infra/temporal/operations.repository';
 import {
   defaultScheduleEverySeconds,
   InvalidScheduleTimingError,
+  ScheduleDeletedError,
   ScheduleExistsError,
   ScheduleMissingError,
   SchedulesRepository,
@@ -14,6 +16,8 @@ import { SUPPORTED_SCHEDULE_KINDS, type SupportedScheduleKind } from '../../../w
 import { AppsService } from '../apps/apps.service';
 import { ApiError, temporalUnavailable } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
+import { OperationsService } from '../operations/operations.service';
+import { CONFIG } from '../tokens';
 import {
   type BackfillScheduleRequest,
   type CreateScheduleRequest,
@@ -28,6 +32,14 @@ function toApiError(err: unknown): unknown {
   }
   if (err instanceof ScheduleExistsError) {
     return ApiError.conflict('schedule-exists', err.message, { app: err.app, name: err.scheduleName });
+  }
+  if (err instanceof ScheduleDeletedError) {
+    return ApiError.conflict('schedule-deleted', err.message, {
+      app: err.app,
+      name: err.scheduleName,
+      operationId: err.tombstone.operationId,
+      undoableUntil: err.tombstone.undoableUntil,
+    });
   }
   if (err instanceof InvalidScheduleTimingError) {
     const issues = [{ path: 'body.cron', message: err.message }];
@@ -52,9 +64,11 @@ export class SchedulesService {
   private readonly log = new Logger('schedules');
 
   constructor(
+    @Inject(CONFIG) private readonly config: SwitchyardConfig,
     private readonly apps: AppsService,
     private readonly schedules: SchedulesRepository,
     private readonly operations: OperationsRepository,
+    private readonly operationsService: OperationsService,
   ) {}
 
   /** 404 for an unknown app, and for a name no schedule can have. */
@@ -63,9 +77,16 @@ export class SchedulesService {
     if (!scheduleNameSchema.safeParse(name).success) throw toApiError(new ScheduleMissingError(app, name));
   }
 
-  list(app: string): Promise<ScheduleView[]> {
+  /** 409 schedule-deleted for a soft-deleted schedule: only undo changes it. */
+  private async live(app: string, name: string): Promise<ScheduleView> {
+    const view = await this.get(app, name);
+    if (view.deleted) throw toApiError(new ScheduleDeletedError(app, name, view.deleted));
+    return view;
+  }
+
+  list(app: string, opts: { includeDeleted?: boolean } = {}): Promise<ScheduleView[]> {
     this.apps.appConfig(app);
-    return answer(this.schedules.list(app));
+    return answer(this.schedules.list(app, opts));
   }
 
   async get(app: string, name: string): Promise<ScheduleView> {
@@ -104,18 +125,18 @@ export class SchedulesService {
   }
 
   async update(app: string, name: string, req: UpdateScheduleRequest): Promise<ScheduleView> {
-    this.target(app, name);
+    await this.live(app, name);
     const timing: ScheduleTiming = req.cron ? { cron: req.cron } : { everySeconds: req.everySeconds! };
     return answer(this.schedules.update(app, name, timing));
   }
 
   async pause(app: string, name: string, reason: string): Promise<ScheduleView> {
-    this.target(app, name);
+    await this.live(app, name);
     return answer(this.schedules.pause(app, name, reason));
   }
 
   async unpause(app: string, name: string, reason: string): Promise<ScheduleView> {
-    this.target(app, name);
+    await this.live(app, name);
     return answer(this.schedules.unpause(app, name, reason));
   }
 
@@ -125,7 +146,7 @@ export class SchedulesService {
    * start; the run then records the skip.)
    */
   async trigger(app: string, name: string): Promise<{ app: string; name: string; triggeredAt: string }> {
-    const schedule = await this.get(app, name);
+    const schedule = await this.live(app, name);
     const kind = supportedKind(schedule.kind);
     const running = await answer(this.operations.runningOperationId(app, OPERATION_SLOT_OF[kind]));
     if (running && !(await this.operations.awaitClosingOperation(running, CLOSING_WAIT_MS))) {
@@ -143,7 +164,7 @@ export class SchedulesService {
   }
 
   async backfill(app: string, name: string, req: BackfillScheduleRequest): Promise<ScheduleView> {
-    this.target(app, name);
+    await this.live(app, name);
     if (req.to.getTime() > Date.now()) {
       const message = 'must not be in the future: a backfill takes the runs that were missed';
       throw ApiError.badRequest('validation-failed', `body.to: ${message}`, {
@@ -154,10 +175,39 @@ export class SchedulesService {
     return this.get(app, name);
   }
 
-  async delete(app: string, name: string): Promise<{ app: string; name: string; deleted: true }> {
-    this.target(app, name);
-    await answer(this.schedules.delete(app, name));
-    return { app, name, deleted: true };
+  /**
+   * Soft-deletes a schedule (docs/soft-deletes.md): a `schedule-delete` operation pauses and
+   * tombstones it at once and deletes it when the undo window ends. 409 schedule-already-deleted
+   * when it is deleted already; the workflow checks again.
+   */
+  async softDelete(
+    appName: string,
+    name: string,
+    reason: string,
+    principal: Principal,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    const app = this.apps.appConfig(appName);
+    const view = await this.get(appName, name);
+    if (view.deleted) {
+      throw ApiError.conflict(
+        'schedule-already-deleted',
+        `schedule ${name} of app "${appName}" is already deleted (operation ${view.deleted.operationId}); undo that operation to bring it back`,
+        { operationId: view.deleted.operationId },
+      );
+    }
+    const windowSeconds = softDeleteWindowSeconds(app, 'schedule-delete');
+    const undoableUntil = new Date(Date.now() + windowSeconds * 1000).toISOString();
+    const started = await this.operationsService.startScheduleDelete({
+      app: appName,
+      spec: { scheduleName: name, reason, trigger: 'api' },
+      requestedBy: principal.name,
+      taskQueuePrefix: this.config.temporal.taskQueuePrefix,
+      undoableUntil,
+    });
+    this.log.log(
+      `soft delete ${started.operationId} of schedule ${name} of ${appName} requested by ${principal.name}; undoable until ${undoableUntil}`,
+    );
+    return started;
   }
 }
 

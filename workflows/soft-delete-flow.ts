@@ -1,0 +1,202 @@
+import { ApplicationFailure, condition, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { operationStatusQuery, searchAttributes, type SoftDeleteKind, undoUpdate } from './definitions';
+import { OPERATION_STEPS, type OperationSpec, type OperationStatus, type OperationStep } from './operation';
+import { OperationRuntime, toOperationError } from './operation-runtime';
+import { UNDO_REFUSALS, type UndoResult } from './soft-delete';
+
+/**
+ * The life of every soft delete (docs/soft-deletes.md), whatever its target:
+ *
+ *   preflight (the guard rails, against the target as it is now)
+ *   → tombstone (hidden at once, nothing removed)
+ *   → window (phase Undoable: a durable timer until `undoableUntil`, or an undo)
+ *   → undo (the target back exactly as it was)
+ *     | purge (the target removed for good)
+ *
+ * Undo is an Update whose validator refuses once the window has passed (by workflow time, the same
+ * clock as the timer) or once undo or purge has begun, so undo and purge can never both happen.
+ * Deterministic: the target's steps call activities.
+ */
+
+export interface SoftDeleteTarget {
+  /** Prefix of the audit events: `<noun>.tombstoned`, `<noun>.undeleted`, `<noun>.purged`. */
+  noun: 'restore-point' | 'schedule';
+  /** The target in words, e.g. `restore point shop-…`, `schedule nightly`. */
+  what: string;
+  /** Fields naming the target, in every audit event and in the undo's answer. */
+  names: { restorePointId: string } | { scheduleName: string };
+  preflight(step: OperationStep): Promise<void>;
+  /** Returns audit details of the tombstone. */
+  tombstone(step: OperationStep): Promise<Record<string, unknown>>;
+  undo(step: OperationStep): Promise<void>;
+  /** Returns audit details of the purge. */
+  purge(step: OperationStep): Promise<Record<string, unknown>>;
+}
+
+export interface SoftDeleteStart {
+  kind: SoftDeleteKind;
+  app: string;
+  operationId: string;
+  spec: OperationSpec;
+  requestedBy: string;
+  undoableUntil: string;
+}
+
+/** The operation's status as it starts (the steps of its kind, the window in its facts). */
+export function softDeleteStatus(input: SoftDeleteStart, facts: Record<string, unknown>): OperationStatus {
+  return {
+    operationId: input.operationId,
+    kind: input.kind,
+    app: input.app,
+    spec: input.spec,
+    requestedBy: input.requestedBy,
+    phase: 'Running',
+    steps: OPERATION_STEPS[input.kind].map((name) => ({ name, status: 'Pending' })),
+    startedAt: new Date().toISOString(),
+    facts: { ...facts, undoableUntil: input.undoableUntil },
+  };
+}
+
+export async function runSoftDelete(
+  input: SoftDeleteStart,
+  status: OperationStatus,
+  target: SoftDeleteTarget,
+): Promise<OperationStatus> {
+  const op = new OperationRuntime(status);
+  setHandler(operationStatusQuery, () => status);
+  // Started as a child (by retention), the search attributes may be missing: set them here too.
+  upsertSearchAttributes([
+    { key: searchAttributes.app, value: input.app },
+    { key: searchAttributes.kind, value: input.kind },
+  ]);
+  const until = Date.parse(input.undoableUntil);
+
+  let stage: 'before' | 'undoable' | 'undoing' | 'purging' | 'done' = 'before';
+  let undoneBy: { by: string; reason: string } | undefined;
+  let undone: UndoResult | undefined;
+
+  setHandler(
+    undoUpdate,
+    async (req) => {
+      stage = 'undoing';
+      undoneBy = { by: req.by, reason: req.reason };
+      await condition(() => undone !== undefined || status.phase === 'CompensationFailed');
+      if (!undone)
+        throw ApplicationFailure.create({
+          type: 'undo-failed',
+          message: status.error?.message ?? 'undo failed',
+        });
+      return undone;
+    },
+    {
+      validator: (_req) => {
+        if (stage === 'undoing' || status.phase === 'Undone') {
+          throw ApplicationFailure.create({
+            type: UNDO_REFUSALS.alreadyUndone,
+            message: `operation ${status.operationId} was already undone${undoneBy ? ` by ${undoneBy.by}` : ''}`,
+          });
+        }
+        if (stage === 'before' || (stage === 'done' && status.phase !== 'Completed')) {
+          throw ApplicationFailure.create({
+            type: UNDO_REFUSALS.notUndoable,
+            message: `operation ${status.operationId} is not undoable (phase ${status.phase})`,
+          });
+        }
+        // Workflow time: the same clock as the window's timer.
+        if (stage !== 'undoable' || Date.now() >= until) {
+          throw ApplicationFailure.create({
+            type: UNDO_REFUSALS.windowClosed,
+            message: `the undo window of operation ${status.operationId} closed at ${input.undoableUntil}: ${target.what} ${stage === 'done' ? 'was' : 'is being'} purged`,
+            details: [{ undoableUntil: input.undoableUntil }],
+          });
+        }
+      },
+    },
+  );
+
+  await op.audit('operation.started', 'info', {
+    spec: input.spec,
+    requestedBy: input.requestedBy,
+    ...target.names,
+  });
+  let failedStep = 'preflight';
+  try {
+    await op.runStep('preflight', (step) => target.preflight(step));
+    failedStep = 'tombstone';
+    let details: Record<string, unknown> = {};
+    await op.runStep('tombstone', async (step) => {
+      details = await target.tombstone(step);
+    });
+    await op.audit(`${target.noun}.tombstoned`, 'succeeded', {
+      ...target.names,
+      undoableUntil: input.undoableUntil,
+      ...details,
+    });
+  } catch (err) {
+    status.error = toOperationError(err, failedStep);
+    status.phase = 'Failed';
+    return op.end();
+  }
+
+  // The window: durable (a timer in Temporal), so a worker restart neither loses nor repeats it.
+  stage = 'undoable';
+  status.phase = 'Undoable';
+  const window = op.step('window');
+  window.status = 'Running';
+  window.startedAt = new Date().toISOString();
+  window.detail = `undoable until ${input.undoableUntil}`;
+  op.publish();
+  const asked = await condition(() => stage === 'undoing', Math.max(0, until - Date.now()));
+  window.status = 'Completed';
+  window.endedAt = new Date().toISOString();
+
+  if (asked) {
+    window.detail = `undo asked by ${undoneBy!.by} before ${input.undoableUntil}`;
+    try {
+      await op.runStep('undo', (step) => target.undo(step));
+    } catch (err) {
+      status.error = toOperationError(err, 'undo');
+      status.phase = 'CompensationFailed';
+      stage = 'done';
+      return op.end();
+    }
+    status.facts.undoneBy = undoneBy!.by;
+    status.facts.undoReason = undoneBy!.reason;
+    status.phase = 'Undone';
+    stage = 'done';
+    await op.audit(
+      `${target.noun}.undeleted`,
+      'succeeded',
+      { ...target.names, reason: undoneBy!.reason },
+      undoneBy!.by,
+    );
+    undone = {
+      operationId: status.operationId,
+      kind: input.kind,
+      target: target.what,
+      ...target.names,
+      undoneAt: op.step('undo').endedAt!,
+      by: undoneBy!.by,
+    };
+    return op.end();
+  }
+
+  stage = 'purging';
+  window.detail = `window ended at ${input.undoableUntil} without an undo`;
+  status.phase = 'Running';
+  let purged: Record<string, unknown> = {};
+  try {
+    await op.runStep('purge', async (step) => {
+      purged = await target.purge(step);
+    });
+  } catch (err) {
+    status.error = toOperationError(err, 'purge');
+    status.phase = 'Failed';
+    stage = 'done';
+    return op.end();
+  }
+  await op.audit(`${target.noun}.purged`, 'succeeded', { ...target.names, ...purged });
+  status.phase = 'Completed';
+  stage = 'done';
+  return op.end();
+}
