@@ -44,6 +44,21 @@ import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitio
 /** The audit log is also sealed at the end of every operation; this bounds the gap between operations. */
 const AUDIT_SEAL_INTERVAL_MS = Number(process.env.SWITCHYARD_AUDIT_SEAL_INTERVAL_MS ?? 60_000);
 
+/** Milliseconds from SWITCHYARD_WORKER_STICKY_TIMEOUT_MS; the SDK's 10 s when unset. */
+function stickyQueueTimeout(value: string | undefined): number {
+  if (value === undefined || value === '') return 10_000;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 1000) {
+    throw new ConfigError('SWITCHYARD_WORKER_STICKY_TIMEOUT_MS', [
+      {
+        path: 'SWITCHYARD_WORKER_STICKY_TIMEOUT_MS',
+        message: `expected whole milliseconds ≥ 1000, got "${value}"`,
+      },
+    ]);
+  }
+  return ms;
+}
+
 async function main(): Promise<void> {
   const log = createLogger('worker');
   const config = loadConfigFile(configPathFromEnv());
@@ -98,7 +113,13 @@ async function main(): Promise<void> {
   const stopSealing = startPeriodicSealing(persistence.sealer, AUDIT_SEAL_INTERVAL_MS, log);
   const connection = await connectWorker(config.temporal);
   const prefix = config.temporal.taskQueuePrefix;
-  const base = { connection, namespace: config.temporal.namespace };
+  const base = {
+    connection,
+    namespace: config.temporal.namespace,
+    // How long a workflow task waits for the worker holding the workflow in its cache before any
+    // worker takes it: after a crash, the pause before another worker carries the workflow on.
+    stickyQueueScheduleToStartTimeout: stickyQueueTimeout(process.env.SWITCHYARD_WORKER_STICKY_TIMEOUT_MS),
+  };
 
   // The coordinator's own Temporal client: schedules from the file, and schedules' soft deletes.
   const client = wanted.includes('coordinator') ? await connectClient(config.temporal) : undefined;

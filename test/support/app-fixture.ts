@@ -361,7 +361,11 @@ export interface WorkerProcess {
 
 const WORKER_MAIN = path.resolve(__dirname, '../../apps/worker/main.js');
 
-export async function startWorker(fx: AppFixture, name = 'worker'): Promise<WorkerProcess> {
+export async function startWorker(
+  fx: AppFixture,
+  name = 'worker',
+  options: { env?: Record<string, string>; readyTimeoutMs?: number } = {},
+): Promise<WorkerProcess> {
   const logFile = path.join(fx.dir, `${name}-${Date.now()}.log`);
   const out = openSync(logFile, 'a');
   const metricsAddress = `127.0.0.1:${await freePort()}`;
@@ -370,6 +374,7 @@ export async function startWorker(fx: AppFixture, name = 'worker'): Promise<Work
       ...process.env,
       SWITCHYARD_CONFIG: fx.configFile,
       SWITCHYARD_WORKER_METRICS_ADDRESS: metricsAddress,
+      ...options.env,
     },
     stdio: ['ignore', out, out],
   });
@@ -380,14 +385,24 @@ export async function startWorker(fx: AppFixture, name = 'worker'): Promise<Work
   void exited.then(() => (early = true));
   // Ready when the worker says so (pollers of a killed worker linger in Temporal for a while,
   // so the task queue alone cannot tell a fresh worker from a dead one).
-  await waitFor(
+  const ready = waitFor(
     async () => {
       if (early) throw new Error(`worker exited; see ${logFile}`);
       if (!readFileSync(logFile, 'utf8').includes('"worker started"')) return false;
       return taskQueueHasPollers(fx.config.temporal.address, fx.config.temporal.namespace, queues);
     },
-    { what: `worker polling ${queues.join(', ')} (log: ${logFile})`, timeoutMs: 30_000, intervalMs: 100 },
+    {
+      what: `worker polling ${queues.join(', ')} (log: ${logFile})`,
+      timeoutMs: options.readyTimeoutMs ?? 30_000,
+      intervalMs: 100,
+    },
   );
+  // A worker that is not ready in time is stopped, not left polling after the test.
+  await ready.catch(async (err: unknown) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    throw err;
+  });
   return {
     child,
     logFile,
