@@ -43,6 +43,7 @@ import { RestorePointsController } from './restore-points/restore-points.control
 import { RestorePointsService } from './restore-points/restore-points.service';
 import { Metrics } from './system/metrics';
 import { RegionMetrics } from './system/region.metrics';
+import { ControlMetrics } from './system/control.metrics';
 import { RpoMetrics } from './system/rpo.metrics';
 import { SystemController } from './system/system.controller';
 import { TokensController } from './tokens/tokens.controller';
@@ -145,6 +146,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         ControlViewService,
         RegionHealthService,
         RegionMetrics,
+        ControlMetrics,
         AppsService,
         OperationsService,
         SchedulesService,

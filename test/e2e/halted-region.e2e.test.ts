@@ -116,6 +116,15 @@ describe('app control state and halted regions in the API', () => {
     );
     assert.equal(v.regions.find((r) => r.name === 'east')!.state, 'halted');
     assert.equal(v.regions.find((r) => r.name === 'west')!.role, 'active');
+    const metrics = (await h.http().get('/metrics').expect(200)).text;
+    for (const line of [
+      `switchyard_control_epoch{app="${h.fx.app}"} 1`,
+      `switchyard_control_writer{app="${h.fx.app}",region="west"} 1`,
+      `switchyard_control_writer{app="${h.fx.app}",region="east"} 0`,
+      `switchyard_region_state{app="${h.fx.app}",region="east",state="halted"} 1`,
+    ]) {
+      assert.ok(metrics.includes(line), `${line} in /metrics`);
+    }
     const cli = await h.cli(h.fx.tokens.viewer, 'apps', 'show', h.fx.app);
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /fencing epoch 1\nwriter west, halted east \(from the controller\)/);

@@ -138,7 +138,7 @@ export class AppsService {
     const control = read.view;
     const buckets = read.buckets && 'state' in read.buckets ? read.buckets : null;
     // A region the control state lists as halted is reported halted, whatever its probes say.
-    this.regionHealth.syncHalted(name, control.state.halted, `control state from the ${control.source}`);
+    this.regionHealth.syncHalted(name, control.state, `control state from the ${control.source}`);
     const states = this.regionHealth.states().get(name) ?? {};
     const bucketsError = read.buckets && 'error' in read.buckets ? read.buckets.error : undefined;
     return {

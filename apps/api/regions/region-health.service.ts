@@ -14,6 +14,7 @@ import { backoffDelay } from '../../../infra/notify/webhook.notifier';
 import { ApiError } from '../common/api-error';
 import { AUDIT_STORE, CONFIG, NOTIFICATION_SINK } from '../tokens';
 import { ControlViewService } from '../apps/control-view.service';
+import type { ControlState } from '../../../infra/storage/control-state.store';
 import type { MonitorReport } from './region-health.dto';
 
 export interface TransitionView {
@@ -79,15 +80,17 @@ export class RegionHealthService implements OnModuleDestroy {
   /** Per `app/region` while halted: whether a majority of vantage points said up at the last report. */
   private readonly haltedUp = new Map<string, boolean>();
   private readonly haltedReadAt = new Map<string, { at: number; pending?: Promise<void> }>();
+  /** The newest control state seen per app (for the metrics), with where it came from. */
+  private readonly control = new Map<string, ControlState>();
   private readonly syncTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: SwitchyardConfig,
     @Inject(AUDIT_STORE) private readonly audit: AuditStore,
     @Inject(NOTIFICATION_SINK) private readonly notifications: NotificationSink,
-    @Optional() private readonly control?: ControlViewService,
+    @Optional() private readonly controlView?: ControlViewService,
   ) {
-    if (control && HALTED_SYNC_INTERVAL_MS > 0) {
+    if (controlView && HALTED_SYNC_INTERVAL_MS > 0) {
       this.syncTimer = setInterval(
         () => void this.refreshHalted(HALTED_SYNC_INTERVAL_MS / 2),
         HALTED_SYNC_INTERVAL_MS,
@@ -114,10 +117,12 @@ export class RegionHealthService implements OnModuleDestroy {
    * Marks the regions the control state lists as halted (and only those) `halted`. A fenced region
    * stays halted whatever its probes say until a failback unfences it (docs/fencing.md).
    */
-  syncHalted(app: string, halted: readonly string[], source: string): void {
+  syncHalted(app: string, state: ControlState, source: string): void {
     const agg = this.aggregators.get(app);
     const a = this.config.apps[app];
     if (!agg || !a) return;
+    this.control.set(app, state);
+    const halted = state.halted;
     for (const r of a.regions) {
       const want = halted.includes(r.name);
       const key = `${app}/${r.name}`;
@@ -136,7 +141,7 @@ export class RegionHealthService implements OnModuleDestroy {
 
   /** Re-reads the halted regions of every app from the control state unless read within `maxAgeMs`. */
   async refreshHalted(maxAgeMs = HALTED_MAX_AGE_MS): Promise<void> {
-    const control = this.control;
+    const control = this.controlView;
     if (!control) return;
     await Promise.all(
       Object.keys(this.config.apps).map(async (app) => {
@@ -145,9 +150,7 @@ export class RegionHealthService implements OnModuleDestroy {
         if (last && Date.now() - last.at < maxAgeMs) return;
         const pending = control
           .read(app)
-          .then(({ view }) =>
-            this.syncHalted(app, view.state.halted, `control state from the ${view.source}`),
-          )
+          .then(({ view }) => this.syncHalted(app, view.state, `control state from the ${view.source}`))
           .catch((err: unknown) =>
             this.log.warn(`halted regions of ${app} not refreshed: ${(err as Error).message}`),
           )
@@ -220,6 +223,11 @@ export class RegionHealthService implements OnModuleDestroy {
         };
       }),
     };
+  }
+
+  /** The newest control state this API has read, by app (refreshed with the halted regions). */
+  controlStates(): ReadonlyMap<string, ControlState> {
+    return this.control;
   }
 
   /** The current state of every region, by app. */
