@@ -164,6 +164,10 @@ export function summarize(r: DrillReport): string {
       : `RPO ${r.rpoSeconds}s (target ${r.rpoTargetSeconds}s${r.rpoMet ? ', met' : ', MISSED'})`;
   const checks = `${r.checks.filter((x) => x.ok).length}/${r.checks.length} checks passed`;
   const cleanup =
-    r.cleanup.length && r.cleanup.every((x) => x.ok) ? 'scratch cleaned up' : 'cleanup incomplete';
+    r.cleanup.length === 0
+      ? 'no scratch place touched'
+      : r.cleanup.every((x) => x.ok)
+        ? 'scratch cleaned up'
+        : 'cleanup incomplete';
   return `${r.passed ? 'passed' : 'FAILED'}: ${rto}, ${rpo}, ${checks}, ${cleanup}`;
 }
