@@ -45,6 +45,7 @@ import { Metrics } from './system/metrics';
 import { RegionMetrics } from './system/region.metrics';
 import { ControlMetrics } from './system/control.metrics';
 import { RpoMetrics } from './system/rpo.metrics';
+import { DrillMetrics } from './system/drill.metrics';
 import { SystemController } from './system/system.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { WebhookSink } from '../../infra/notify/webhook.sink';
@@ -141,6 +142,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         { provide: NOTIFICATION_SINK, useValue: new WebhookSink(options.config.notifications.webhooks) },
         Metrics,
         RpoMetrics,
+        DrillMetrics,
         // The app controller's state, falling back to the buckets (docs/fencing.md).
         { provide: ControllerRepository, useFactory: () => new ControllerRepository(client) },
         ControlViewService,

@@ -212,6 +212,18 @@ describe('drills and test restores end to end', () => {
       [[`operation:${id}`, 'succeeded', r.rtoSeconds]],
     );
     assert.equal((await h.audit('action=drill.request')).length, 1);
+
+    // The latest drill's figures are metrics.
+    const metrics = await waitFor(
+      async () => {
+        const text = (await h.http().get('/metrics').expect(200)).text;
+        return text.includes(`switchyard_drill_passed{app="${h.fx.app}"} 1`) ? text : false;
+      },
+      { what: 'the drill metrics', timeoutMs: 30_000, intervalMs: 1000 },
+    );
+    assert.ok(metrics.includes(`switchyard_drill_rto_seconds{app="${h.fx.app}"} ${r.rtoSeconds}`), metrics);
+    assert.ok(metrics.includes(`switchyard_drill_rpo_seconds{app="${h.fx.app}"} ${r.rpoSeconds}`), metrics);
+    assert.match(metrics, new RegExp(`switchyard_drill_age_seconds\\{app="${h.fx.app}"\\} \\d+`));
   });
 
   test('switchyard drill follows a drill live and prints its report; a drill schedule runs one', async () => {
