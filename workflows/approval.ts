@@ -25,6 +25,11 @@ export interface ApprovalFacts {
   /** A restore: the restore point its data comes from, and how old that data is. */
   restorePointId?: string;
   restorePointCutAt?: string;
+  /**
+   * A soft delete: what it would tombstone (restore point ids, or `schedule <name>`). It moves
+   * nothing, so the region fields are empty (`targetHealthy` true).
+   */
+  deleting?: string[];
 }
 
 export interface ApprovalDecision {
@@ -167,6 +172,9 @@ export function factsChanged(approved: ApprovalFacts, now: ApprovalFacts): strin
   }
   if (now.restorePointId !== approved.restorePointId) {
     return `the restore point changed from ${approved.restorePointId ?? 'none'} to ${now.restorePointId ?? 'none'}`;
+  }
+  if ((now.deleting ?? []).join(',') !== (approved.deleting ?? []).join(',')) {
+    return `what is deleted changed from ${approved.deleting?.join(', ') ?? 'nothing'} to ${now.deleting?.join(', ') ?? 'nothing'}`;
   }
   if (!now.targetHealthy) return `target region ${now.targetRegion} turned unhealthy: ${now.targetHealth}`;
   return null;

@@ -137,7 +137,10 @@ export interface DrillSpec {
 
 /** Soft-delete a restore point: tombstoned at once, purged when the undo window ends. */
 export interface RestorePointDeleteSpec {
+  /** The restore point (of a bulk delete: the first of `restorePointIds`). */
   restorePointId: string;
+  /** A bulk delete (`DELETE /v1/apps/{app}/restore-points`): every restore point it deletes. */
+  restorePointIds?: string[];
   reason: string;
   /** A person through the API, or the retention step of a restore point operation. */
   trigger: 'api' | 'retention';
@@ -185,6 +188,7 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
   const s = op.spec as Partial<FailoverSpec & RestoreSpec> & {
     trigger?: string;
     restorePointId?: string;
+    restorePointIds?: string[];
     scheduleName?: string;
   };
   switch (op.kind) {
@@ -197,7 +201,7 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
     case 'verification':
       return `verification of ${op.app}'s restore points${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
     case 'restore-point-delete':
-      return `soft delete of ${s.restorePointId ?? '?'}${s.trigger === 'retention' ? ' (retention)' : ''}`;
+      return `soft delete of ${s.restorePointIds ? `${s.restorePointIds.length} restore points` : (s.restorePointId ?? '?')}${s.trigger === 'retention' ? ' (retention)' : ''}`;
     case 'drill':
       return `drill of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
     case 'schedule-delete':
@@ -219,10 +223,12 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   // test-restore: Skipped unless the spec (or restorePoints.verification.testRestore) asks for one.
   verification: ['inventory', 'verify', 'repair', 'record', 'test-restore'],
   // window: the undo window (phase Undoable); then either undo or purge runs, the other is Skipped.
-  'restore-point-delete': ['preflight', 'tombstone', 'window', 'undo', 'purge'],
+  // approval: only when the kind's approval policy requires one, or a bulk delete is above
+  // softDelete.bulkApprovalThreshold; otherwise Skipped.
+  'restore-point-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
   // start: the app started on the restored scratch data and healthy (the measured RTO ends there).
   drill: ['preflight', 'restore', 'start', 'checks', 'cleanup'],
-  'schedule-delete': ['preflight', 'tombstone', 'window', 'undo', 'purge'],
+  'schedule-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
 };
 
 /** How a failover runs: a planned switchover, an unplanned failover, or a failback home. */

@@ -1,14 +1,15 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { SoftDeleteActivities } from '../infra/activities/soft-delete.activities';
 import type { OperationStatus } from './operation';
-import { type RestorePointDeleteInput, TOMBSTONE_SCHEMA, type Tombstone } from './soft-delete';
+import { type RestorePointDeleteInput, TOMBSTONE_SCHEMA } from './soft-delete';
 import { runSoftDelete, softDeleteStatus } from './soft-delete-flow';
 
 /**
- * Soft-deletes one restore point (docs/soft-deletes.md), along runSoftDelete's steps: the guard
- * rails against the buckets as they are now; a tombstone in every reachable region (hidden at once,
- * nothing removed); undo removes the tombstones (the restore point is back, byte for byte); the
- * purge removes manifest, artifacts and every version in every region, then the tombstones.
+ * Soft-deletes restore points (docs/soft-deletes.md): one, or several at once (a bulk delete,
+ * `spec.restorePointIds`), along runSoftDelete's steps: the guard rails against the buckets as they
+ * are now; a tombstone per restore point in every reachable region (hidden at once, nothing
+ * removed); undo removes the tombstones (back, byte for byte); the purge removes manifest,
+ * artifacts and every version in every region, then the tombstones.
  */
 
 const buckets = proxyActivities<SoftDeleteActivities>({
@@ -25,54 +26,87 @@ const everywhere = proxyActivities<SoftDeleteActivities>({
 export async function restorePointDeleteWorkflow(input: RestorePointDeleteInput): Promise<OperationStatus> {
   const { app, spec } = input;
   const restorePointId = spec.restorePointId;
+  const ids = spec.restorePointIds ?? [restorePointId];
+  const bulk = spec.restorePointIds !== undefined;
   const start = { ...input, kind: 'restore-point-delete' as const };
-  const status = softDeleteStatus(start, { restorePointId });
+  const status = softDeleteStatus(
+    start,
+    bulk ? { restorePointId, restorePointIds: ids } : { restorePointId },
+  );
+  const what = bulk ? `${ids.length} restore points (${ids.join(', ')})` : `restore point ${restorePointId}`;
   return runSoftDelete(start, status, {
     noun: 'restore-point',
-    what: `restore point ${restorePointId}`,
-    names: { restorePointId },
+    what,
+    names: bulk ? { restorePointId, restorePointIds: ids } : { restorePointId },
+    deleting: ids,
 
     async preflight(step) {
-      const checked = await buckets.checkRestorePointDeletable({ app, restorePointId });
-      status.facts.cutAt = checked.cutAt;
-      step.detail = `restore point ${restorePointId} (cut ${checked.cutAt}) may be deleted; undoable until ${input.undoableUntil}`;
+      const checked = await buckets.checkRestorePointsDeletable({ app, restorePointIds: ids });
+      if (bulk) status.facts.cutAt = checked.cutAt;
+      else status.facts.cutAt = checked.cutAt[restorePointId];
+      step.detail = bulk
+        ? `${ids.length} restore points may be deleted`
+        : `restore point ${restorePointId} (cut ${checked.cutAt[restorePointId]}) may be deleted`;
     },
 
-    async tombstone(step) {
-      const tombstone: Tombstone = {
-        schema: TOMBSTONE_SCHEMA,
-        restorePointId,
-        operationId: status.operationId,
-        deletedAt: new Date().toISOString(),
-        undoableUntil: input.undoableUntil,
-        by: input.requestedBy,
-        reason: spec.reason,
-      };
-      const r = await buckets.writeTombstones({ app, tombstone });
-      status.facts.tombstoned = r.written;
-      if (r.unreachable.length) status.facts.tombstoneUnreachable = r.unreachable;
+    async tombstone(step, undoableUntil) {
+      const written = new Set<string>();
+      const unreachable: { region: string; error?: string }[] = [];
+      for (const id of ids) {
+        const r = await buckets.writeTombstones({
+          app,
+          tombstone: {
+            schema: TOMBSTONE_SCHEMA,
+            restorePointId: id,
+            operationId: status.operationId,
+            deletedAt: new Date().toISOString(),
+            undoableUntil,
+            by: input.requestedBy,
+            reason: spec.reason,
+          },
+        });
+        r.written.forEach((x) => written.add(x));
+        unreachable.push(...r.unreachable.filter((u) => !unreachable.some((x) => x.region === u.region)));
+      }
+      status.facts.tombstoned = [...written];
+      if (unreachable.length) status.facts.tombstoneUnreachable = unreachable;
       step.detail =
-        `tombstone written in ${r.written.join(', ')}` +
-        (r.unreachable.length
-          ? `; not in ${r.unreachable.map((u) => `${u.region} (${u.error})`).join(', ')}`
+        `${bulk ? `${ids.length} tombstones` : 'tombstone'} written in ${[...written].join(', ')}` +
+        (unreachable.length
+          ? `; not in ${unreachable.map((u) => `${u.region} (${u.error})`).join(', ')}`
           : '');
-      return { regions: r.written };
+      return { regions: [...written] };
     },
 
     async undo(step) {
-      const r = await everywhere.removeTombstones({ app, restorePointId, operationId: status.operationId });
-      step.detail = `tombstone removed in ${r.removed.join(', ') || 'no region (none was left)'}; ${restorePointId} is back`;
+      const removed = new Set<string>();
+      for (const id of ids) {
+        const r = await everywhere.removeTombstones({
+          app,
+          restorePointId: id,
+          operationId: status.operationId,
+        });
+        r.removed.forEach((x) => removed.add(x));
+      }
+      step.detail = `${bulk ? 'tombstones' : 'tombstone'} removed in ${[...removed].join(', ') || 'no region (none was left)'}; ${what} ${bulk ? 'are' : 'is'} back`;
     },
 
     async purge(step) {
-      const r = await everywhere.purgeDeletedRestorePoint({
-        app,
-        restorePointId,
-        operationId: status.operationId,
-      });
-      status.facts.purged = r;
-      step.detail = r.map((x) => `${x.region}: ${x.removed} object version(s) removed`).join('; ');
-      return { regions: r };
+      const all: { restorePointId: string; region: string; removed: number }[] = [];
+      for (const id of ids) {
+        const r = await everywhere.purgeDeletedRestorePoint({
+          app,
+          restorePointId: id,
+          operationId: status.operationId,
+        });
+        all.push(...r.map((x) => ({ restorePointId: id, ...x })));
+      }
+      const perRegion = new Map<string, number>();
+      for (const x of all) perRegion.set(x.region, (perRegion.get(x.region) ?? 0) + x.removed);
+      const regions = [...perRegion].map(([region, removed]) => ({ region, removed }));
+      status.facts.purged = regions;
+      step.detail = regions.map((x) => `${x.region}: ${x.removed} object version(s) removed`).join('; ');
+      return { regions };
     },
   });
 }

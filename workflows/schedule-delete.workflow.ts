@@ -32,18 +32,19 @@ export async function scheduleDeleteWorkflow(input: ScheduleDeleteInput): Promis
     noun: 'schedule',
     what: `schedule ${scheduleName}`,
     names: { scheduleName },
+    deleting: [`schedule ${scheduleName}`],
 
     async preflight(step) {
       snapshot = await schedules.checkScheduleDeletable({ app, scheduleName });
       status.facts.schedule = snapshot;
-      step.detail = `schedule ${scheduleName} (${snapshot.kind}, ${snapshot.paused ? 'paused' : 'active'}) may be deleted; undoable until ${input.undoableUntil}`;
+      step.detail = `schedule ${scheduleName} (${snapshot.kind}, ${snapshot.paused ? 'paused' : 'active'}) may be deleted`;
     },
 
-    async tombstone(step) {
+    async tombstone(step, undoableUntil) {
       const tombstone: ScheduleTombstone = {
         operationId: status.operationId,
         deletedAt: new Date().toISOString(),
-        undoableUntil: input.undoableUntil,
+        undoableUntil,
         by: input.requestedBy,
         reason: spec.reason,
       };

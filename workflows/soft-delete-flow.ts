@@ -2,7 +2,9 @@ import { ApplicationFailure, condition, setHandler, upsertSearchAttributes } fro
 import { operationStatusQuery, searchAttributes, type SoftDeleteKind, undoUpdate } from './definitions';
 import { OPERATION_STEPS, type OperationSpec, type OperationStatus, type OperationStep } from './operation';
 import { OperationRuntime, toOperationError } from './operation-runtime';
-import { UNDO_REFUSALS, type UndoResult } from './soft-delete';
+import { type ApprovalFacts, type ApprovalPolicy, initialApprovalState } from './approval';
+import { awaitApproval, installApprovalHandler } from './approval-flow';
+import { type SoftDeleteApproval, UNDO_REFUSALS, type UndoResult } from './soft-delete';
 
 /**
  * The life of every soft delete (docs/soft-deletes.md), whatever its target:
@@ -24,10 +26,12 @@ export interface SoftDeleteTarget {
   /** The target in words, e.g. `restore point shop-…`, `schedule nightly`. */
   what: string;
   /** Fields naming the target, in every audit event and in the undo's answer. */
-  names: { restorePointId: string } | { scheduleName: string };
+  names: { restorePointId: string; restorePointIds?: string[] } | { scheduleName: string };
+  /** What an approver is shown as deleted (restore point ids, `schedule <name>`). */
+  deleting: string[];
   preflight(step: OperationStep): Promise<void>;
-  /** Returns audit details of the tombstone. */
-  tombstone(step: OperationStep): Promise<Record<string, unknown>>;
+  /** Returns audit details of the tombstone; `undoableUntil` is the window's end as it stands now. */
+  tombstone(step: OperationStep, undoableUntil: string): Promise<Record<string, unknown>>;
   undo(step: OperationStep): Promise<void>;
   /** Returns audit details of the purge. */
   purge(step: OperationStep): Promise<Record<string, unknown>>;
@@ -40,6 +44,9 @@ export interface SoftDeleteStart {
   spec: OperationSpec;
   requestedBy: string;
   undoableUntil: string;
+  /** With an approval: the window's length from the approval on (else undoableUntil stands). */
+  windowSeconds?: number;
+  approval?: SoftDeleteApproval;
 }
 
 /** The operation's status as it starts (the steps of its kind, the window in its facts). */
@@ -54,8 +61,16 @@ export function softDeleteStatus(input: SoftDeleteStart, facts: Record<string, u
     steps: OPERATION_STEPS[input.kind].map((name) => ({ name, status: 'Pending' })),
     startedAt: new Date().toISOString(),
     facts: { ...facts, undoableUntil: input.undoableUntil },
+    approval: initialApprovalState(input.approval?.policy ?? NO_APPROVAL, input.requestedBy),
   };
 }
+
+const NO_APPROVAL: ApprovalPolicy = {
+  required: 0,
+  roles: ['approver'],
+  excludeRequester: true,
+  expiresAfterSeconds: 1,
+};
 
 export async function runSoftDelete(
   input: SoftDeleteStart,
@@ -69,7 +84,9 @@ export async function runSoftDelete(
     { key: searchAttributes.app, value: input.app },
     { key: searchAttributes.kind, value: input.kind },
   ]);
-  const until = Date.parse(input.undoableUntil);
+  let undoableUntil = input.undoableUntil;
+  let until = Date.parse(undoableUntil);
+  installApprovalHandler(op);
 
   let stage: 'before' | 'undoable' | 'undoing' | 'purging' | 'done' = 'before';
   let undoneBy: { by: string; reason: string } | undefined;
@@ -106,8 +123,8 @@ export async function runSoftDelete(
         if (stage !== 'undoable' || Date.now() >= until) {
           throw ApplicationFailure.create({
             type: UNDO_REFUSALS.windowClosed,
-            message: `the undo window of operation ${status.operationId} closed at ${input.undoableUntil}: ${target.what} ${stage === 'done' ? 'was' : 'is being'} purged`,
-            details: [{ undoableUntil: input.undoableUntil }],
+            message: `the undo window of operation ${status.operationId} closed at ${undoableUntil}: ${target.what} ${stage === 'done' ? 'was' : 'is being'} purged`,
+            details: [{ undoableUntil: undoableUntil }],
           });
         }
       },
@@ -122,14 +139,37 @@ export async function runSoftDelete(
   let failedStep = 'preflight';
   try {
     await op.runStep('preflight', (step) => target.preflight(step));
+    failedStep = 'approval';
+    if (input.approval && input.approval.policy.required > 0) {
+      const facts: ApprovalFacts = {
+        activeRegion: '',
+        epoch: 0,
+        targetRegion: '',
+        targetHealthy: true,
+        targetHealth: input.approval.why,
+        deleting: target.deleting,
+      };
+      const outcome = await awaitApproval(op, facts, () => Promise.resolve(facts));
+      if (outcome.end) return await op.end();
+      // The window is the kind's whole window from the approval on, not what was left of it.
+      if (input.windowSeconds) {
+        undoableUntil = new Date(Date.now() + input.windowSeconds * 1000).toISOString();
+        until = Date.parse(undoableUntil);
+        status.facts.undoableUntil = undoableUntil;
+      }
+    } else {
+      const step = op.step('approval');
+      step.status = 'Skipped';
+      step.detail = `policies.approvals.${input.kind} requires none`;
+    }
     failedStep = 'tombstone';
     let details: Record<string, unknown> = {};
     await op.runStep('tombstone', async (step) => {
-      details = await target.tombstone(step);
+      details = await target.tombstone(step, undoableUntil);
     });
     await op.audit(`${target.noun}.tombstoned`, 'succeeded', {
       ...target.names,
-      undoableUntil: input.undoableUntil,
+      undoableUntil: undoableUntil,
       ...details,
     });
   } catch (err) {
@@ -144,14 +184,14 @@ export async function runSoftDelete(
   const window = op.step('window');
   window.status = 'Running';
   window.startedAt = new Date().toISOString();
-  window.detail = `undoable until ${input.undoableUntil}`;
+  window.detail = `undoable until ${undoableUntil}`;
   op.publish();
   const asked = await condition(() => stage === 'undoing', Math.max(0, until - Date.now()));
   window.status = 'Completed';
   window.endedAt = new Date().toISOString();
 
   if (asked) {
-    window.detail = `undo asked by ${undoneBy!.by} before ${input.undoableUntil}`;
+    window.detail = `undo asked by ${undoneBy!.by} before ${undoableUntil}`;
     try {
       await op.runStep('undo', (step) => target.undo(step));
     } catch (err) {
@@ -182,7 +222,7 @@ export async function runSoftDelete(
   }
 
   stage = 'purging';
-  window.detail = `window ended at ${input.undoableUntil} without an undo`;
+  window.detail = `window ended at ${undoableUntil} without an undo`;
   status.phase = 'Running';
   let purged: Record<string, unknown> = {};
   try {

@@ -1,3 +1,4 @@
+import type { ApprovalPolicy } from './approval';
 import type { SoftDeleteKind } from './definitions';
 import type { RestorePointDeleteSpec, ScheduleDeleteSpec } from './operation';
 import type { SupportedScheduleKind } from './scheduled.workflow';
@@ -52,6 +53,8 @@ export interface ScheduleDeleteInput {
   requestedBy: string;
   taskQueuePrefix: string;
   undoableUntil: string;
+  windowSeconds?: number;
+  approval?: SoftDeleteApproval;
 }
 
 /** What the API sends with an undo: who asks (authenticated by the API) and why. */
@@ -66,8 +69,10 @@ export interface UndoResult {
   kind: SoftDeleteKind;
   /** What is back, in words: `restore point <id>`, `schedule <name>`. */
   target: string;
-  /** The restore point that is back (restore-point-delete). */
+  /** The restore point that is back (restore-point-delete; of a bulk delete, the first). */
   restorePointId?: string;
+  /** Every restore point that is back (a bulk delete). */
+  restorePointIds?: string[];
   /** The schedule that is back (schedule-delete). */
   scheduleName?: string;
   undoneAt: string;
@@ -95,6 +100,25 @@ export const SCHEDULE_DELETE_REFUSALS = {
   notFound: 'schedule-not-found',
   alreadyDeleted: 'schedule-already-deleted',
 } as const;
+
+/**
+ * Why each of `ids` may not be deleted together, in order; empty when all may. Each is checked as if
+ * the ones before it were deleted already, so a bulk delete never takes the app's last way back.
+ */
+export function bulkDeleteRefusals(
+  ids: readonly string[],
+  points: readonly DeletablePoint[],
+  opts: { now: Date; rpoSeconds: number; inUseBy?: (id: string) => string | undefined },
+): { id: string; refusal: DeleteRefusal }[] {
+  const out: { id: string; refusal: DeleteRefusal }[] = [];
+  let view = [...points];
+  for (const id of ids) {
+    const refusal = deleteRefusal(id, view, { ...opts, inUseBy: opts.inUseBy?.(id) });
+    if (refusal) out.push({ id, refusal });
+    view = view.map((p) => (p.id === id && !p.deletedBy ? { ...p, deletedBy: '(this request)' } : p));
+  }
+  return out;
+}
 
 /** What the guard rails need to know of each restore point of the app. */
 export interface DeletablePoint {
@@ -179,6 +203,18 @@ export interface RestorePointDeleteInput {
   spec: RestorePointDeleteSpec;
   requestedBy: string;
   taskQueuePrefix: string;
-  /** The end of the undo window, fixed by whoever started it (so its answer and the operation agree). */
+  /**
+   * The end of the undo window, fixed by whoever started it (so its answer and the operation agree).
+   * With an approval, the window starts once approved: `windowSeconds` from then.
+   */
   undoableUntil: string;
+  windowSeconds?: number;
+  /** Set when the delete must be approved first (docs/soft-deletes.md#approvals). */
+  approval?: SoftDeleteApproval;
+}
+
+/** Why a soft delete waits for approval, and under which policy (`policies.approvals.<kind>`). */
+export interface SoftDeleteApproval {
+  policy: ApprovalPolicy;
+  why: string;
 }

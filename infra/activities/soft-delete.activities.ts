@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { describeS3Error } from '../storage/s3.client';
-import { deleteRefusal, type Tombstone } from '../../workflows/soft-delete';
+import { bulkDeleteRefusals, type Tombstone } from '../../workflows/soft-delete';
 import type { BackupDeps } from './restore-point.activities';
 
 /**
@@ -25,13 +25,14 @@ export function createSoftDeleteActivities(
 
   return {
     /**
-     * The guard rails, checked against the buckets as they are now (a refusal is not retried).
-     * Returns the restore point's cut time and the regions to tombstone.
+     * The guard rails, checked against the buckets as they are now (a refusal is not retried): all
+     * of `restorePointIds` together (oldest first, each as if the ones before were deleted).
+     * Returns each one's cut time and the regions to tombstone.
      */
-    async checkRestorePointDeletable(input: {
+    async checkRestorePointsDeletable(input: {
       app: string;
-      restorePointId: string;
-    }): Promise<{ cutAt: string; regions: string[] }> {
+      restorePointIds: string[];
+    }): Promise<{ cutAt: Record<string, string>; regions: string[] }> {
       const app = deps.config.apps[input.app];
       if (!app) throw ApplicationFailure.nonRetryable(`unknown app "${input.app}"`, 'unknown-app');
       const listing = await deps.catalog.list(input.app, Date.now(), { includeDeleted: true });
@@ -41,20 +42,28 @@ export function createSoftDeleteActivities(
         verification: i.verification?.status,
         deletedBy: i.deleted?.operationId,
       }));
-      const refusal = deleteRefusal(input.restorePointId, points, {
+      const cut = new Map(points.map((p) => [p.id, p.cutAt]));
+      const ordered = [...input.restorePointIds].sort((a, b) =>
+        (cut.get(a) ?? '') < (cut.get(b) ?? '') ? -1 : 1,
+      );
+      const refused = bulkDeleteRefusals(ordered, points, {
         now: new Date(),
         rpoSeconds: app.policies.rpoSeconds,
       });
-      if (refusal) {
+      if (refused.length > 0) {
+        const { id, refusal } = refused[0]!;
         throw ApplicationFailure.create({
           nonRetryable: true,
           type: refusal.code,
-          message: refusal.message,
-          details: refusal.details ? [refusal.details] : [],
+          message:
+            refused.length === 1 || input.restorePointIds.length === 1
+              ? refusal.message
+              : `${refused.length} of ${input.restorePointIds.length} restore points may not be deleted: ${refused.map((r) => r.refusal.message).join('; ')}`,
+          details: [{ ...refusal.details, restorePointId: id }],
         });
       }
       return {
-        cutAt: points.find((p) => p.id === input.restorePointId)!.cutAt,
+        cutAt: Object.fromEntries(input.restorePointIds.map((id) => [id, cut.get(id)!])),
         regions: regionsOf(input.app),
       };
     },

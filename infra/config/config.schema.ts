@@ -171,6 +171,9 @@ const DEFAULT_APPROVAL_POLICY = {
   expiresAfterSeconds: 1800,
 };
 
+/** Soft deletes can be undone: by default they need no approval. */
+const NO_APPROVAL_POLICY = { ...DEFAULT_APPROVAL_POLICY, required: 0 };
+
 const approvalPolicySchema = z
   .object({
     required: z.number().int().min(0).max(10).default(DEFAULT_APPROVAL_POLICY.required),
@@ -425,9 +428,16 @@ const SOFT_DELETE_DEFAULT_WINDOW = 7 * 86400;
  * Soft deletes (docs/soft-deletes.md): how long a deleted thing can be brought back before it is
  * purged, for every kind, and per kind of soft-delete operation.
  */
+const SOFT_DELETE_DEFAULT_BULK_THRESHOLD = 10;
+
 const softDeleteSchema = z
   .object({
     windowSeconds: seconds(1, 90 * 86400).default(SOFT_DELETE_DEFAULT_WINDOW),
+    /**
+     * A bulk delete of more restore points than this waits for approval under
+     * policies.approvals.restore-point-delete (at least one approver, whatever that policy requires).
+     */
+    bulkApprovalThreshold: z.number().int().min(1).max(10_000).default(SOFT_DELETE_DEFAULT_BULK_THRESHOLD),
     kinds: z
       .object({
         'restore-point-delete': z
@@ -479,7 +489,11 @@ const appSchema = z
     /** The app's stateful services, whose data a restore point captures together. */
     services: z.array(serviceSchema).default([]),
     restorePoints: restorePointsSchema.default(restorePointsSchema.parse({})),
-    softDelete: softDeleteSchema.default({ windowSeconds: SOFT_DELETE_DEFAULT_WINDOW, kinds: {} }),
+    softDelete: softDeleteSchema.default({
+      windowSeconds: SOFT_DELETE_DEFAULT_WINDOW,
+      bulkApprovalThreshold: SOFT_DELETE_DEFAULT_BULK_THRESHOLD,
+      kinds: {},
+    }),
     policies: z
       .object({
         rpoSeconds: seconds(1, 30 * 86400).default(3600),
@@ -490,15 +504,31 @@ const appSchema = z
             failover: approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY),
             /** Applies to restores into the app's active region; restores into a standby need none. */
             restore: approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY),
+            /**
+             * Destructive kinds (docs/soft-deletes.md#approvals): none needed by default, as a soft
+             * delete can be undone; `required` ≥ 1 makes every delete of that kind wait for approval.
+             */
+            'restore-point-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
+            'schedule-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
           })
           .strict()
-          .default({ failover: DEFAULT_APPROVAL_POLICY, restore: DEFAULT_APPROVAL_POLICY }),
+          .default({
+            failover: DEFAULT_APPROVAL_POLICY,
+            restore: DEFAULT_APPROVAL_POLICY,
+            'restore-point-delete': NO_APPROVAL_POLICY,
+            'schedule-delete': NO_APPROVAL_POLICY,
+          }),
       })
       .strict()
       .default({
         rpoSeconds: 3600,
         healthTimeoutSeconds: 5,
-        approvals: { failover: DEFAULT_APPROVAL_POLICY, restore: DEFAULT_APPROVAL_POLICY },
+        approvals: {
+          failover: DEFAULT_APPROVAL_POLICY,
+          restore: DEFAULT_APPROVAL_POLICY,
+          'restore-point-delete': NO_APPROVAL_POLICY,
+          'schedule-delete': NO_APPROVAL_POLICY,
+        },
       }),
     /** Region health monitoring (docs/health-monitoring.md); targets default to regions[].healthUrl. */
     monitoring: monitoringSchema.default(monitoringSchema.parse({})),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deleteRefusal, protectedRestorePoint } from '../../workflows/soft-delete';
+import { deleteApproval } from '../../apps/api/operations/delete-approval';
+import { bulkDeleteRefusals, deleteRefusal, protectedRestorePoint } from '../../workflows/soft-delete';
 
 describe('soft delete guard rails', () => {
   const now = new Date('2026-11-22T12:00:00Z');
@@ -32,5 +33,63 @@ describe('soft delete guard rails', () => {
     assert.equal(deleteRefusal('p3', points, { ...opts, inUseBy: 'shop-r' })?.code, 'restore-point-in-use');
     assert.equal(deleteRefusal('p3', points, opts), null);
     assert.equal(deleteRefusal('p1', points, opts), null);
+  });
+});
+
+describe('bulk deletes and their approval', () => {
+  const now = new Date('2026-11-22T12:00:00Z');
+  const at = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
+  const points = [
+    { id: 'p1', cutAt: at(5) },
+    { id: 'p2', cutAt: at(4) },
+    { id: 'p3', cutAt: at(3) },
+  ];
+  const opts = { now, rpoSeconds: 60 };
+
+  it('checks each as if the older ones were deleted: the last way back is never among them', () => {
+    assert.deepEqual(bulkDeleteRefusals(['p1', 'p2'], points, opts), []);
+    const all = bulkDeleteRefusals(['p1', 'p2', 'p3'], points, opts);
+    assert.deepEqual(
+      all.map((r) => [r.id, r.refusal.code]),
+      [['p3', 'restore-point-protected']],
+    );
+    const inUse = bulkDeleteRefusals(['p1', 'p2'], points, {
+      ...opts,
+      inUseBy: (id) => (id === 'p2' ? 'op' : undefined),
+    });
+    assert.deepEqual(
+      inUse.map((r) => [r.id, r.refusal.code]),
+      [['p2', 'restore-point-in-use']],
+    );
+    assert.equal(
+      bulkDeleteRefusals(['p1', 'nope'], points, opts)[0]?.refusal.code,
+      'restore-point-not-found',
+    );
+  });
+
+  it("needs approval when the kind's policy says so, and always above the bulk threshold", () => {
+    const policy = {
+      required: 0,
+      roles: ['approver' as const],
+      excludeRequester: true,
+      expiresAfterSeconds: 60,
+    };
+    const app = (required: number, threshold = 3) =>
+      ({
+        policies: {
+          approvals: {
+            'restore-point-delete': { ...policy, required },
+            'schedule-delete': { ...policy, required },
+          },
+        },
+        softDelete: { bulkApprovalThreshold: threshold },
+      }) as unknown as Parameters<typeof deleteApproval>[0];
+    assert.equal(deleteApproval(app(0), 'restore-point-delete'), undefined);
+    assert.equal(deleteApproval(app(0), 'restore-point-delete', 3), undefined, 'at the threshold: none');
+    const above = deleteApproval(app(0), 'restore-point-delete', 4);
+    assert.equal(above?.policy.required, 1, 'above it: at least one approver');
+    assert.match(above!.why, /bulkApprovalThreshold \(3\)/);
+    assert.equal(deleteApproval(app(2), 'restore-point-delete', 4)?.policy.required, 2);
+    assert.equal(deleteApproval(app(1), 'schedule-delete')?.policy.required, 1);
   });
 });

@@ -4,6 +4,8 @@ import type { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import {
+  type BulkDeleteRestorePointsQuery,
+  bulkDeleteRestorePointsQuerySchema,
   type DeleteRestorePointQuery,
   deleteRestorePointQuerySchema,
   listRestorePointsQuerySchema,
@@ -78,6 +80,25 @@ export class RestorePointsController {
   })
   get(@Param('id') id: string) {
     return this.restorePoints.get(id);
+  }
+
+  @Delete('apps/:app/restore-points')
+  @HttpCode(202)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Soft-delete several restore points at once: those cut before olderThan, or the ids listed',
+    description:
+      'One restore-point-delete operation for all of them (one undo brings all back). Every guard rail applies to each, as if the older ones were deleted already; any refusal refuses all (409, details.refusals). Above softDelete.bulkApprovalThreshold the operation waits for approval under policies.approvals.restore-point-delete. 202 {operationId, restorePointIds, undoableUntil, awaitingApproval}; 422 nothing-to-delete.',
+  })
+  @ApiQuery({ name: 'reason', required: true })
+  @ApiQuery({ name: 'olderThan', required: false })
+  @ApiQuery({ name: 'ids', required: false })
+  removeMany(
+    @Param('app') app: string,
+    @Query(new ZodPipe(bulkDeleteRestorePointsQuerySchema, 'query')) q: BulkDeleteRestorePointsQuery,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.restorePoints.bulkSoftDelete(app, q, req.principal!);
   }
 
   @Delete('restore-points/:id')

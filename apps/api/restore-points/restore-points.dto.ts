@@ -34,3 +34,30 @@ export const listRestorePointsQuerySchema = z
 
 export const deleteRestorePointQuerySchema = z.object({ reason: reasonSchema }).strict();
 export type DeleteRestorePointQuery = z.output<typeof deleteRestorePointQuerySchema>;
+
+/** `DELETE /v1/apps/{app}/restore-points`: a bulk delete of the ones cut before `olderThan`, or of `ids`. */
+export const bulkDeleteRestorePointsQuerySchema = z
+  .object({
+    olderThan: z.iso
+      .datetime({ offset: true, error: 'expected an ISO 8601 time such as 2026-11-01T00:00:00Z' })
+      .optional(),
+    ids: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(z.string()).min(1, 'name at least one restore point id').max(1000, 'at most 1000 at once'),
+      )
+      .optional(),
+    reason: reasonSchema,
+  })
+  .strict()
+  .refine((q) => (q.olderThan === undefined) !== (q.ids === undefined), {
+    message: 'give either olderThan (a time) or ids (comma-separated restore point ids), not both',
+    path: ['olderThan'],
+  });
+export type BulkDeleteRestorePointsQuery = z.output<typeof bulkDeleteRestorePointsQuerySchema>;

@@ -12,8 +12,10 @@ import { OperationsService } from '../operations/operations.service';
 import { CONFIG } from '../tokens';
 import type { VerificationInput } from '../../../workflows/verification.workflow';
 import { softDeleteWindowSeconds } from '../../../infra/config/config.schema';
-import { DELETE_REFUSALS, deleteRefusal } from '../../../workflows/soft-delete';
+import { bulkDeleteRefusals, DELETE_REFUSALS } from '../../../workflows/soft-delete';
+import { deleteApproval } from '../operations/delete-approval';
 import type {
+  BulkDeleteRestorePointsQuery,
   DeleteRestorePointQuery,
   RestoreRequest,
   TakeRestorePointRequest,
@@ -57,41 +59,99 @@ export class RestorePointsService {
     if (!parsed || !this.config.apps[parsed.app]) {
       throw ApiError.notFound('restore-point-not-found', `no restore point with id "${id}"`);
     }
-    const appName = parsed.app;
+    return this.startDelete(parsed.app, [id], q.reason, principal);
+  }
+
+  /**
+   * Soft-deletes several restore points in one operation: those cut before `olderThan` (not
+   * deleted already), or the `ids` given. Every guard rail applies to each; any refusal refuses all.
+   */
+  async bulkSoftDelete(appName: string, q: BulkDeleteRestorePointsQuery, principal: Principal) {
+    this.apps.appConfig(appName);
+    let ids = q.ids;
+    if (q.olderThan) {
+      const before = Date.parse(q.olderThan);
+      const listing = await this.read(this.catalog.list(appName, Date.now()));
+      ids = listing.items.filter((i) => Date.parse(i.cutAt) < before).map((i) => i.id);
+      if (ids.length === 0) {
+        throw ApiError.unprocessable(
+          'nothing-to-delete',
+          `app "${appName}" has no restore point cut before ${new Date(before).toISOString()} that is not deleted already`,
+        );
+      }
+    }
+    return this.startDelete(appName, [...new Set(ids)], q.reason, principal, { bulk: true });
+  }
+
+  private async startDelete(
+    appName: string,
+    ids: string[],
+    reason: string,
+    principal: Principal,
+    opts: { bulk?: boolean } = {},
+  ) {
     const app = this.apps.appConfig(appName);
     const listing = await this.read(this.catalog.list(appName, Date.now(), { includeDeleted: true }));
     const running = await this.operations.activeOperation(appName, 'operation');
-    const inUseBy =
-      running?.kind === 'restore' && (running.spec as { restorePointId?: string }).restorePointId === id
-        ? running.operationId
-        : undefined;
-    const refusal = deleteRefusal(
-      id,
-      listing.items.map((i) => ({
-        id: i.id,
-        cutAt: i.cutAt,
-        verification: i.verification?.status,
-        deletedBy: i.deleted?.operationId,
-      })),
-      { now: new Date(), rpoSeconds: app.policies.rpoSeconds, inUseBy },
-    );
-    if (refusal) {
-      const status = refusal.code === DELETE_REFUSALS.notFound ? 404 : 409;
-      throw new ApiError(status, refusal.code, refusal.message, refusal.details);
+    const inUse =
+      running?.kind === 'restore' ? (running.spec as { restorePointId?: string }).restorePointId : undefined;
+    const points = listing.items.map((i) => ({
+      id: i.id,
+      cutAt: i.cutAt,
+      verification: i.verification?.status,
+      deletedBy: i.deleted?.operationId,
+    }));
+    const cut = new Map(points.map((p) => [p.id, p.cutAt]));
+    const oldestFirst = [...ids].sort((a, b) => ((cut.get(a) ?? '') < (cut.get(b) ?? '') ? -1 : 1));
+    const refused = bulkDeleteRefusals(oldestFirst, points, {
+      now: new Date(),
+      rpoSeconds: app.policies.rpoSeconds,
+      inUseBy: (id) => (id === inUse ? running!.operationId : undefined),
+    });
+    if (refused.length > 0) {
+      const first = refused[0]!.refusal;
+      const status = first.code === DELETE_REFUSALS.notFound ? 404 : 409;
+      if (!opts.bulk) throw new ApiError(status, first.code, first.message, first.details);
+      throw new ApiError(
+        status,
+        first.code,
+        `${refused.length} of ${ids.length} restore points may not be deleted, so none is: ${refused.map((r) => r.refusal.message).join('; ')}`,
+        {
+          refusals: refused.map((r) => ({
+            restorePointId: r.id,
+            error: r.refusal.code,
+            message: r.refusal.message,
+            ...r.refusal.details,
+          })),
+        },
+      );
     }
     const windowSeconds = softDeleteWindowSeconds(app, 'restore-point-delete');
     const undoableUntil = new Date(Date.now() + windowSeconds * 1000).toISOString();
+    const approval = deleteApproval(app, 'restore-point-delete', opts.bulk ? ids.length : undefined);
     const started = await this.operations.startRestorePointDelete({
       app: appName,
-      spec: { restorePointId: id, reason: q.reason, trigger: 'api' },
+      spec: {
+        restorePointId: oldestFirst[0]!,
+        ...(opts.bulk ? { restorePointIds: oldestFirst } : {}),
+        reason,
+        trigger: 'api',
+      },
       requestedBy: principal.name,
       taskQueuePrefix: this.config.temporal.taskQueuePrefix,
       undoableUntil,
+      windowSeconds,
+      ...(approval ? { approval } : {}),
     });
     this.log.log(
-      `soft delete ${started.operationId} of ${id} requested by ${principal.name}; undoable until ${undoableUntil}`,
+      `soft delete ${started.operationId} of ${ids.join(', ')} requested by ${principal.name}; ` +
+        (approval ? `waits for approval (${approval.why})` : `undoable until ${undoableUntil}`),
     );
-    return started;
+    return {
+      ...started,
+      ...(opts.bulk ? { restorePointIds: oldestFirst } : {}),
+      awaitingApproval: approval !== undefined,
+    };
   }
 
   async get(id: string) {

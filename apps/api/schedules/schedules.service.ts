@@ -16,6 +16,7 @@ import { SUPPORTED_SCHEDULE_KINDS, type SupportedScheduleKind } from '../../../w
 import { AppsService } from '../apps/apps.service';
 import { ApiError, temporalUnavailable } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
+import { deleteApproval } from '../operations/delete-approval';
 import { OperationsService } from '../operations/operations.service';
 import { CONFIG } from '../tokens';
 import {
@@ -185,7 +186,7 @@ export class SchedulesService {
     name: string,
     reason: string,
     principal: Principal,
-  ): Promise<{ operationId: string; undoableUntil: string }> {
+  ): Promise<{ operationId: string; undoableUntil: string; awaitingApproval: boolean }> {
     const app = this.apps.appConfig(appName);
     const view = await this.get(appName, name);
     if (view.deleted) {
@@ -197,17 +198,21 @@ export class SchedulesService {
     }
     const windowSeconds = softDeleteWindowSeconds(app, 'schedule-delete');
     const undoableUntil = new Date(Date.now() + windowSeconds * 1000).toISOString();
+    const approval = deleteApproval(app, 'schedule-delete');
     const started = await this.operationsService.startScheduleDelete({
       app: appName,
       spec: { scheduleName: name, reason, trigger: 'api' },
       requestedBy: principal.name,
       taskQueuePrefix: this.config.temporal.taskQueuePrefix,
       undoableUntil,
+      windowSeconds,
+      ...(approval ? { approval } : {}),
     });
     this.log.log(
-      `soft delete ${started.operationId} of schedule ${name} of ${appName} requested by ${principal.name}; undoable until ${undoableUntil}`,
+      `soft delete ${started.operationId} of schedule ${name} of ${appName} requested by ${principal.name}; ` +
+        (approval ? `waits for approval (${approval.why})` : `undoable until ${undoableUntil}`),
     );
-    return started;
+    return { ...started, awaitingApproval: approval !== undefined };
   }
 }
 
