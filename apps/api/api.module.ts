@@ -46,6 +46,7 @@ import { RegionMetrics } from './system/region.metrics';
 import { ControlMetrics } from './system/control.metrics';
 import { RpoMetrics } from './system/rpo.metrics';
 import { DrillMetrics } from './system/drill.metrics';
+import { SoftDeleteMetrics } from './system/soft-delete.metrics';
 import { SystemController } from './system/system.controller';
 import { TokensController } from './tokens/tokens.controller';
 import { WebhookSink } from '../../infra/notify/webhook.sink';
@@ -143,6 +144,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         Metrics,
         RpoMetrics,
         DrillMetrics,
+        SoftDeleteMetrics,
         // The app controller's state, falling back to the buckets (docs/fencing.md).
         { provide: ControllerRepository, useFactory: () => new ControllerRepository(client) },
         ControlViewService,

@@ -231,4 +231,27 @@ describe('soft deletes of schedules', () => {
       [`operation:${operationId}`],
     );
   });
+
+  test('metrics count tombstones, undos and purges by kind, the same after an API restart', async () => {
+    const sample = async () => {
+      const text = (await h.http().get('/metrics').expect(200)).text;
+      const value = (name: string) => {
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith(`${name}{app="${h.fx.app}",kind="schedule-delete"}`));
+        return line ? Number(line.split(' ').at(-1)) : undefined;
+      };
+      return {
+        tombstones: value('switchyard_soft_delete_tombstones_total'),
+        undos: value('switchyard_soft_delete_undos_total'),
+        purges: value('switchyard_soft_delete_purges_total'),
+        undoable: value('switchyard_soft_delete_undoable'),
+      };
+    };
+    const before = await sample();
+    assert.deepEqual(before, { tombstones: 2, undos: 1, purges: 1, undoable: undefined });
+    await h.api.close();
+    await h.startApi({ listen: true });
+    assert.deepEqual(await sample(), before, 'derived from the audit log, not counted in the process');
+  });
 });
