@@ -178,6 +178,13 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         expect: operatorOnly(422),
       },
       {
+        method: 'POST',
+        path: '/v1/apps/{app}/drills',
+        url: () => `/v1/apps/${fx.app}/drills`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(422),
+      },
+      {
         method: 'GET',
         path: '/v1/restore-points/{id}',
         url: () => `/v1/restore-points/${fx.app}-20260101T000000Z-00000000`,
