@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnModuleDestroy, Optional } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  type OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import type { AuditStore } from '../../../infra/audit/audit.port';
 import {
   monitoringTargets,
@@ -45,10 +52,17 @@ export interface AppRegionsView {
   regions: RegionHealthView[];
 }
 
-/** How old the halted regions /v1/regions shows may be (they come from the control state). */
-const HALTED_MAX_AGE_MS = 1_000;
+/**
+ * How old the halted regions /v1/regions shows may be (they come from the control state; GET
+ * /v1/apps/{app} always reads them afresh). Reading the controller and the buckets is not free,
+ * and the API shares its process with whatever else runs there: not more than once per 5 s.
+ */
+const HALTED_MAX_AGE_MS = 5_000;
 /** Background re-read of the halted regions, so a returning halted region is noticed without a GET. */
 const HALTED_SYNC_INTERVAL_MS = Number(process.env.SWITCHYARD_HALTED_SYNC_MS ?? 5_000);
+
+/** How long the API's start waits for the first read of the halted regions. */
+const WARM_UP_MS = 3_000;
 
 /** Transitions kept per region (the detector's own bound). */
 const HISTORY_LIMIT = 100;
@@ -70,7 +84,7 @@ const view = (t: RegionTransition): TransitionView => ({
  * regions are `unknown` until the monitors report again.
  */
 @Injectable()
-export class RegionHealthService implements OnModuleDestroy {
+export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
   private readonly log = new Logger('region-health');
   private readonly aggregators = new Map<string, QuorumAggregator>();
   /** The vantage point whose report is being applied, for the transitions it causes (synchronous). */
@@ -106,6 +120,20 @@ export class RegionHealthService implements OnModuleDestroy {
       agg.onTransition((t) => this.onTransition(app, t));
       this.aggregators.set(app, agg);
     }
+  }
+
+  /**
+   * The first read of the control state opens the Temporal connection and the bucket clients,
+   * which holds the event loop for a moment: done while the API starts (bounded), not in the
+   * middle of its first answers.
+   */
+  async onModuleInit(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.refreshHalted(0),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, WARM_UP_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   onModuleDestroy(): void {
