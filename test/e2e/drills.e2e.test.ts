@@ -89,12 +89,6 @@ describe('drills and test restores end to end', () => {
       .send({ reason: 'to be drilled' });
     assert.equal(rp.status, 202, JSON.stringify(rp.body));
     assert.equal((await ended((rp.body as { operationId: string }).operationId)).phase, 'Completed');
-    const v = await h
-      .http()
-      .post(`/v1/apps/${h.fx.app}/verifications`)
-      .set(h.as(h.fx.tokens.operator))
-      .send({ reason: 'verified before the drill' });
-    assert.equal((await ended((v.body as { operationId: string }).operationId)).phase, 'Completed');
   });
 
   after(async () => {
@@ -128,6 +122,32 @@ describe('drills and test restores end to end', () => {
     assert.deepEqual(await scratchObjects(), [], 'scratch prefix empty');
     assert.equal(await scratchLedgerCount(), 0, 'scratch ledger empty');
   }
+
+  test('a drill without a verified restore point stops in preflight and touches nothing', async () => {
+    const res = await h
+      .http()
+      .post(`/v1/apps/${h.fx.app}/drills`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({ reason: 'too early' });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const op = await ended((res.body as { operationId: string }).operationId);
+    assert.equal(op.phase, 'Failed');
+    assert.deepEqual(op.error && [op.error.code, op.error.step], ['no-verified-restore-point', 'preflight']);
+    assert.deepEqual(
+      op.steps.map((s) => s.status),
+      ['Failed', 'Skipped', 'Skipped', 'Skipped', 'Skipped'],
+    );
+    assert.match(op.facts.summary as string, /^FAILED: .*no scratch place touched$/);
+    assert.equal(await databaseExists(h.fx.scratch!.ordersDatabase), false);
+
+    // A verification makes the restore point drillable.
+    const v = await h
+      .http()
+      .post(`/v1/apps/${h.fx.app}/verifications`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({ reason: 'verified before the drill' });
+    assert.equal((await ended((v.body as { operationId: string }).operationId)).phase, 'Completed');
+  });
 
   test('a drill restores into the standby scratch places, reports RTO and RPO, cleans up, and never changes live DNS', async () => {
     const liveWest = await (await fetch(`${h.fx.regions[1]!.url}/numbers`)).json();
@@ -206,12 +226,12 @@ describe('drills and test restores end to end', () => {
 
     // The live standby and the active region are as they were.
     assert.deepEqual(await (await fetch(`${h.fx.regions[1]!.url}/numbers`)).json(), liveWest);
-    const drilled = await h.audit('action=drill.reported');
+    const drilled = await h.audit(`action=drill.reported&target=operation:${id}`);
     assert.deepEqual(
-      drilled.map((e) => [e.target, e.outcome, e.details.rtoSeconds]),
-      [[`operation:${id}`, 'succeeded', r.rtoSeconds]],
+      drilled.map((e) => [e.outcome, e.details.rtoSeconds, e.details.rpoSeconds]),
+      [['succeeded', r.rtoSeconds, r.rpoSeconds]],
     );
-    assert.equal((await h.audit('action=drill.request')).length, 1);
+    assert.equal((await h.audit('action=drill.request')).length, 2);
 
     // The latest drill's figures are metrics.
     const metrics = await waitFor(
