@@ -2,6 +2,7 @@ import type Table from 'cli-table3';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ScheduleView } from '../../infra/temporal/schedules.repository';
 import type { ApiClient } from './api-client';
+import { describeStarted, type SoftDeleteStarted } from './soft-delete.commands';
 
 /** What the schedule commands need from the CLI's entry point (main.ts). */
 export interface ScheduleCommandsContext {
@@ -227,16 +228,10 @@ export function registerScheduleCommands(program: Command, ctx: ScheduleCommands
     .requiredOption('--reason <text>', 'why (audited)')
     .action(async (app: string, name: string, o: { reason: string }) => {
       const { api, opts } = ctx.client();
-      const res = await api.request<{ operationId: string; undoableUntil: string }>(
+      const res = await api.request<SoftDeleteStarted>(
         'DELETE',
         `${path(app, name)}?reason=${encodeURIComponent(o.reason)}`,
       );
-      ctx.print(
-        opts,
-        res,
-        () =>
-          `deleted schedule ${name} of ${app} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
-          `undo it: switchyard undo ${res.operationId} --reason "..."`,
-      );
+      ctx.print(opts, res, () => describeStarted(`schedule ${name} of ${app}`, res));
     });
 }

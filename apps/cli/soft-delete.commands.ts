@@ -19,6 +19,22 @@ interface PendingDelete {
   undoableUntil?: string;
 }
 
+/** What the API answers a soft delete with. */
+export interface SoftDeleteStarted {
+  operationId: string;
+  undoableUntil: string;
+  awaitingApproval?: boolean;
+}
+
+/** One line for a soft delete just asked for, and how to take it back. */
+export function describeStarted(what: string, res: SoftDeleteStarted): string {
+  return res.awaitingApproval
+    ? `delete of ${what} (${res.operationId}) waits for approval: nothing is hidden until then\n` +
+        `see it: switchyard approvals; the undo window starts once approved`
+    : `deleted ${what} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
+        `undo it: switchyard undo ${res.operationId} --reason "..."`;
+}
+
 function until(iso?: string): string {
   if (!iso) return '';
   const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
@@ -42,17 +58,11 @@ export function registerSoftDeleteCommands(program: Command, ctx: SoftDeleteComm
     .requiredOption('--reason <text>', 'why (recorded with the operation)')
     .action(async (id: string, o: { reason: string }) => {
       const { api, opts } = ctx.client();
-      const res = await api.request<{ operationId: string; undoableUntil: string }>(
+      const res = await api.request<SoftDeleteStarted>(
         'DELETE',
         `/v1/restore-points/${encodeURIComponent(id)}?reason=${encodeURIComponent(o.reason)}`,
       );
-      ctx.print(
-        opts,
-        res,
-        () =>
-          `deleted ${id} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
-          `undo it: switchyard undo ${res.operationId} --reason "..."`,
-      );
+      ctx.print(opts, res, () => describeStarted(id, res));
     });
 
   program

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deleteApproval } from '../../apps/api/operations/delete-approval';
+import { describeStarted } from '../../apps/cli/soft-delete.commands';
 import { bulkDeleteRefusals, deleteRefusal, protectedRestorePoint } from '../../workflows/soft-delete';
 
 describe('soft delete guard rails', () => {
@@ -91,5 +92,18 @@ describe('bulk deletes and their approval', () => {
     assert.match(above!.why, /bulkApprovalThreshold \(3\)/);
     assert.equal(deleteApproval(app(2), 'restore-point-delete', 4)?.policy.required, 2);
     assert.equal(deleteApproval(app(1), 'schedule-delete')?.policy.required, 1);
+  });
+});
+
+describe('the CLI line of a soft delete just asked for', () => {
+  it('says when nothing is hidden yet because it waits for approval', () => {
+    const started = { operationId: 'shop-1', undoableUntil: '2026-11-29T00:00:00.000Z' };
+    assert.match(
+      describeStarted('schedule nightly of shop', started),
+      /undoable until 2026-11-29.*\nundo it: switchyard undo shop-1/,
+    );
+    const waiting = describeStarted('schedule nightly of shop', { ...started, awaitingApproval: true });
+    assert.match(waiting, /waits for approval: nothing is hidden until then/);
+    assert.doesNotMatch(waiting, /undoable until/);
   });
 });
