@@ -46,6 +46,49 @@ export function installApprovalHandler(op: OperationRuntime): void {
   );
 }
 
+export interface AwaitApprovalOptions {
+  /**
+   * Automatic failover mode (docs/health-monitoring.md): when nobody decides within this many
+   * seconds (and before the request expires), the operation proceeds, recorded as approved by
+   * AUTOMATIC_APPROVER. A rejection within the window still stops it.
+   */
+  proceedAfterSeconds?: number;
+}
+
+/** Who an unanswered approval is recorded as decided by when the automatic policy proceeds. */
+export const AUTOMATIC_APPROVER = 'system:automatic';
+
+/**
+ * Records the automatic failover policy's approval (AUTOMATIC_APPROVER) of the current round:
+ * on the operation's approval, in the audit log and to the subscribers.
+ */
+export async function recordAutomaticApproval(
+  op: OperationRuntime,
+  comment: string,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  const approval = op.status.approval!;
+  approval.decisions.push({
+    principal: AUTOMATIC_APPROVER,
+    roles: [],
+    decision: 'approve',
+    comment,
+    at: new Date().toISOString(),
+    round: approval.round,
+  });
+  approval.approvedBy = [...approval.approvedBy, AUTOMATIC_APPROVER];
+  approval.stillNeeded = 0;
+  approval.status = 'Approved';
+  op.publish();
+  await op.audit(
+    'approval.approved',
+    'accepted',
+    { comment, round: approval.round, stillNeeded: 0, automatic: true, ...details },
+    AUTOMATIC_APPROVER,
+  );
+  op.notify('approval.decided', { decision: 'approve', by: AUTOMATIC_APPROVER, comment, stillNeeded: 0 });
+}
+
 /**
  * Raises the approval request and waits for it. Approvals bind to the facts they were given on:
  * once approved, the facts are observed again, and if they changed the approvals are void and the
@@ -55,6 +98,7 @@ export async function awaitApproval(
   op: OperationRuntime,
   initial: ApprovalFacts,
   observe: () => Promise<ApprovalFacts>,
+  options: AwaitApprovalOptions = {},
 ): Promise<{ end: boolean; facts?: ApprovalFacts }> {
   const { status } = op;
   const approval = status.approval!;
@@ -82,11 +126,20 @@ export async function awaitApproval(
       reason: status.spec.reason,
     });
 
+    const untilExpiry = Date.parse(approval.expiresAt!) - Date.now();
+    const proceedAfterMs = (options.proceedAfterSeconds ?? 0) * 1000;
+    const proceeds = proceedAfterMs > 0 && proceedAfterMs < untilExpiry;
     const decided = await condition(
       () => approval.status !== 'Pending',
-      Date.parse(approval.expiresAt!) - Date.now(),
+      proceeds ? proceedAfterMs : untilExpiry,
     );
-    if (!decided) {
+    if (!decided && proceeds) {
+      await recordAutomaticApproval(
+        op,
+        `nobody answered within ${options.proceedAfterSeconds}s: the automatic failover policy proceeds`,
+        { waitedSeconds: options.proceedAfterSeconds },
+      );
+    } else if (!decided) {
       approval.status = 'Expired';
       status.phase = 'TimedOut';
       status.error = {

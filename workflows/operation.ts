@@ -1,4 +1,5 @@
 import type { ApprovalState } from './approval';
+import type { FailoverTrigger } from './automatic-decision';
 
 /**
  * The Operation resource: spec (what was asked) and status (what happened), after Velero's
@@ -90,6 +91,8 @@ export interface OperationStep {
 }
 
 export interface FailoverSpec {
+  /** Set when the region monitor opened it (docs/health-monitoring.md); absent for a request. */
+  trigger?: FailoverTrigger;
   to: string;
   mode: 'planned' | 'unplanned';
   reason: string;

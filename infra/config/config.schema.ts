@@ -6,6 +6,7 @@ import { checkDnsStrategy, dnsStrategyFields, dnsStrategyProviderIssues } from '
 import { monitoringSchema, type ProbeTarget } from '../health/monitor-settings';
 import { notificationsSchema } from '../notify/webhook.notifier';
 import { checkScratch } from './scratch';
+import { checkFailoverMode } from './failover-mode';
 
 /**
  * The schema of switchyard.yaml. Every field is documented in docs/configuration.md;
@@ -577,6 +578,7 @@ const appSchema = z
     checkServices(app, ctx);
     checkDnsStrategy(app.dns, ctx);
     checkScratch(app, ctx);
+    checkFailoverMode(app, ctx);
     const regionNames = app.regions.map((r) => r.name);
     for (const region of Object.keys(app.monitoring.targets ?? {})) {
       if (!regionNames.includes(region)) {

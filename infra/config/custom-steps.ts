@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CustomStepPlan } from '../../workflows/custom-steps';
+import { automaticPolicySchema, failoverModeSchema } from './failover-mode';
 import { FAILOVER_MODES, FAILOVER_PLAN_STEPS, type FailoverMode } from '../../workflows/operation';
 
 /**
@@ -99,6 +100,9 @@ export const failoverSchema = z
   .object({
     /** Custom steps, in the order they run at the same place. */
     steps: z.array(customStepSchema).default([]),
+    /** When the active region is down: manual (approval) or automatic (docs/health-monitoring.md). */
+    mode: failoverModeSchema,
+    automatic: automaticPolicySchema.optional(),
   })
   .strict()
   .superRefine((f, ctx) => {
@@ -134,7 +138,7 @@ export type FailoverConfig = z.output<typeof failoverSchema>;
 export type CustomStepConfig = FailoverConfig['steps'][number];
 
 /** What `apps.<app>.failover` is when the file leaves it out. */
-export const DEFAULT_FAILOVER_CONFIG: FailoverConfig = { steps: [] };
+export const DEFAULT_FAILOVER_CONFIG: FailoverConfig = { steps: [], mode: 'manual' };
 
 /**
  * The custom steps of one mode's plan, in configuration order, as the API puts them into the
