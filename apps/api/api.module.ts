@@ -32,6 +32,7 @@ import { ErrorFilter } from './common/error.filter';
 import { DrillsController } from './drills/drills.controller';
 import { DrillsService } from './drills/drills.service';
 import { RegionHealthService } from './regions/region-health.service';
+import { FailoverTriggerService } from './regions/failover-trigger.service';
 import { RegionsController } from './regions/regions.controller';
 import { OperationsController } from './operations/operations.controller';
 import { OperationsService } from './operations/operations.service';
@@ -149,6 +150,8 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         { provide: ControllerRepository, useFactory: () => new ControllerRepository(client) },
         ControlViewService,
         RegionHealthService,
+        // Opens an unplanned failover when the active region goes down (docs/health-monitoring.md).
+        FailoverTriggerService,
         RegionMetrics,
         ControlMetrics,
         AppsService,

@@ -15,6 +15,7 @@ import { ApiError, orUnavailable } from '../common/api-error';
 import type { Principal } from '../common/auth.guard';
 import { Metrics } from '../system/metrics';
 import { CONFIG } from '../tokens';
+import type { FailoverTrigger } from '../../../workflows/automatic-decision';
 import { APPROVAL_REFUSALS } from '../../../workflows/approval';
 import type { ApprovalDecisionRequest, FailoverRequest } from './failover.dto';
 
@@ -35,7 +36,7 @@ export class OperationsService {
   /** Checks everything that can be checked before anything starts; a refusal changes nothing. */
   async startFailover(
     appName: string,
-    req: FailoverRequest,
+    req: FailoverRequest & { trigger?: FailoverTrigger },
     principal: Principal,
   ): Promise<{ operationId: string }> {
     const app = this.apps.appConfig(appName);

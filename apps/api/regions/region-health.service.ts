@@ -97,6 +97,7 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
   /** The newest control state seen per app (for the metrics), with where it came from. */
   private readonly control = new Map<string, ControlState>();
   private readonly syncTimer: NodeJS.Timeout | undefined;
+  private readonly subscribers = new Set<(app: string, t: RegionTransition) => void>();
 
   constructor(
     @Inject(CONFIG) private readonly config: SwitchyardConfig,
@@ -258,6 +259,15 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
     return this.control;
   }
 
+  /**
+   * Calls `fn` after each transition is applied (the failover trigger listens here); returns a
+   * function that unsubscribes. A subscriber's error is logged, never passed to the report.
+   */
+  subscribe(fn: (app: string, t: RegionTransition) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
   /** The current state of every region, by app. */
   states(): Map<string, Record<string, RegionState>> {
     return new Map([...this.aggregators].map(([app, agg]) => [app, agg.states()]));
@@ -329,6 +339,13 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
       reason: t.reason,
       votes: t.votes,
     });
+    for (const fn of this.subscribers) {
+      try {
+        fn(app, t);
+      } catch (err) {
+        this.log.error(`transition subscriber failed for ${target}: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** At least once to each subscribed webhook, retried with backoff; never blocks a report. */
