@@ -30,6 +30,10 @@ export interface ApprovalFacts {
    * nothing, so the region fields are empty (`targetHealthy` true).
    */
   deleting?: string[];
+  /** An unplanned failover: how old the restore point is, against the RPO, and whether it is verified. */
+  restorePointAgeSeconds?: number;
+  restorePointVerified?: boolean;
+  rpoSeconds?: number;
 }
 
 export interface ApprovalDecision {

@@ -125,6 +125,7 @@ export function parseOperationId(
 
 export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   failover: 'failoverWorkflow',
+  failback: 'failbackWorkflow',
   'restore-point': 'restorePointWorkflow',
   restore: 'restoreWorkflow',
   verification: 'verificationWorkflow',
@@ -150,6 +151,7 @@ export type SlottedOperationKind = Exclude<OperationKind, SoftDeleteKind>;
 /** The slot each kind of operation holds. */
 export const OPERATION_SLOT_OF: Record<SlottedOperationKind, OperationSlot> = {
   failover: 'operation',
+  failback: 'operation',
   'restore-point': 'restore-point',
   restore: 'operation',
   verification: 'verification',
@@ -184,6 +186,21 @@ export const operationStatusQuery = defineQuery<OperationStatus>('operationStatu
 
 /** An approver's decision, sent by the API with the identity it authenticated. */
 export const decideApprovalUpdate = defineUpdate<ApprovalState, [DecisionRequest]>('decideApproval');
+
+/** An operator's cancel of a failover or failback before its commit (docs/failover.md, Cancel). */
+export interface CancelRequest {
+  by: string;
+  reason: string;
+  requestId?: string;
+}
+export interface CancelResult {
+  operationId: string;
+  cancelledAt: string;
+  by: string;
+  /** The step that was running when the cancel arrived (it is interrupted, then compensated). */
+  step?: string;
+}
+export const cancelUpdate = defineUpdate<CancelResult, [CancelRequest]>('cancel');
 
 /** Undo of a soft delete within its window; the workflow's validator refuses once it has passed. */
 export const undoUpdate = defineUpdate<UndoResult, [UndoRequest]>('undo');

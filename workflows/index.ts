@@ -12,3 +12,4 @@ export { drillWorkflow } from './drill.workflow';
 // Test-only: a DNS switch on its own (test/e2e/dns-strategies.e2e.test.ts).
 export { dnsSwitchWorkflow } from './dns-switch.workflow';
 export { scheduleDeleteWorkflow } from './schedule-delete.workflow';
+export { failbackWorkflow } from './failback.workflow';

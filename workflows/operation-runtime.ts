@@ -1,6 +1,9 @@
 import {
   ActivityFailure,
   allHandlersFinished,
+  CancellationScope,
+  CancelledFailure,
+  ChildWorkflowFailure,
   condition,
   ApplicationFailure,
   log,
@@ -33,7 +36,11 @@ const recording = proxyActivities<RecordingActivities>({
 
 export function toOperationError(err: unknown, step?: string): OperationError {
   let cause: unknown = err;
-  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  while ((cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) && cause.cause)
+    cause = cause.cause;
+  if (cause instanceof CancelledFailure) {
+    return { code: 'cancelled', message: `step "${step ?? '?'}" was interrupted by a cancel`, step };
+  }
   if (cause instanceof ApplicationFailure) {
     return { code: cause.type ?? 'failed', message: cause.message, step };
   }
@@ -141,14 +148,17 @@ export class OperationRuntime {
     } finally {
       step.endedAt = new Date().toISOString();
       this.publish();
-      await this.audit(
-        `operation.step.${step.status === 'Completed' ? 'completed' : 'failed'}`,
-        step.status === 'Completed' ? 'succeeded' : 'failed',
-        {
-          step: name,
-          detail: step.detail,
-          error: step.error,
-        },
+      // Recorded even when the step was interrupted by a cancel.
+      await CancellationScope.nonCancellable(() =>
+        this.audit(
+          `operation.step.${step.status === 'Completed' ? 'completed' : 'failed'}`,
+          step.status === 'Completed' ? 'succeeded' : 'failed',
+          {
+            step: name,
+            detail: step.detail,
+            error: step.error,
+          },
+        ),
       );
     }
   }
@@ -164,6 +174,21 @@ export class OperationRuntime {
     this.status.phase = 'Compensating';
     this.publish();
     this.status.phase = (await this.compensate()) ? 'Failed' : 'CompensationFailed';
+  }
+
+  /**
+   * An operator cancelled the operation before its commit: the interrupted step and the cancel are
+   * recorded, completed steps are undone (in reverse), and the phase is Cancelled (or
+   * CompensationFailed when an undo failed).
+   */
+  async cancelAndCompensate(error: OperationError): Promise<void> {
+    this.status.error = error;
+    for (const s of this.status.steps) {
+      if (s.error?.code === 'cancelled') s.error = { ...error, step: s.name };
+    }
+    this.status.phase = 'Compensating';
+    this.publish();
+    this.status.phase = (await this.compensate()) ? 'Cancelled' : 'CompensationFailed';
   }
 
   /** Runs the compensations in reverse; returns false when one of them failed. */

@@ -9,6 +9,7 @@ import type { FailoverTrigger } from './automatic-decision';
 
 export const OPERATION_KINDS = [
   'failover',
+  'failback',
   'restore-point',
   'restore',
   'verification',
@@ -31,6 +32,8 @@ export type OperationKind = (typeof OPERATION_KINDS)[number];
  *                 `POST /v1/operations/{id}/undo` brings it back until `facts.undoableUntil`, when
  *                 the purge runs and the phase becomes Completed (docs/soft-deletes.md)
  * Undone        → a soft delete was undone within its window: the target is back as it was
+ * Cancelled     → cancelled by an operator before its commit (`POST /v1/operations/{id}/cancel`):
+ *                 every completed step was compensated, the app is as it was before
  */
 export const OPERATION_PHASES = [
   'AwaitingApproval',
@@ -43,6 +46,7 @@ export const OPERATION_PHASES = [
   'TimedOut',
   'Undoable',
   'Undone',
+  'Cancelled',
 ] as const;
 export type OperationPhase = (typeof OPERATION_PHASES)[number];
 
@@ -53,6 +57,7 @@ export const TERMINAL_PHASES: readonly OperationPhase[] = [
   'Rejected',
   'TimedOut',
   'Undone',
+  'Cancelled',
 ];
 
 /**
@@ -98,12 +103,21 @@ export interface FailoverSpec {
   reason: string;
 }
 
+/** Bring an app back to the region it was failed over from (the halted one): docs/failover.md. */
+export interface FailbackSpec {
+  /** The halted region the app goes back to (chosen by the API: the app's one halted region). */
+  to: string;
+  reason: string;
+}
+
 /** Take a restore point now (`trigger` says who asked: a person through the API, or a schedule). */
 export interface RestorePointSpec {
   reason: string;
-  trigger: 'api' | 'schedule';
+  trigger: 'api' | 'schedule' | 'failover';
   /** The schedule that started it, when `trigger` is `schedule`. */
   scheduleId?: string;
+  /** The failover (or failback) that took it as its final restore point, when `trigger` is `failover`. */
+  operationId?: string;
 }
 
 /** Restore every service of the app from a restore point into one region. */
@@ -158,6 +172,7 @@ export interface ScheduleDeleteSpec {
 
 export type OperationSpec =
   | FailoverSpec
+  | FailbackSpec
   | RestorePointSpec
   | RestoreSpec
   | VerificationSpec
@@ -197,8 +212,10 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
   switch (op.kind) {
     case 'failover':
       return `failover of ${op.app} to ${s.to ?? '?'} (${s.mode ?? '?'})`;
+    case 'failback':
+      return `failback of ${op.app} to ${s.to ?? '?'}`;
     case 'restore-point':
-      return `restore point of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
+      return `restore point of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : s.trigger === 'failover' ? ' (final, of a failover)' : ''}`;
     case 'restore':
       return `restore of ${op.app} from ${s.restorePointId ?? '?'} into ${s.region ?? '?'}`;
     case 'verification':
@@ -215,24 +232,12 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
 /** The region an operation moves the app to or writes into, if any. */
 export function targetRegionOf(op: Pick<OperationStatus, 'kind' | 'spec'>): string | undefined {
   const s = op.spec as Partial<FailoverSpec & RestoreSpec>;
-  return op.kind === 'failover' ? s.to : op.kind === 'restore' ? s.region : undefined;
+  return op.kind === 'failover' || op.kind === 'failback'
+    ? s.to
+    : op.kind === 'restore'
+      ? s.region
+      : undefined;
 }
-
-/** The steps of each kind of operation, in order. */
-export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
-  failover: ['preflight', 'approval', 'dns', 'verify', 'commit'],
-  'restore-point': ['preflight', 'quiesce', 'snapshot', 'release', 'replicate', 'commit', 'retention'],
-  restore: ['preflight', 'approval', 'verify-artifacts', 'restore', 'verify'],
-  // test-restore: Skipped unless the spec (or restorePoints.verification.testRestore) asks for one.
-  verification: ['inventory', 'verify', 'repair', 'record', 'test-restore'],
-  // window: the undo window (phase Undoable); then either undo or purge runs, the other is Skipped.
-  // approval: only when the kind's approval policy requires one, or a bulk delete is above
-  // softDelete.bulkApprovalThreshold; otherwise Skipped.
-  'restore-point-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
-  // start: the app started on the restored scratch data and healthy (the measured RTO ends there).
-  drill: ['preflight', 'restore', 'start', 'checks', 'cleanup'],
-  'schedule-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
-};
 
 /** How a failover runs: a planned switchover, an unplanned failover, or a failback home. */
 export const FAILOVER_MODES = ['planned', 'unplanned', 'failback'] as const;
@@ -273,6 +278,24 @@ export const FAILOVER_PLAN_STEPS: Record<FailoverMode, readonly string[]> = {
   ],
 };
 
+/** The steps of each kind of operation, in order. */
+export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
+  // A failover's steps depend on its mode: FAILOVER_PLAN_STEPS (initialOperationStatus picks them).
+  failover: FAILOVER_PLAN_STEPS.planned,
+  failback: FAILOVER_PLAN_STEPS.failback,
+  'restore-point': ['preflight', 'quiesce', 'snapshot', 'release', 'replicate', 'commit', 'retention'],
+  restore: ['preflight', 'approval', 'verify-artifacts', 'restore', 'verify'],
+  // test-restore: Skipped unless the spec (or restorePoints.verification.testRestore) asks for one.
+  verification: ['inventory', 'verify', 'repair', 'record', 'test-restore'],
+  // window: the undo window (phase Undoable); then either undo or purge runs, the other is Skipped.
+  // approval: only when the kind's approval policy requires one, or a bulk delete is above
+  // softDelete.bulkApprovalThreshold; otherwise Skipped.
+  'restore-point-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
+  // start: the app started on the restored scratch data and healthy (the measured RTO ends there).
+  drill: ['preflight', 'restore', 'start', 'checks', 'cleanup'],
+  'schedule-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
+};
+
 /** What a restore point or verification operation is started with (by the API or by a schedule). */
 export interface RestorePointInput {
   app: string;
@@ -295,7 +318,10 @@ export function initialOperationStatus(
     spec,
     requestedBy,
     phase: 'Running',
-    steps: OPERATION_STEPS[kind].map((name) => ({ name, status: 'Pending' as const })),
+    steps: (kind === 'failover' && (spec as FailoverSpec).mode === 'unplanned'
+      ? FAILOVER_PLAN_STEPS.unplanned
+      : OPERATION_STEPS[kind]
+    ).map((name) => ({ name, status: 'Pending' as const })),
     startedAt,
     facts: {},
   };

@@ -1,17 +1,21 @@
 import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CoordinatorActivities, RegionActivities } from '../infra/activities/failover.activities';
-import type {
-  BackupCoordinatorActivities,
-  BackupRegionActivities,
-} from '../infra/activities/restore-point.activities';
+import type { BackupCoordinatorActivities } from '../infra/activities/restore-point.activities';
 import type { SoftDeleteActivities } from '../infra/activities/soft-delete.activities';
 import type { VerificationCoordinatorActivities } from '../infra/activities/verification.activities';
-import type { RestorePointManifest, ServiceCut } from '../infra/backup/manifest';
+import type { RestorePointManifest } from '../infra/backup/manifest';
 import { type ApprovalFacts, type ApprovalPolicy, initialApprovalState } from './approval';
 import { awaitApproval, installApprovalHandler } from './approval-flow';
 import { operationIdOf, operationStatusQuery, regionTaskQueue } from './definitions';
 import { OPERATION_STEPS, type OperationStatus, type RestoreSpec } from './operation';
-import { OperationRuntime, toOperationError } from './operation-runtime';
+import { OperationRuntime } from './operation-runtime';
+import {
+  restoreOrder,
+  restoreServices,
+  type RestoreTarget,
+  verifyArtifacts,
+  verifyServices,
+} from './restore-core';
 
 /**
  * Restores every service of an app from one restore point into one region:
@@ -48,26 +52,8 @@ const coordinator = proxyActivities<
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
 
-/** Services grouped so that each group depends only on earlier groups. */
-export function restoreOrder(services: Pick<ServiceCut, 'name' | 'dependsOn'>[]): string[][] {
-  const done = new Set<string>();
-  const names = new Set(services.map((s) => s.name));
-  const levels: string[][] = [];
-  let rest = [...services];
-  while (rest.length > 0) {
-    const ready = rest.filter((s) => s.dependsOn.every((d) => done.has(d) || !names.has(d)));
-    if (ready.length === 0) {
-      throw ApplicationFailure.nonRetryable(
-        `the services depend on each other in a cycle: ${rest.map((s) => s.name).join(', ')}`,
-        'dependency-cycle',
-      );
-    }
-    levels.push(ready.map((s) => s.name).sort());
-    ready.forEach((s) => done.add(s.name));
-    rest = rest.filter((s) => !done.has(s.name));
-  }
-  return levels;
-}
+/** Kept here for the callers that import it from the restore workflow. */
+export { restoreOrder };
 
 export async function restoreWorkflow(input: RestoreInput): Promise<OperationStatus> {
   const { app, spec } = input;
@@ -86,17 +72,16 @@ export async function restoreWorkflow(input: RestoreInput): Promise<OperationSta
   const op = new OperationRuntime(status);
   setHandler(operationStatusQuery, () => status);
   installApprovalHandler(op);
-  const target = proxyActivities<BackupRegionActivities & RegionActivities>({
+  const region = proxyActivities<RegionActivities>({
     taskQueue: regionTaskQueue(input.taskQueuePrefix, spec.region),
-    startToCloseTimeout: '6h',
-    heartbeatTimeout: '30s',
+    startToCloseTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
   });
 
   let manifest!: RestorePointManifest;
   async function observe(): Promise<ApprovalFacts> {
     const state = await coordinator.readControlState({ app });
-    const probe = await target.probeRegionHealth({ app, region: spec.region });
+    const probe = await region.probeRegionHealth({ app, region: spec.region });
     return {
       activeRegion: state.activeRegion,
       epoch: state.epoch,
@@ -170,72 +155,29 @@ export async function restoreWorkflow(input: RestoreInput): Promise<OperationSta
           : `${spec.region} is not the active region: no approval needed`;
     }
 
-    const perService = status.facts.services as Record<string, string>;
-    const versions: Record<string, string | undefined> = {};
+    const target: RestoreTarget = {
+      app,
+      region: spec.region,
+      taskQueuePrefix: input.taskQueuePrefix,
+      manifest,
+      perService: status.facts.services as Record<string, string>,
+    };
+    let versions: Record<string, string | undefined> = {};
     failedStep = 'verify-artifacts';
     await op.runStep('verify-artifacts', async (step) => {
-      const results = await Promise.all(
-        manifest.services.map((s) =>
-          target.verifyArtifact({ app, region: spec.region, artifact: s.artifact }),
-        ),
-      );
-      manifest.services.forEach((s, i) => {
-        versions[s.name] = results[i]!.versionId;
-        perService[s.name] = 'Verified';
-      });
-      step.detail = `${manifest.services.length} artifact(s) match their SHA-256 in ${spec.region}`;
+      const checked = await verifyArtifacts(target);
+      versions = checked.versions;
+      step.detail = checked.detail;
     });
 
     failedStep = 'restore';
     await op.runStep('restore', async (step) => {
-      const levels = restoreOrder(manifest.services);
-      const details: string[] = [];
-      for (const level of levels) {
-        await Promise.all(
-          level.map(async (name) => {
-            const cut = manifest.services.find((s) => s.name === name)!;
-            perService[name] = 'Restoring';
-            op.publish();
-            try {
-              const r = await target.restoreService({
-                app,
-                region: spec.region,
-                service: name,
-                restorePointId: manifest.id,
-                artifact: cut.artifact,
-                versionId: versions[name],
-              });
-              perService[name] = 'Restored';
-              details.push(`${name}: ${r.detail}`);
-            } catch (err) {
-              perService[name] = `Failed: ${toOperationError(err).message}`;
-              throw err;
-            }
-            op.publish();
-          }),
-        );
-      }
-      step.detail = `in order ${levels.map((l) => l.join('+')).join(' → ')}; ${details.join('; ')}`;
+      step.detail = await restoreServices(op, target, versions);
     });
 
     failedStep = 'verify';
     await op.runStep('verify', async (step) => {
-      const results = await Promise.all(
-        manifest.services.map((s) =>
-          target.verifyService({ app, region: spec.region, service: s.name, restorePointId: manifest.id }),
-        ),
-      );
-      const bad = manifest.services.filter((_s, i) => !results[i]!.ok);
-      manifest.services.forEach(
-        (s, i) => (perService[s.name] = results[i]!.ok ? 'Verified' : 'VerifyFailed'),
-      );
-      step.detail = manifest.services.map((s, i) => `${s.name}: ${results[i]!.detail}`).join('; ');
-      if (bad.length > 0) {
-        throw ApplicationFailure.nonRetryable(
-          `service(s) ${bad.map((s) => s.name).join(', ')} did not verify after the restore`,
-          'verify-failed',
-        );
-      }
+      step.detail = await verifyServices(target);
     });
     status.phase = 'Completed';
   } catch (err) {

@@ -240,6 +240,53 @@ const copiesText = (c: RestorePointItem['copies']) =>
     )
     .join(', ');
 
+program
+  .command('failback <app>')
+  .description(
+    'bring an app back to the region it was failed over from (reprotect, readiness, approval, switchover)',
+  )
+  .option('--to <region>', 'the halted region to go back to (default: the only one)')
+  .requiredOption('--reason <text>', 'why (recorded with the operation)')
+  .option('--watch', 'follow the operation until it ends; exit non-zero unless it completes')
+  .action(async (app: string, o: { to?: string; reason: string; watch?: boolean }) => {
+    await startAndMaybeWatch(
+      `/v1/apps/${encodeURIComponent(app)}/failbacks`,
+      { ...(o.to ? { to: o.to } : {}), reason: o.reason },
+      o.watch,
+      (r) => `started ${r.operationId} (failback to ${String(r.to)})`,
+    );
+  });
+
+program
+  .command('cancel <operationId>')
+  .description(
+    'cancel a failover or failback before its commit: the running step stops, the done ones are undone',
+  )
+  .requiredOption('--reason <text>', 'why (recorded with the operation)')
+  .option(
+    '--watch',
+    'follow the compensation until the operation ends; exit non-zero unless it ends Cancelled',
+  )
+  .action(async (id: string, o: { reason: string; watch?: boolean }) => {
+    const { api, opts } = client();
+    const res = await api.request<{ operationId: string; cancelledAt: string; step?: string }>(
+      'POST',
+      `/v1/operations/${encodeURIComponent(id)}/cancel`,
+      { reason: o.reason },
+    );
+    if (!o.watch) {
+      print(
+        opts,
+        res,
+        () => `cancelling ${id}${res.step ? ` (interrupting ${res.step})` : ''}; compensation runs`,
+      );
+      return;
+    }
+    if (!opts.json) console.log(`cancelling ${id}${res.step ? ` (interrupting ${res.step})` : ''}`);
+    const op = await watch(api, opts, id);
+    if (op.phase !== 'Cancelled') process.exitCode = EXIT_FAILED;
+  });
+
 const restorePoints = program.command('restore-points').description('consistent restore points of an app');
 restorePoints
   .command('ls <app>', { isDefault: true })

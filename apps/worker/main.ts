@@ -20,6 +20,7 @@ import {
   createScratchRegionActivities,
 } from '../../infra/activities/scratch.activities';
 import { createScheduleDeleteActivities } from '../../infra/activities/schedule-delete.activities';
+import { createFailoverDataActivities } from '../../infra/activities/failover-data.activities';
 import { createServiceAdapters } from '../../infra/backup/adapters';
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { RestorePointCatalog } from '../../infra/backup/catalog';
@@ -163,6 +164,8 @@ async function main(): Promise<void> {
             ...createDnsActivities(deps),
             ...createScratchCoordinatorActivities(backup),
             ...createScheduleDeleteActivities({ schedules: schedules!, logger: log }),
+            // failover (#6): the restore point an unplanned failover restores
+            ...createFailoverDataActivities(backup),
           },
         }),
       );

@@ -159,6 +159,48 @@ export function createRegionActivities(deps: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`unknown region "${input.region}"`, 'unknown-region');
       return probeHttp(region.healthUrl, app.policies.healthTimeoutSeconds * 1000);
     },
+
+    /**
+     * Calls the region's fence (or unfence) hook with the epoch: its instances refuse (or accept
+     * again) writes at once. Runs on the region's own task queue. A region without the hook is
+     * reported as such; a 4xx is a refusal (not retried), anything else is retried.
+     */
+    async callFenceHook(input: {
+      app: string;
+      region: string;
+      action: 'fence' | 'unfence';
+      epoch: number;
+      operationId: string;
+    }): Promise<{ called: boolean; detail: string }> {
+      const app = appOf(deps.config, input.app);
+      const region = app.regions.find((r) => r.name === input.region);
+      if (!region)
+        throw ApplicationFailure.nonRetryable(`unknown region "${input.region}"`, 'unknown-region');
+      const url = input.action === 'fence' ? region.fenceUrl : region.unfenceUrl;
+      if (!url) {
+        return { called: false, detail: `region ${input.region} has no ${input.action}Url` };
+      }
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ epoch: input.epoch, operationId: input.operationId }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      const text = (await res.text()).slice(0, 300);
+      if (res.status >= 400 && res.status < 500) {
+        throw ApplicationFailure.nonRetryable(
+          `${input.action} hook of region ${input.region} refused: HTTP ${res.status} ${text}`,
+          'fence-hook-refused',
+        );
+      }
+      if (!res.ok)
+        throw new Error(`${input.action} hook of region ${input.region}: HTTP ${res.status} ${text}`);
+      deps.logger.info(
+        { app: input.app, region: input.region, epoch: input.epoch },
+        `${input.action} hook called`,
+      );
+      return { called: true, detail: `${input.action} hook answered ${res.status} (epoch ${input.epoch})` };
+    },
   };
 }
 

@@ -259,7 +259,13 @@ const regionSchema = z
     /** The role this region has before Switchyard has recorded any change of active region. */
     role: z.enum(['active', 'standby']),
     healthUrl: httpUrl,
+    /**
+     * The region's fence hook: POST {epoch, operationId}; its instances refuse writes from then on
+     * (docs/failover.md). Called on the region's own task queue, best effort in an unplanned failover.
+     */
     fenceUrl: httpUrl.optional(),
+    /** Lifts the fence (POST {epoch, operationId}): compensation of a fence, and a failback's unfence. */
+    unfenceUrl: httpUrl.optional(),
     bucket: bucketSchema,
     dns: z
       .object({
@@ -511,6 +517,8 @@ const appSchema = z
              */
             'restore-point-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
             'schedule-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
+            /** Failbacks (POST /v1/apps/{app}/failbacks); the failover policy when absent. */
+            failback: approvalPolicySchema.optional(),
           })
           .strict()
           .default({

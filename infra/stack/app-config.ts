@@ -155,6 +155,7 @@ export function localAppConfig(
             role: i === 0 ? 'active' : 'standby',
             healthUrl: `http://${r.ip}:${r.port}/healthz`,
             fenceUrl: `http://${r.ip}:${r.port}/fence`,
+            unfenceUrl: `http://${r.ip}:${r.port}/unfence`,
             bucket: {
               name: s3.bucket,
               endpoint: s3.endpoint,

@@ -11,6 +11,9 @@ import { APPROVAL_REFUSALS, type ApprovalState, type DecisionRequest } from '../
 import {
   appOwnOperationWorkflowId,
   appSlotWorkflowId,
+  type CancelRequest,
+  type CancelResult,
+  cancelUpdate,
   coordinatorTaskQueue,
   decideApprovalUpdate,
   isSoftDeleteKind,
@@ -79,6 +82,20 @@ export class UndoRefusedError extends Error {
     this.name = 'UndoRefusedError';
   }
 }
+
+/** The workflow refused a cancel (or the operation cannot be cancelled); `code` says why. */
+export class CancelRefusedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'CancelRefusedError';
+  }
+}
+
+const CANCELLABLE_KINDS: readonly OperationKind[] = ['failover', 'failback'];
 
 /** The operation id of a workflow execution: `<app>-<uuid>` of its own workflow id, else of its run id. */
 export function operationIdOfExecution(app: string, workflowId: string, runId: string): string {
@@ -245,6 +262,53 @@ export class OperationsRepository {
           `operation ${operationId} is not undoable (phase ${op.phase})`,
         );
       }
+      throw err;
+    }
+  }
+
+  /**
+   * Cancels a failover or failback through the workflow's Update; its validator refuses once the
+   * commit has started. Null when there is no such operation.
+   */
+  async cancel(operationId: string, req: CancelRequest): Promise<CancelResult | null> {
+    const id = await this.locate(operationId);
+    if (!id) return null;
+    const refuseClosed = (op: OperationStatus): never => {
+      const committedAt = op.facts.committedAt as string | undefined;
+      if (op.phase === 'Completed' && committedAt) {
+        throw new CancelRefusedError(
+          'already-committed',
+          `operation ${operationId} committed at ${committedAt}: too late to cancel (fail back instead)`,
+          { committedAt, endedAt: op.endedAt },
+        );
+      }
+      throw new CancelRefusedError(
+        'operation-ended',
+        `operation ${operationId} already ended at ${op.endedAt ?? '?'} (${op.phase})`,
+        { endedAt: op.endedAt, phase: op.phase },
+      );
+    };
+    const before = statusFromDescription(operationId, id.description);
+    if (!CANCELLABLE_KINDS.includes(before.kind)) {
+      throw new CancelRefusedError(
+        'not-cancellable',
+        `a ${before.kind} operation cannot be cancelled (only failovers and failbacks)`,
+      );
+    }
+    if (isTerminal(before.phase)) refuseClosed(before);
+    const client = await this.client();
+    try {
+      return await client.workflow
+        .getHandle(id.workflowId, id.runId)
+        .executeUpdate(cancelUpdate, { args: [req] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        const details = err.cause.details?.[0] as Record<string, unknown> | undefined;
+        throw new CancelRefusedError(err.cause.type ?? 'refused', err.cause.message, details);
+      }
+      // Closed as the cancel arrived: its own record says when.
+      const op = await this.get(operationId);
+      if (op && isTerminal(op.phase)) refuseClosed(op);
       throw err;
     }
   }

@@ -155,6 +155,21 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         expect: operatorOnly(404),
       },
       { method: 'GET', path: '/v1/approvals', url: () => `/v1/approvals?app=${fx.app}`, expect: read() },
+      // The failover above holds the app's operation slot: a failback is refused (409).
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/failbacks',
+        url: () => `/v1/apps/${fx.app}/failbacks`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(409),
+      },
+      {
+        method: 'POST',
+        path: '/v1/operations/{id}/cancel',
+        url: () => `/v1/operations/${NO_OP()}/cancel`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(404),
+      },
       // Restore points: this app declares no services, so taking one is refused (422) and the
       // restore point asked for does not exist (404); the roles are checked before either.
       {

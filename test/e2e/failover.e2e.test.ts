@@ -6,10 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApi } from '../../apps/api/bootstrap';
+import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { appOperationWorkflowId, parseOperationId } from '../../workflows/definitions';
 import { isTerminal, type OperationStatus } from '../../workflows/operation';
 import { startAppFixture, startWorker, type AppFixture, type WorkerProcess } from '../support/app-fixture';
 import { waitFor } from '../support/stack';
+import type { ControlState } from '../../infra/storage/control-state.store';
 
 const CLI = path.resolve(__dirname, '../../apps/cli/main.js');
 
@@ -49,6 +51,15 @@ describe('failover end to end', () => {
 
   function startFailover(to: string, token = fx.tokens.operator) {
     return postFailover({ to, mode: 'planned', reason: 'e2e test of the failover' }, token);
+  }
+
+  async function readControl(): Promise<ControlState> {
+    const store = new ControlStateStore(fx.config);
+    try {
+      return (await store.read(fx.app)).state;
+    } finally {
+      store.close();
+    }
   }
 
   async function completedActivityCount(operationId: string, activityType: string): Promise<number> {
@@ -165,11 +176,17 @@ describe('failover end to end', () => {
       [
         ['preflight', 'Completed'],
         ['approval', 'Skipped'],
+        ['quiesce', 'Completed'],
+        ['final-restore-point', 'Skipped'],
+        ['fence', 'Completed'],
+        ['restore', 'Skipped'],
+        ['promote', 'Completed'],
         ['dns', 'Completed'],
         ['verify', 'Completed'],
         ['commit', 'Completed'],
       ],
     );
+    assert.equal(op.steps[3]!.detail, 'the app declares no services');
     for (const s of op.steps.filter((x) => x.status !== 'Skipped')) {
       assert.ok(
         s.startedAt && s.endedAt && Date.parse(s.endedAt) >= Date.parse(s.startedAt),
@@ -191,6 +208,14 @@ describe('failover end to end', () => {
     const again = await startFailover('west');
     assert.equal(again.status, 409);
     assert.equal(again.body.error, 'already-active');
+    // The old primary is halted: only a failback brings the app back to it.
+    const back = await startFailover('east');
+    assert.equal(back.status, 409, JSON.stringify(back.body));
+    assert.equal(back.body.error, 'region-halted');
+    const control = await readControl();
+    assert.deepEqual([control.activeRegion, control.writer, control.halted], ['west', 'west', ['east']]);
+    const east = (await (await fetch(`${fx.regions[0]!.url}/healthz`)).json()) as { fenced: boolean };
+    assert.equal(east.fenced, true);
 
     const metrics = await (await fetch(worker.metricsUrl)).text();
     assert.match(metrics, /switchyard_worker_activity_execution_latency/);
@@ -199,8 +224,11 @@ describe('failover end to end', () => {
     assert.ok(list.body.items.some((o: { operationId: string }) => o.operationId === operationId));
   });
 
-  it('survives the worker being killed mid-failover: completes, DNS changed once', async () => {
-    const res = await startFailover('east');
+  it('survives the worker being killed mid-failback: completes, DNS changed once', async () => {
+    const res = await http()
+      .post(`/v1/apps/${fx.app}/failbacks`)
+      .set(as(fx.tokens.operator))
+      .send({ reason: 'e2e test of a failback' });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const { operationId } = res.body as { operationId: string };
 
@@ -226,9 +254,13 @@ describe('failover end to end', () => {
       previous.map((p) => p.previous.values),
       [[WEST], [WEST]],
     );
-    assert.equal(await completedActivityCount(operationId, 'applyDnsRecords'), 1);
-    assert.equal(await completedActivityCount(operationId, 'commitControlState'), 1);
+    assert.equal(await completedActivityCount(operationId, 'applyDnsTarget'), 1);
+    assert.equal(op.kind, 'failback');
     assert.equal(op.facts.epoch, 2);
+    const control = await readControl();
+    assert.deepEqual([control.activeRegion, control.writer, control.halted], ['east', 'east', ['west']]);
+    const east = (await (await fetch(`${fx.regions[0]!.url}/healthz`)).json()) as { fenced: boolean };
+    assert.equal(east.fenced, false);
   });
 
   it('is driven by the CLI: --watch follows it to Completed, errors exit non-zero', async () => {
@@ -236,17 +268,9 @@ describe('failover end to end', () => {
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /has no region "mars" \(422 unknown-region\)/);
 
-    const run = await cli(
-      'failover',
-      fx.app,
-      '--to',
-      'west',
-      '--reason',
-      'cli test of a switchover',
-      '--watch',
-    );
+    const run = await cli('failback', fx.app, '--reason', 'cli test of a failback', '--watch');
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.match(run.stdout, /started shop-/);
+    assert.match(run.stdout, /started shop-.* \(failback to west\)/);
     assert.match(run.stdout, /✓ commit/);
     assert.match(run.stdout, /: Completed/);
     assert.deepEqual(await fx.route53A(), [WEST]);
@@ -309,7 +333,7 @@ describe('failover that cannot complete', () => {
       assert.match(op.error!.message, /HTTP 503/);
       assert.deepEqual(
         op.steps.map((s) => s.status),
-        ['Failed', 'Skipped', 'Skipped', 'Skipped', 'Skipped'],
+        ['Failed', 'Skipped', 'Skipped', 'Skipped', 'Skipped', 'Skipped', 'Skipped', 'Skipped'],
       );
     } finally {
       await toggle('/admin/healthy');
@@ -327,6 +351,9 @@ describe('failover that cannot complete', () => {
       [
         ['preflight', 'Completed'],
         ['approval', 'Skipped'],
+        ['fence', 'Compensated'],
+        ['restore', 'Skipped'],
+        ['promote', 'Compensated'],
         ['dns', 'Compensated'],
         ['verify', 'Failed'],
         ['commit', 'Skipped'],
@@ -339,6 +366,13 @@ describe('failover that cannot complete', () => {
       .set(as(fx.tokens.viewer))
       .expect(200);
     assert.equal(app.body.activeRegion, 'east');
-    assert.equal(app.body.epoch, 0);
+    // Each compensation of a fence raises the epoch; the rest is as before.
+    const store = new ControlStateStore(fx.config);
+    const control = (await store.read(fx.app)).state;
+    store.close();
+    assert.deepEqual([control.activeRegion, control.writer, control.halted], ['east', 'east', []]);
+    assert.ok(control.epoch >= 2, `epoch ${control.epoch}`);
+    const east = (await (await fetch(`${fx.regions[0]!.url}/healthz`)).json()) as { fenced: boolean };
+    assert.equal(east.fenced, false);
   });
 });

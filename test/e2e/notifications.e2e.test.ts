@@ -96,8 +96,12 @@ describe('webhook notifications', () => {
     assert.equal(done.phase, 'Completed', JSON.stringify(done.error));
 
     // The slot is free at once: operation.finished is still being retried (503, 503, then 200
-    // after ≥ 3 s of backoff) while the next failover is already accepted.
-    const next = await h.postFailover('east');
+    // after ≥ 3 s of backoff) while the next operation (a failback to east) is already accepted.
+    const next = await h
+      .http()
+      .post(`/v1/apps/${fx.app}/failbacks`)
+      .set(h.as(fx.tokens.operator))
+      .send({ reason: 'notification test' });
     const acceptedAt = Date.now();
     assert.equal(next.status, 202, JSON.stringify(next.body));
     const nextId = (next.body as { operationId: string }).operationId;

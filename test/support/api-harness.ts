@@ -77,6 +77,16 @@ export class ApiHarness {
     return (res.body as { operationId: string }).operationId;
   }
 
+  /** A failback to the app's halted region (the old primary of the last failover). */
+  async requestFailback(reason = 'end-to-end test'): Promise<string> {
+    const res = await this.http()
+      .post(`/v1/apps/${this.fx.app}/failbacks`)
+      .set(this.as(this.fx.tokens.operator))
+      .send({ reason });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    return (res.body as { operationId: string }).operationId;
+  }
+
   decide(id: string, token: string, decision: 'approve' | 'reject', comment = `${decision}d in test`) {
     return this.http().post(`/v1/operations/${id}/approvals`).set(this.as(token)).send({ decision, comment });
   }

@@ -361,10 +361,14 @@ export interface WorkerProcess {
 
 const WORKER_MAIN = path.resolve(__dirname, '../../apps/worker/main.js');
 
+/**
+ * `options.queues` runs the worker on some queues only (SWITCHYARD_WORKER_QUEUES, e.g.
+ * `['coordinator', 'west']`), as one worker per region would; by default it serves all of them.
+ */
 export async function startWorker(
   fx: AppFixture,
   name = 'worker',
-  options: { env?: Record<string, string>; readyTimeoutMs?: number } = {},
+  options: { env?: Record<string, string>; readyTimeoutMs?: number; queues?: string[] } = {},
 ): Promise<WorkerProcess> {
   const logFile = path.join(fx.dir, `${name}-${Date.now()}.log`);
   const out = openSync(logFile, 'a');
@@ -374,13 +378,16 @@ export async function startWorker(
       ...process.env,
       SWITCHYARD_CONFIG: fx.configFile,
       SWITCHYARD_WORKER_METRICS_ADDRESS: metricsAddress,
+      ...(options.queues ? { SWITCHYARD_WORKER_QUEUES: options.queues.join(',') } : {}),
       ...options.env,
     },
     stdio: ['ignore', out, out],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const prefix = fx.config.temporal.taskQueuePrefix;
-  const queues = [coordinatorTaskQueue(prefix), ...fx.regions.map((r) => regionTaskQueue(prefix, r.name))];
+  const polled = (options.queues ?? ['coordinator', ...fx.regions.map((r) => r.name)]).map((q) =>
+    q === 'coordinator' ? coordinatorTaskQueue(prefix) : regionTaskQueue(prefix, q),
+  );
   let early = false;
   void exited.then(() => (early = true));
   // Ready when the worker says so (pollers of a killed worker linger in Temporal for a while,
@@ -389,10 +396,10 @@ export async function startWorker(
     async () => {
       if (early) throw new Error(`worker exited; see ${logFile}`);
       if (!readFileSync(logFile, 'utf8').includes('"worker started"')) return false;
-      return taskQueueHasPollers(fx.config.temporal.address, fx.config.temporal.namespace, queues);
+      return taskQueueHasPollers(fx.config.temporal.address, fx.config.temporal.namespace, polled);
     },
     {
-      what: `worker polling ${queues.join(', ')} (log: ${logFile})`,
+      what: `worker polling ${polled.join(', ')} (log: ${logFile})`,
       timeoutMs: options.readyTimeoutMs ?? 30_000,
       intervalMs: 100,
     },

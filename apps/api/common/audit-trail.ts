@@ -36,6 +36,8 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
     action: 'checkpoint.confirm',
     target: (r) => `operation:${r.params.id}`,
   },
+  'POST /v1/operations/:id/cancel': { action: 'operation.cancel', target: (r) => `operation:${r.params.id}` },
+  'POST /v1/apps/:app/failbacks': { action: 'failback.request', target: (r) => `app:${r.params.app}` },
   'POST /v1/monitor/reports': {
     action: 'monitor.report',
     target: (r) => {

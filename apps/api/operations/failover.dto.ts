@@ -42,3 +42,15 @@ export const operationListQuerySchema = z
 
 export const undoRequestSchema = z.object({ reason: reasonSchema }).strict();
 export type UndoRequestBody = z.output<typeof undoRequestSchema>;
+
+export const cancelRequestSchema = z.object({ reason: reasonSchema }).strict();
+export type CancelRequestBody = z.output<typeof cancelRequestSchema>;
+
+export const failbackRequestSchema = z
+  .object({
+    /** The halted region to go back to; by default the app's only halted region. */
+    to: z.string().min(1, 'the region to fail back to').optional(),
+    reason: reasonSchema,
+  })
+  .strict();
+export type FailbackRequest = z.output<typeof failbackRequestSchema>;

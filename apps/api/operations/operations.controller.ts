@@ -6,6 +6,10 @@ import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import {
   type ApprovalDecisionRequest,
   approvalDecisionSchema,
+  type CancelRequestBody,
+  cancelRequestSchema,
+  type FailbackRequest,
+  failbackRequestSchema,
   approvalListQuerySchema,
   type FailoverRequest,
   failoverRequestSchema,
@@ -34,6 +38,41 @@ export class OperationsController {
     @Req() req: AuthenticatedRequest,
   ) {
     return this.operations.startFailover(app, body, req.principal!);
+  }
+
+  @Post('apps/:app/failbacks')
+  @HttpCode(202)
+  @Roles('operator')
+  @ApiOperation({
+    summary:
+      'Bring an app back to the region it was failed over from (reprotect, readiness, approval, switchover)',
+    description:
+      '202 {operationId, to}; 409 nothing-to-fail-back (no halted region) / operation-in-progress; 422 unknown-region / not-halted.',
+  })
+  @ApiBody({ schema: jsonSchema(failbackRequestSchema) })
+  startFailback(
+    @Param('app') app: string,
+    @Body(new ZodPipe(failbackRequestSchema)) body: FailbackRequest,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.operations.startFailback(app, body, req.principal!);
+  }
+
+  @Post('operations/:id/cancel')
+  @HttpCode(202)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Cancel a failover or failback before its commit',
+    description:
+      'The running step is interrupted and every completed step is compensated; the phase ends Cancelled. 202 {operationId, cancelledAt, by, step}; 409 already-committed (details.committedAt) / operation-ended (details.endedAt) / already-cancelled / not-cancellable; 404 operation-not-found.',
+  })
+  @ApiBody({ schema: jsonSchema(cancelRequestSchema) })
+  cancel(
+    @Param('id') id: string,
+    @Body(new ZodPipe(cancelRequestSchema)) body: CancelRequestBody,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    return this.operations.cancel(id, body, req.principal!, req.requestId);
   }
 
   @Get('operations')

@@ -2,13 +2,19 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { SwitchyardConfig } from '../../../infra/config/config.schema';
 import {
   ApprovalRefusedError,
+  CancelRefusedError,
   OperationConflictError,
   type OperationFilter,
   OperationsRepository,
   UndoRefusedError,
 } from '../../../infra/temporal/operations.repository';
 import type { OperationSlot, SlottedOperationKind } from '../../../workflows/definitions';
-import type { FailoverInput } from '../../../workflows/failover.workflow';
+import type { AppConfig } from '../../../infra/config/config.schema';
+import { buildCustomSteps } from '../../../infra/config/custom-steps';
+import { buildDnsSwitchPlan } from '../../../infra/dns/dns-plan';
+import type { FailoverMode } from '../../../workflows/operation';
+import type { FailbackInput } from '../../../workflows/failback.workflow';
+import type { FailoverInput, FailoverPlan } from '../../../workflows/failover.workflow';
 import type { OperationSpec, OperationStatus } from '../../../workflows/operation';
 import { AppsService } from '../apps/apps.service';
 import { ApiError, orUnavailable } from '../common/api-error';
@@ -17,7 +23,7 @@ import { Metrics } from '../system/metrics';
 import { CONFIG } from '../tokens';
 import type { FailoverTrigger } from '../../../workflows/automatic-decision';
 import { APPROVAL_REFUSALS } from '../../../workflows/approval';
-import type { ApprovalDecisionRequest, FailoverRequest } from './failover.dto';
+import type { ApprovalDecisionRequest, FailbackRequest, FailoverRequest } from './failover.dto';
 
 /** How long a request waits for an operation that has finished but not yet closed its workflow. */
 const CLOSING_WAIT_MS = 10_000;
@@ -54,24 +60,103 @@ export class OperationsService {
         epoch: control.state.epoch,
       });
     }
+    if (control.state.halted.includes(req.to)) {
+      throw ApiError.conflict(
+        'region-halted',
+        `region "${req.to}" of app "${appName}" is halted (fenced by an earlier failover): bring the app back with a failback`,
+        { halted: control.state.halted, epoch: control.state.epoch },
+      );
+    }
     const input: FailoverInput = {
       app: appName,
       spec: req,
       requestedBy: principal.name,
       taskQueuePrefix: this.config.temporal.taskQueuePrefix,
-      plan: {
-        targetAddress: target.dns.target,
-        ttl: app.dns.ttl,
-        waitForTtl: app.dns.waitForTtl,
-        verifyTimeoutSeconds: app.verify.timeoutSeconds,
-        approval: app.policies.approvals.failover,
-      },
+      plan: failoverPlan(app, control.state.activeRegion, target, req.mode, app.policies.approvals.failover),
     };
     const operationId = await this.start('failover', appName, req, principal, input);
     this.log.log(
       `failover ${operationId} of ${appName} to ${req.to} (${req.mode}) requested by ${principal.name}`,
     );
     return { operationId };
+  }
+
+  /**
+   * A failback to the app's halted region (or the one named): 409 nothing-to-fail-back when no
+   * region is halted, 422 when the named region is unknown or not halted.
+   */
+  async startFailback(
+    appName: string,
+    req: FailbackRequest,
+    principal: Principal,
+  ): Promise<{ operationId: string; to: string }> {
+    const app = this.apps.appConfig(appName);
+    await this.ensureSlotFree(appName, 'operation');
+    const control = await this.apps.readControlState(appName);
+    const { halted } = control.state;
+    const candidates = halted.filter((r) => r !== control.state.activeRegion);
+    if (req.to !== undefined && !app.regions.some((r) => r.name === req.to)) {
+      throw ApiError.unprocessable('unknown-region', `app "${appName}" has no region "${req.to}"`, {
+        regions: app.regions.map((r) => r.name),
+      });
+    }
+    if (candidates.length === 0) {
+      throw ApiError.conflict(
+        'nothing-to-fail-back',
+        `app "${appName}" has no halted region to fail back to: it runs in ${control.state.activeRegion} and no failover has fenced another region`,
+        { activeRegion: control.state.activeRegion, halted },
+      );
+    }
+    if (req.to !== undefined && !candidates.includes(req.to)) {
+      throw ApiError.unprocessable(
+        'not-halted',
+        `region "${req.to}" of app "${appName}" is not halted: a failback returns to a halted region (${candidates.join(', ')})`,
+        { halted: candidates },
+      );
+    }
+    if (req.to === undefined && candidates.length > 1) {
+      throw ApiError.unprocessable(
+        'region-required',
+        `app "${appName}" has several halted regions (${candidates.join(', ')}): name one with "to"`,
+        { halted: candidates },
+      );
+    }
+    const to = req.to ?? candidates[0]!;
+    const target = app.regions.find((r) => r.name === to)!;
+    const input: FailbackInput = {
+      app: appName,
+      spec: { to, reason: req.reason },
+      requestedBy: principal.name,
+      taskQueuePrefix: this.config.temporal.taskQueuePrefix,
+      plan: failoverPlan(
+        app,
+        control.state.activeRegion,
+        target,
+        'failback',
+        app.policies.approvals.failback ?? app.policies.approvals.failover,
+      ),
+    };
+    const operationId = await this.start('failback', appName, input.spec, principal, input);
+    this.log.log(`failback ${operationId} of ${appName} to ${to} requested by ${principal.name}`);
+    return { operationId, to };
+  }
+
+  /**
+   * Cancels a failover or failback before its commit (the workflow's validator decides): 409
+   * already-committed naming the commit time, operation-ended naming the end, not-cancellable.
+   */
+  async cancel(id: string, body: { reason: string }, principal: Principal, requestId?: string) {
+    try {
+      const result = await orUnavailable(
+        this.operations.cancel(id, { by: principal.name, reason: body.reason, requestId }),
+      );
+      if (!result) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
+      this.log.log(`operation ${id} cancelled by ${principal.name}`);
+      return result;
+    } catch (err) {
+      if (err instanceof CancelRefusedError) throw ApiError.conflict(err.code, err.message, err.details);
+      throw err;
+    }
   }
 
   /** 409 when the slot holds an operation still at work (one that has just ended is waited for). */
@@ -185,4 +270,27 @@ export class OperationsService {
     if (filter.app) this.apps.appConfig(filter.app);
     return orUnavailable(this.operations.list(filter));
   }
+}
+
+/** The facts of a failover's plan, taken from configuration when it starts (kept in history). */
+function failoverPlan(
+  app: AppConfig,
+  from: string,
+  target: AppConfig['regions'][number],
+  mode: FailoverMode,
+  approval: AppConfig['policies']['approvals']['failover'],
+): FailoverPlan {
+  return {
+    dns: buildDnsSwitchPlan(app, from, target.name),
+    custom: buildCustomSteps(app, mode),
+    writeLeaseMs: Math.round(app.fencing.writeLeaseSeconds * 1000),
+    targetAddress: target.dns.target,
+    ttl: app.dns.ttl,
+    waitForTtl: app.dns.waitForTtl,
+    verifyTimeoutSeconds: app.verify.timeoutSeconds,
+    approval,
+    services: app.services.map((s) => s.name),
+    rpoSeconds: app.policies.rpoSeconds,
+    fenceHookTimeoutSeconds: 10,
+  };
 }
