@@ -58,7 +58,14 @@ describe('four-eyes approvals', () => {
       targetHealth: waiting.approval!.facts!.targetHealth,
     });
 
-    const pending = await h.http().get(`/v1/approvals?app=${fx.app}`).set(h.as(fx.tokens.viewer)).expect(200);
+    // The list comes from Temporal's visibility, which may lag behind the operation's own record.
+    const pending = await waitFor(
+      async () => {
+        const res = await h.http().get(`/v1/approvals?app=${fx.app}`).set(h.as(fx.tokens.viewer)).expect(200);
+        return res.body.items.length > 0 ? res : false;
+      },
+      { what: 'the operation in GET /v1/approvals', timeoutMs: 15_000, intervalMs: 200 },
+    );
     assert.deepEqual(
       pending.body.items.map((o: { operationId: string }) => o.operationId),
       [id],

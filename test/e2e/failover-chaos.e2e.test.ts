@@ -194,10 +194,19 @@ class ChaosLane {
     const before = await this.appState();
     const serialBefore = await powerDnsSerial(fx);
     const started = Date.now();
+    // A switchover halts the region it leaves: the way back to it is a failback.
+    const current = await this.http().get(`/v1/apps/${fx.app}`).set(this.as('viewer')).expect(200);
+    const halted = (
+      (current.body as { control?: { state?: { halted?: string[] } } }).control?.state?.halted ?? []
+    ).includes(to);
     const res = await this.http()
-      .post(`/v1/apps/${fx.app}/failovers`)
+      .post(`/v1/apps/${fx.app}/${halted ? 'failbacks' : 'failovers'}`)
       .set(this.as('operator'))
-      .send({ to, mode: 'planned', reason: `chaos test, seed ${SEED}` });
+      .send(
+        halted
+          ? { reason: `chaos test, seed ${SEED}` }
+          : { to, mode: 'planned', reason: `chaos test, seed ${SEED}` },
+      );
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const { operationId } = res.body as { operationId: string };
 
