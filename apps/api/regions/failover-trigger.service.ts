@@ -30,7 +30,8 @@ const STANDBY_RANK: Partial<Record<RegionState, number>> = { healthy: 0, degrade
 export class FailoverTriggerService implements OnModuleInit, OnModuleDestroy {
   private readonly log = new Logger('failover-trigger');
   private unsubscribe: (() => void) | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly waits = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  private closed = false;
   /** Triggers still at work, so a shutdown or a test can wait for them. */
   private readonly pending = new Set<Promise<void>>();
 
@@ -50,9 +51,31 @@ export class FailoverTriggerService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     this.unsubscribe?.();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    await Promise.allSettled([...this.pending]);
+    this.closed = true;
+    for (const w of this.waits) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    this.waits.clear();
+    await this.idle();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const w = {
+        timer: setTimeout(() => {
+          this.waits.delete(w);
+          resolve();
+        }, ms),
+        resolve,
+      };
+      this.waits.add(w);
+    });
+  }
+
+  /** Resolves once every trigger at work has opened its failover or recorded why not. */
+  async idle(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
   private track(p: Promise<void>): void {
@@ -75,14 +98,8 @@ export class FailoverTriggerService implements OnModuleInit, OnModuleDestroy {
       const waitMs = policy ? policy.downForSeconds * 1000 - (Date.now() - t.at) : 0;
       if (waitMs > 0) {
         this.log.log(`${target} down: automatic failover once it has been down ${policy!.downForSeconds}s`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            this.timers.delete(timer);
-            resolve();
-          }, waitMs);
-          timer.unref();
-          this.timers.add(timer);
-        });
+        await this.sleep(waitMs);
+        if (this.closed) return;
         if (!this.stillDown(app, t)) {
           await this.record(app, t, 'failover.not-triggered', {
             code: 'recovered',

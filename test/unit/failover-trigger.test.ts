@@ -1,0 +1,191 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FailoverTriggerService } from '../../apps/api/regions/failover-trigger.service';
+import { ApiError } from '../../apps/api/common/api-error';
+import type { AuditEventInput } from '../../infra/audit/audit.port';
+import type { RegionState, RegionTransition } from '../../infra/health/region-detector';
+
+/**
+ * The failover trigger with its collaborators faked (immich-style service test): which down
+ * transitions open a failover, to which standby, with what spec, and what is recorded when none opens.
+ */
+
+type Started = { app: string; req: Record<string, unknown>; principal: { name: string } };
+
+function setup(
+  options: {
+    mode?: 'manual' | 'automatic';
+    automatic?: Record<string, unknown>;
+    states?: Record<string, RegionState>;
+    halted?: string[];
+    start?: (s: Started) => Promise<{ operationId: string }>;
+  } = {},
+) {
+  const events: AuditEventInput[] = [];
+  const started: Started[] = [];
+  let listener: ((app: string, t: RegionTransition) => void) | undefined;
+  let states: Record<string, RegionState> = options.states ?? {
+    east: 'down',
+    west: 'healthy',
+    north: 'healthy',
+  };
+  const config = {
+    apps: {
+      shop: {
+        regions: [{ name: 'east' }, { name: 'west' }, { name: 'north' }],
+        policies: { rpoSeconds: 600, approvals: { failover: { required: 1, expiresAfterSeconds: 3600 } } },
+        failover: { steps: [], mode: options.mode ?? 'manual', automatic: options.automatic },
+      },
+    },
+  };
+  const health = {
+    subscribe: (fn: typeof listener) => {
+      listener = fn;
+      return () => (listener = undefined);
+    },
+    states: () => new Map([['shop', states]]),
+    app: () => ({
+      regions: Object.entries(states).map(([region, state]) => ({ region, state, since: downSince })),
+    }),
+  };
+  let downSince = '';
+  const control = {
+    read: async () => ({ view: { state: { activeRegion: 'east', halted: options.halted ?? [] } } }),
+  };
+  const operations = {
+    startFailover: async (app: string, req: Record<string, unknown>, principal: { name: string }) => {
+      const s = { app, req, principal };
+      started.push(s);
+      return options.start ? options.start(s) : { operationId: `op-${started.length}` };
+    },
+  };
+  const audit = { append: async (e: AuditEventInput) => (events.push(e), e) };
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  const service = new FailoverTriggerService(
+    config as any,
+    audit as any,
+    health as any,
+    control as any,
+    operations as any,
+  );
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+  service.onModuleInit();
+  const transition = (region: string, to: RegionState, at = Date.now()): RegionTransition => {
+    downSince = new Date(at).toISOString();
+    const t: RegionTransition = {
+      region,
+      from: 'healthy',
+      to,
+      at,
+      reason: 'third says down',
+      votes: {
+        up: 0,
+        down: 2,
+        unknown: 1,
+        total: 3,
+        byVantage: { east: 'down', west: 'down', third: 'unknown' },
+      },
+    };
+    listener!('shop', t);
+    return t;
+  };
+  return {
+    service,
+    events,
+    started,
+    transition,
+    setStates: (s: Record<string, RegionState>) => (states = s),
+  };
+}
+
+describe('failover trigger', () => {
+  it('opens an unplanned failover of the active region as system:region-monitor, trigger in the spec', async () => {
+    const s = setup({ states: { east: 'down', west: 'degraded', north: 'healthy' } });
+    const t = s.transition('east', 'down');
+    await s.service.idle();
+    assert.equal(s.started.length, 1);
+    const { req, principal } = s.started[0]!;
+    assert.equal(principal.name, 'system:region-monitor');
+    assert.equal(req.mode, 'unplanned');
+    assert.equal(req.to, 'north', 'a healthy standby before a degraded one');
+    assert.match(
+      String(req.reason),
+      /^manual failover: active region east down since .* \(2\/3 vantage points: third says down\)$/,
+    );
+    assert.deepEqual(req.trigger, {
+      type: 'region-down',
+      failoverMode: 'manual',
+      region: 'east',
+      downSince: new Date(t.at).toISOString(),
+      from: 'healthy',
+      transition: 'third says down',
+      votes: t.votes,
+      targetState: 'healthy',
+    });
+    assert.deepEqual(
+      s.events.map((e) => [e.action, e.actor, e.target, e.details?.operationId]),
+      [['failover.triggered', 'system:region-monitor', 'region:shop/east', 'op-1']],
+    );
+  });
+
+  it('ignores a standby going down and transitions other than down', async () => {
+    const s = setup();
+    s.transition('west', 'down');
+    s.transition('east', 'degraded');
+    await s.service.idle();
+    assert.equal(s.started.length, 0);
+    assert.equal(s.events.length, 0);
+  });
+
+  it('never picks a down or halted standby, and records when none is left', async () => {
+    const s = setup({ states: { east: 'down', west: 'down', north: 'healthy' }, halted: ['north'] });
+    s.transition('east', 'down');
+    await s.service.idle();
+    assert.equal(s.started.length, 0);
+    assert.equal(s.events[0]!.action, 'failover.not-triggered');
+    assert.equal(s.events[0]!.details?.code, 'no-standby');
+  });
+
+  it('records a 409 (an operation already running) once, without retrying', async () => {
+    const s = setup({
+      start: async () => {
+        throw ApiError.conflict('operation-in-progress', 'an operation is already running for app "shop"', {
+          operationId: 'op-running',
+        });
+      },
+    });
+    s.transition('east', 'down');
+    await s.service.idle();
+    assert.equal(s.started.length, 1);
+    assert.equal(s.events.length, 1);
+    assert.equal(s.events[0]!.action, 'failover.not-triggered');
+    assert.equal(s.events[0]!.outcome, 'refused');
+    assert.equal(s.events[0]!.details?.code, 'operation-in-progress');
+    assert.deepEqual(s.events[0]!.details?.details, { operationId: 'op-running' });
+  });
+
+  it('automatic mode: waits downForSeconds, then opens with the resolved policy', async () => {
+    const s = setup({ mode: 'automatic', automatic: { downForSeconds: 0.2 } });
+    const begun = Date.now();
+    s.transition('east', 'down');
+    await s.service.idle();
+    assert.ok(Date.now() - begun >= 190, `opened after ${Date.now() - begun} ms`);
+    const trigger = s.started[0]!.req.trigger as Record<string, unknown>;
+    assert.equal(trigger.failoverMode, 'automatic');
+    assert.deepEqual(trigger.automatic, {
+      downForSeconds: 0.2,
+      requireStandbyHealthy: true,
+      maxRestorePointAgeSeconds: 600,
+      approvalWaitSeconds: 0,
+    });
+  });
+
+  it('automatic mode: a region that leaves down during downForSeconds opens nothing', async () => {
+    const s = setup({ mode: 'automatic', automatic: { downForSeconds: 0.2 } });
+    s.transition('east', 'down');
+    s.setStates({ east: 'degraded', west: 'healthy', north: 'healthy' });
+    await s.service.idle();
+    assert.equal(s.started.length, 0);
+    assert.equal(s.events[0]!.details?.code, 'recovered');
+  });
+});
