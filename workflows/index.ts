@@ -7,7 +7,6 @@ export { scheduledOperationWorkflow } from './scheduled.workflow';
 export { verificationWorkflow } from './verification.workflow';
 export { restorePointDeleteWorkflow } from './restore-point-delete.workflow';
 export { appControllerWorkflow } from './app-controller.workflow';
-export { customStepsTestWorkflow } from './custom-steps-test.workflow';
 export { drillWorkflow } from './drill.workflow';
 // Test-only: a DNS switch on its own (test/e2e/dns-strategies.e2e.test.ts).
 export { dnsSwitchWorkflow } from './dns-switch.workflow';

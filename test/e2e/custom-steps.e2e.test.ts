@@ -1,41 +1,31 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { parseConfig } from '../../infra/config/config.loader';
 import { buildCustomSteps } from '../../infra/config/custom-steps';
 import { verifySignature } from '../../infra/notify/webhook.notifier';
-import type { CustomStepsTestInput } from '../../workflows/custom-steps-test.workflow';
-import type { CheckpointConfirmation, CustomStepPlan } from '../../workflows/custom-steps';
-import {
-  appSlotWorkflowId,
-  coordinatorTaskQueue,
-  operationIdOf,
-  operationSearchAttributes,
-  STATUS_MEMO_KEY,
-} from '../../workflows/definitions';
-import {
-  FAILOVER_PLAN_STEPS,
-  initialOperationStatus,
-  isTerminal,
-  type OperationStatus,
-} from '../../workflows/operation';
+import { type CheckpointConfirmation, expandSteps } from '../../workflows/custom-steps';
+import { operationIdOf, parseOperationId } from '../../workflows/definitions';
+import { FAILOVER_PLAN_STEPS, isTerminal } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
 import { startAppFixture } from '../support/app-fixture';
 import { waitFor } from '../support/stack';
-import { WebhookReceiver } from '../support/webhook-receiver';
+import { type ReceivedWebhook, WebhookReceiver } from '../support/webhook-receiver';
 
 /**
- * Custom steps end to end: the worker (its own process, reading the secret from its configuration
- * through ${ENV}) calls a signed webhook that a real receiver verifies; a checkpoint waits until an
- * operator confirms it through the real API (or the CLI); a failure after the webhook calls its
- * compensation URL. The operation runs the planned-switchover plan with built-in steps that do
- * nothing (workflows/custom-steps-test.workflow.ts), so only the custom steps are under test here;
- * the failover e2e tests cover the built-in steps.
+ * Custom steps in real failovers, end to end: the worker (its own process, reading the webhook's
+ * secret from its configuration through ${ENV}) calls a signed webhook that a real receiver
+ * verifies; checkpoints wait until an operator confirms them through the API or the CLI; a
+ * checkpoint nobody confirms, or a cancel while one waits, rolls the failover back and calls the
+ * webhook's compensation URL, leaving DNS as it was. The app has no services, so each failover
+ * takes seconds.
  */
-
+const EAST = '127.0.1.1';
+const WEST = '127.0.1.2';
 const SECRET_ENV = 'SWITCHYARD_E2E_CUSTOM_STEP_SECRET';
+/** Short enough for the test that lets it time out, long enough to confirm it in the others. */
+const FINAL_LOOK_TIMEOUT_SECONDS = 5;
 
 /** Every string inside the history's payloads (they are bytes: JSON encoded). */
 function payloadText(value: unknown, out: string[] = []): string[] {
@@ -46,18 +36,19 @@ function payloadText(value: unknown, out: string[] = []): string[] {
   return out;
 }
 
-describe('custom steps (webhook, checkpoint) in an operation', () => {
+const actionOf = (r: ReceivedWebhook) => (JSON.parse(r.raw.toString('utf8')) as { action: string }).action;
+
+describe('custom steps in failovers (webhook, checkpoints)', () => {
   const receiver = new WebhookReceiver();
   /** Subscribed to `checkpoint.waiting` notifications. */
   const notified = new WebhookReceiver();
   let h: ApiHarness;
-  let plan: CustomStepPlan[];
-  let previous: WorkflowHandle | undefined;
 
   before(async () => {
     await Promise.all([receiver.start(), notified.start()]);
     const fx = await startAppFixture({
       ttl: 1,
+      verifyTimeoutSeconds: 10,
       notifications: {
         webhooks: [{ url: notified.url, secret: notified.secret, events: ['checkpoint.waiting'] }],
       },
@@ -78,14 +69,19 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
           secret: `\${${SECRET_ENV}}`,
           timeoutSeconds: 5,
         },
-        { name: 'dba-go', type: 'checkpoint', after: 'restore', timeoutSeconds: 120 },
-        { name: 'final-look', type: 'checkpoint', before: 'commit', timeoutSeconds: 120 },
+        { name: 'dba-go', type: 'checkpoint', before: 'dns', timeoutSeconds: 120 },
+        {
+          name: 'final-look',
+          type: 'checkpoint',
+          before: 'commit',
+          timeoutSeconds: FINAL_LOOK_TIMEOUT_SECONDS,
+          appliesTo: ['planned'],
+        },
       ],
     };
     const text = stringify(doc);
     writeFileSync(fx.configFile, text);
     fx.config = parseConfig(text, fx.configFile, process.env);
-    plan = buildCustomSteps(fx.config.apps[fx.app]!, 'planned');
     h = new ApiHarness(fx);
     await h.start({ listen: true });
   });
@@ -95,51 +91,15 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
     delete process.env[SECRET_ENV];
   });
 
-  /** Starts the test operation in the app's operation slot, as the API starts a failover. */
-  async function startOperation(custom: CustomStepPlan[], failAt?: string): Promise<string> {
-    const { fx } = h;
-    const spec = { to: 'west', mode: 'planned' as const, reason: 'custom steps e2e' };
-    const input: CustomStepsTestInput = {
-      app: fx.app,
-      spec,
-      requestedBy: 'alice',
-      mode: 'planned',
-      builtins: [...FAILOVER_PLAN_STEPS.planned],
-      custom,
-      failAt,
-    };
-    const client = await fx.temporal();
-    // The previous operation records its outcome a moment before its workflow closes the slot.
-    await previous?.result().catch(() => undefined);
-    const handle = await client.workflow.start('customStepsTestWorkflow', {
-      taskQueue: coordinatorTaskQueue(fx.config.temporal.taskQueuePrefix),
-      workflowId: appSlotWorkflowId(fx.app, 'operation'),
-      workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      args: [input],
-      memo: {
-        [STATUS_MEMO_KEY]: initialOperationStatus(
-          'failover',
-          fx.app,
-          spec,
-          'alice',
-          new Date().toISOString(),
-        ),
-      },
-      typedSearchAttributes: operationSearchAttributes(fx.app, 'failover'),
-    });
-    previous = handle;
-    return operationIdOf(fx.app, handle.firstExecutionRunId);
-  }
-
   function stepWaiting(id: string, step: string) {
     return waitFor(
       async () => {
         const op = await h.operation(id);
+        if (isTerminal(op.phase)) throw new Error(`operation ended ${op.phase}: ${JSON.stringify(op.error)}`);
         const s = op.steps.find((x) => x.name === step);
         return s?.status === 'Running' && s.detail?.startsWith('waiting for') ? op : false;
       },
-      { what: `checkpoint ${step} of ${id} waiting`, timeoutMs: 30_000, intervalMs: 100 },
+      { what: `checkpoint ${step} of ${id} waiting`, timeoutMs: 60_000, intervalMs: 100 },
     );
   }
 
@@ -147,15 +107,82 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
     return h.http().post(`/v1/operations/${id}/checkpoints/${step}/confirm`).set(h.as(token)).send(body);
   }
 
-  it('calls the signed webhook, waits at each checkpoint for an operator, and completes', async () => {
+  /** The receiver's requests about one operation, as [event, action]. */
+  function calls(id: string): string[][] {
+    return receiver.requests
+      .filter((r) => String(r.headers['x-switchyard-delivery']).startsWith(`${id}:`))
+      .map((r) => [String(r.headers['x-switchyard-event']), actionOf(r)]);
+  }
+
+  async function dnsOn(ip: string, what: string) {
+    assert.deepEqual(await h.fx.route53A(), [ip], `${what}: route 53`);
+    assert.deepEqual(await h.fx.powerDnsA(), [ip], `${what}: powerdns`);
+  }
+
+  const finished = (id: string) => h.phase(id, isTerminal, 'to finish', 90_000);
+
+  it('rolls back when a checkpoint is not confirmed in time: the webhook is compensated, DNS stays', async () => {
+    const id = await h.requestFailover('west', 'custom steps e2e: checkpoint timeout');
+    await stepWaiting(id, 'dba-go');
+    const ok = await confirm(id, 'dba-go', h.fx.tokens.operator);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    await stepWaiting(id, 'final-look');
+    const op = await finished(id);
+    assert.equal(op.phase, 'Failed', JSON.stringify(op.error));
+    assert.equal(op.error?.code, 'checkpoint-timeout');
+    assert.equal(op.error?.step, 'final-look');
+    assert.match(
+      op.error!.message,
+      new RegExp(`checkpoint "final-look" was not confirmed within ${FINAL_LOOK_TIMEOUT_SECONDS} s`),
+    );
+    const step = (name: string) => op.steps.find((s) => s.name === name)!;
+    assert.equal(step('final-look').status, 'Failed');
+    assert.equal(step('notify-ops').status, 'Compensated');
+    assert.equal(step('commit').status, 'Skipped');
+    assert.deepEqual(calls(id), [
+      ['custom-step.run', 'run'],
+      ['custom-step.compensate', 'compensate'],
+    ]);
+    const undo = receiver.requests.at(-1)!;
+    assert.equal(verifySignature(receiver.secret, undo.headers, undo.raw, 60), true);
+    await dnsOn(EAST, 'after the rollback');
+    const late = await confirm(id, 'final-look', h.fx.tokens.operator);
+    assert.deepEqual([late.status, late.body.error], [409, 'checkpoint-not-waiting']);
+  });
+
+  it('a cancel while a checkpoint waits rolls the failover back', async () => {
+    const id = await h.requestFailover('west', 'custom steps e2e: cancel at a checkpoint');
+    await stepWaiting(id, 'dba-go');
+    const cancel = await h
+      .http()
+      .post(`/v1/operations/${id}/cancel`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({ reason: 'the DBA says no' });
+    assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
+    const op = await finished(id);
+    assert.equal(op.phase, 'Cancelled', JSON.stringify(op.error));
+    assert.equal(op.steps.find((s) => s.name === 'notify-ops')!.status, 'Compensated');
+    assert.deepEqual(calls(id), [
+      ['custom-step.run', 'run'],
+      ['custom-step.compensate', 'compensate'],
+    ]);
+    await dnsOn(EAST, 'after the cancel');
+    const late = await confirm(id, 'dba-go', h.fx.tokens.operator);
+    assert.deepEqual([late.status, late.body.error], [409, 'checkpoint-not-waiting']);
+  });
+
+  it('calls the signed webhook, waits at each checkpoint for an operator, and completes the failover', async () => {
     const { fx } = h;
-    const id = await startOperation(plan);
+    const id = await h.requestFailover('west', 'custom steps e2e');
     await stepWaiting(id, 'dba-go');
 
-    const run = receiver.requests.filter((r) => r.headers['x-switchyard-event'] === 'custom-step.run');
-    assert.equal(run.length, 1);
-    assert.equal(verifySignature(receiver.secret, run[0]!.headers, run[0]!.raw, 60), true);
-    assert.deepEqual(JSON.parse(run[0]!.raw.toString('utf8')), {
+    assert.deepEqual(calls(id), [['custom-step.run', 'run']]);
+    const run = receiver.requests.find((r) =>
+      String(r.headers['x-switchyard-delivery']).startsWith(`${id}:`),
+    )!;
+    assert.equal(verifySignature(receiver.secret, run.headers, run.raw, 60), true);
+    assert.equal(run.headers['x-switchyard-delivery'], `${id}:notify-ops:run`);
+    assert.deepEqual(JSON.parse(run.raw.toString('utf8')), {
       operationId: id,
       app: fx.app,
       step: 'notify-ops',
@@ -188,7 +215,7 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
       fx.tokens.operator,
     );
     assert.deepEqual([unknownOp.status, unknownOp.body.error], [404, 'operation-not-found']);
-    for (const step of ['nope', 'notify-ops']) {
+    for (const step of ['nope', 'notify-ops', 'dns']) {
       const r = await confirm(id, step, fx.tokens.operator);
       assert.deepEqual([r.status, r.body.error], [404, 'checkpoint-not-found'], JSON.stringify(r.body));
     }
@@ -196,7 +223,8 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
     assert.deepEqual([notYet.status, notYet.body.error], [409, 'checkpoint-not-waiting']);
     const still = await h.operation(id);
     assert.equal(still.steps.find((s) => s.name === 'dba-go')!.status, 'Running');
-    assert.equal(still.steps.find((s) => s.name === 'promote')!.status, 'Pending');
+    assert.equal(still.steps.find((s) => s.name === 'dns')!.status, 'Pending');
+    await dnsOn(EAST, 'while the checkpoint waits');
 
     const cli = await h.cli(fx.tokens.operator, 'confirm', id, 'dba-go', '--reason', 'replica lag is zero');
     assert.equal(cli.code, 0, cli.stderr);
@@ -209,27 +237,16 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
     assert.equal(byAdmin.status, 200, JSON.stringify(byAdmin.body));
     assert.equal((byAdmin.body as CheckpointConfirmation).confirmedBy, 'carol');
 
-    const done = await h.phase(id, isTerminal, 'to finish', 30_000);
+    const done = await finished(id);
     assert.equal(done.phase, 'Completed', JSON.stringify(done.error));
     assert.deepEqual(
       done.steps.map((s) => s.name),
-      [
-        'preflight',
-        'approval',
-        'quiesce',
-        'final-restore-point',
-        'notify-ops',
-        'fence',
-        'restore',
-        'dba-go',
-        'promote',
-        'dns',
-        'verify',
-        'final-look',
-        'commit',
-      ],
+      expandSteps(FAILOVER_PLAN_STEPS.planned, buildCustomSteps(fx.config.apps[fx.app]!, 'planned')),
     );
-    assert.ok(done.steps.every((s) => s.status === 'Completed'));
+    assert.deepEqual(
+      done.steps.filter((s) => ['notify-ops', 'dba-go', 'final-look'].includes(s.name)).map((s) => s.status),
+      ['Completed', 'Completed', 'Completed'],
+    );
     assert.equal(
       done.steps.find((s) => s.name === 'dba-go')!.detail,
       'confirmed by alice: replica lag is zero',
@@ -242,76 +259,28 @@ describe('custom steps (webhook, checkpoint) in an operation', () => {
         ['final-look', 'carol', 'dashboards look fine'],
       ],
     );
+    await dnsOn(WEST, 'after the failover');
 
     const events = await h.audit(`target=operation:${id}`);
-    const confirmed = events.filter((e) => e.action === 'checkpoint.confirmed');
     assert.deepEqual(
-      confirmed.map((e) => [e.actor, e.details.step, e.details.comment]),
+      events
+        .filter((e) => e.action === 'checkpoint.confirmed')
+        .map((e) => [e.actor, e.details.step, e.details.comment]),
       [
         ['alice', 'dba-go', 'replica lag is zero'],
         ['carol', 'final-look', 'dashboards look fine'],
       ],
     );
-    const calls = events.filter((e) => e.action === 'checkpoint.confirm');
-    assert.ok(calls.some((e) => e.actor === 'victor' && e.outcome !== 'accepted'));
-    assert.equal(calls.filter((e) => e.outcome === 'accepted').length, 2);
+    const api = events.filter((e) => e.action === 'checkpoint.confirm');
+    assert.ok(api.some((e) => e.actor === 'victor' && e.outcome !== 'accepted'));
+    assert.equal(api.filter((e) => e.outcome === 'accepted').length, 2);
 
     // The secret is in no answer, no audit event and nowhere in the workflow's history.
     const client = await fx.temporal();
-    const history = await client.workflow.getHandle(appSlotWorkflowId(fx.app, 'operation')).fetchHistory();
+    const wf = parseOperationId(id)!;
+    const history = await client.workflow.getHandle(wf.workflowIds[0]!, wf.runId).fetchHistory();
     const seen = [JSON.stringify(done), JSON.stringify(events), ...payloadText(history)].join('\n');
     assert.ok(seen.includes('notify-ops'));
     assert.ok(!seen.includes(receiver.secret), 'the webhook secret leaked');
-  });
-
-  it('calls the compensation URL when a later step fails, and fails a checkpoint nobody confirms in time', async () => {
-    const short = plan.map((p) => (p.type === 'checkpoint' ? { ...p, timeoutSeconds: 2 } : p));
-    const before = receiver.requests.length;
-    const id = await startOperation(short);
-    const failed = await h.phase(id, isTerminal, 'to finish', 30_000);
-    assert.equal(failed.phase, 'Failed');
-    assert.equal(failed.error?.code, 'checkpoint-timeout');
-    assert.equal(failed.error?.step, 'dba-go');
-    const step = (name: string) => failed.steps.find((s) => s.name === name)!;
-    assert.equal(step('dba-go').status, 'Failed');
-    assert.match(step('dba-go').error!.message, /checkpoint "dba-go" was not confirmed within 2 s/);
-    assert.equal(step('notify-ops').status, 'Compensated');
-    assert.equal(step('final-look').status, 'Skipped');
-
-    const calls = receiver.requests
-      .slice(before)
-      .map((r) => [
-        r.headers['x-switchyard-event'],
-        (JSON.parse(r.raw.toString('utf8')) as { action: string }).action,
-      ]);
-    assert.deepEqual(calls, [
-      ['custom-step.run', 'run'],
-      ['custom-step.compensate', 'compensate'],
-    ]);
-    const undo = receiver.requests.at(-1)!;
-    assert.equal(verifySignature(receiver.secret, undo.headers, undo.raw, 60), true);
-    assert.equal(undo.headers['x-switchyard-delivery'], `${id}:notify-ops:compensate`);
-
-    const late = await confirm(id, 'dba-go', h.fx.tokens.operator);
-    assert.deepEqual([late.status, late.body.error], [409, 'checkpoint-not-waiting']);
-  });
-
-  it('fails the webhook step on an unexpected answer, before anything after it runs', async () => {
-    const refusing = new WebhookReceiver(() => 422);
-    await refusing.start();
-    try {
-      const custom = plan.map((p) =>
-        p.type === 'webhook' ? { ...p, url: refusing.url, compensateUrl: undefined } : p,
-      );
-      const id = await startOperation(custom);
-      const failed: OperationStatus = await h.phase(id, isTerminal, 'to finish', 30_000);
-      assert.equal(failed.phase, 'Failed');
-      assert.equal(failed.error?.code, 'custom-step-unexpected-status');
-      assert.match(failed.error!.message, /answered 422, expected 200\/201\/202\/204/);
-      assert.equal(failed.steps.find((s) => s.name === 'fence')!.status, 'Skipped');
-      assert.equal(refusing.requests.length, 1);
-    } finally {
-      await refusing.stop();
-    }
   });
 });
