@@ -20,6 +20,11 @@ export interface RestoreTarget {
   manifest: RestorePointManifest;
   /** Per-service progress, shown on the operation (`facts.services`): Verified, Restoring, ... */
   perService: Record<string, string>;
+  /**
+   * `scratch`: restore into and verify the services' scratch places in the region (test restores
+   * and drills, docs/drills.md), never their live ones. Default: the live places.
+   */
+  place?: 'live' | 'scratch';
 }
 
 /** Services grouped so that each group depends only on earlier groups. */
@@ -89,6 +94,7 @@ export async function restoreServices(
         op.publish();
         try {
           const r = await regionOf(t).restoreService({
+            ...(t.place ? { place: t.place } : {}),
             app: t.app,
             region: t.region,
             service: name,
@@ -114,6 +120,7 @@ export async function verifyServices(t: RestoreTarget): Promise<string> {
   const results = await Promise.all(
     t.manifest.services.map((s) =>
       regionOf(t).verifyService({
+        ...(t.place ? { place: t.place } : {}),
         app: t.app,
         region: t.region,
         service: s.name,

@@ -8,12 +8,12 @@ import type {
 import { regionTaskQueue } from './definitions';
 import type { OperationRuntime } from './operation-runtime';
 import { toOperationError } from './operation-runtime';
-import { restoreOrder } from './restore.workflow';
+import { restoreInto } from './restore-core';
 
 /**
  * The pieces test restores and drills share (docs/drills.md): restore a restore point into the
- * scratch places of one region (the restore activities with `place: 'scratch'`: artifacts
- * verified first, services in dependency order, each verified after), start the app's scratch
+ * scratch places of one region (the restore core, ./restore-core.ts, with `place: 'scratch'`:
+ * artifacts verified first, services in dependency order, each verified after), start the app's scratch
  * instance and wait until it answers healthy, run the app's declared checks, and clean every
  * scratch place up again. Live places are never named: every call goes to the scratch place.
  */
@@ -56,9 +56,10 @@ interface Ctx {
 }
 
 /**
- * Prepares every service's scratch place (emptied; a scratch database created), checks every
- * artifact of the region's copy against the manifest, restores the services in dependency order
- * and verifies each. Throws on the first failure; `report.services` says how far each got.
+ * Prepares every service's scratch place (emptied; a scratch database created), then the restore
+ * core with `place: 'scratch'`: every artifact of the region's copy checked against the manifest,
+ * the services restored in dependency order, each verified. Throws on the first failure;
+ * `report.services` says how far each got.
  */
 export async function restoreIntoScratch(
   op: OperationRuntime,
@@ -68,51 +69,21 @@ export async function restoreIntoScratch(
 ): Promise<string> {
   const { manifest, region } = plan;
   const acts = scratchRegion(c.taskQueuePrefix, region);
-  const per = report.services;
-  const call = (service: string) => ({ app: c.app, region, service, restorePointId: manifest.id });
-  manifest.services.forEach((s) => (per[s.name] = 'Pending'));
-  await Promise.all(manifest.services.map((s) => acts.prepareScratchService(call(s.name))));
-  const verified = await Promise.all(
-    manifest.services.map((s) => acts.verifyArtifact({ app: c.app, region, artifact: s.artifact })),
+  manifest.services.forEach((s) => (report.services[s.name] = 'Pending'));
+  await Promise.all(
+    manifest.services.map((s) =>
+      acts.prepareScratchService({ app: c.app, region, service: s.name, restorePointId: manifest.id }),
+    ),
   );
-  const levels = restoreOrder(manifest.services);
-  for (const level of levels) {
-    await Promise.all(
-      level.map(async (name) => {
-        const i = manifest.services.findIndex((s) => s.name === name);
-        per[name] = 'Restoring';
-        op.publish();
-        try {
-          await acts.restoreService({
-            ...call(name),
-            place: 'scratch',
-            artifact: manifest.services[i]!.artifact,
-            versionId: verified[i]!.versionId,
-          });
-          per[name] = 'Restored';
-        } catch (err) {
-          per[name] = `Failed: ${toOperationError(err).message}`;
-          throw err;
-        }
-      }),
-    );
-  }
-  const checks = await Promise.all(
-    manifest.services.map((s) => acts.verifyService({ ...call(s.name), place: 'scratch' })),
-  );
-  manifest.services.forEach((s, i) => (per[s.name] = checks[i]!.ok ? 'Verified' : 'VerifyFailed'));
-  const bad = manifest.services.filter((_s, i) => !checks[i]!.ok);
-  if (bad.length > 0) {
-    throw ApplicationFailure.nonRetryable(
-      `service(s) ${bad.map((s) => s.name).join(', ')} did not verify in scratch: ` +
-        bad.map((s) => checks[manifest.services.indexOf(s)]!.detail).join('; '),
-      'verify-failed',
-    );
-  }
-  return (
-    `${manifest.id} into the scratch places of ${region}, in order ${levels.map((l) => l.join('+')).join(' → ')}; ` +
-    manifest.services.map((s, i) => `${s.name}: ${checks[i]!.detail}`).join('; ')
-  );
+  const detail = await restoreInto(op, {
+    app: c.app,
+    region,
+    taskQueuePrefix: c.taskQueuePrefix,
+    manifest,
+    perService: report.services,
+    place: 'scratch',
+  });
+  return `${detail} (scratch places)`;
 }
 
 /** Starts the scratch instance (its start hook, if declared) and waits until it answers healthy. */
