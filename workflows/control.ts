@@ -182,10 +182,37 @@ export function applyControlChange(state: ControlState, change: ControlChange, a
 }
 
 /**
- * A fence counts once a majority of all regions' buckets hold it: every instance that reads a
- * majority (the write lease) then sees it. The fenced region's own bucket is not required (in an
- * unplanned failover it may be gone with its region); the failover checks its target's copy itself.
+ * R: how many of the app's `n` control-state buckets (every region's, plus the fencing witness
+ * when configured) a write lease must read: a majority, so that two leases can never be granted
+ * from disjoint reads.
+ */
+export function leaseReadQuorum(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+/**
+ * W: how many buckets must hold a fence so that every lease read (R buckets) includes at least one
+ * of them: W + R > n, and no more, so W = n - R + 1. n = 2: R = 2, W = 1; n = 3 (two regions and
+ * a witness): R = 2, W = 2; n = 4: R = 3, W = 2.
+ */
+export function fenceWriteQuorum(n: number): number {
+  return n - leaseReadQuorum(n) + 1;
+}
+
+/**
+ * A fence counts once `fenceWriteQuorum` of all the buckets hold it: every instance that reads a
+ * lease quorum then sees it. The fenced region's own bucket is not required (in an unplanned
+ * failover it may be gone with its region); the failover checks its target's copy itself.
  */
 export function fenceRecorded(mirrored: readonly MirrorResult[]): boolean {
-  return mirrored.filter((m) => m.ok).length * 2 > mirrored.length;
+  return mirrored.filter((m) => m.ok).length >= fenceWriteQuorum(mirrored.length);
+}
+
+/**
+ * Whether a region could be given a write lease with the buckets that answered: a lease reads
+ * `leaseReadQuorum` of them. A fence recorded without this stops every old writer but leaves the
+ * app with none.
+ */
+export function leaseQuorumReachable(mirrored: readonly MirrorResult[]): boolean {
+  return mirrored.filter((m) => m.ok).length >= leaseReadQuorum(mirrored.length);
 }

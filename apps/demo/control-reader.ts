@@ -4,7 +4,8 @@ import type { DemoAppOptions } from './demo-app';
 
 /**
  * The demo app's fencing from a Switchyard configuration: it reads `apps.<app>`'s control state
- * from every region's bucket (as the coordinator mirrors it) with the app's lease settings.
+ * from every region's bucket and the app's fencing witness, if it has one (as the coordinator
+ * mirrors it), with the app's lease settings.
  * One bucket read is bounded well below the lease, so a stopped S3 server cannot hold a refresh.
  */
 export function fencingFromConfig(

@@ -1,9 +1,11 @@
 import type { ControlState } from '../../infra/storage/control-state.store';
+import { leaseReadQuorum } from '../../workflows/control';
 
 /**
  * The demo app's write lease (docs/fencing.md). An instance accepts writes only while its last
  * successful refresh is younger than `writeLeaseMs` and named its region the writer and not halted.
- * A refresh succeeds when a MAJORITY of the regions' buckets answered; it takes the newest state
+ * A refresh succeeds when a MAJORITY of the buckets answered (every region's, and the fencing
+ * witness when the app has one: `leaseReadQuorum`); it takes the newest state
  * among them. The lease is dated from when the refresh STARTED: whatever the buckets held then is
  * at most that old. A failover waits writeLeaseMs between its fence and its promote, so by the time
  * a new writer is named, every instance that has not seen the fence has stopped on its own.
@@ -43,14 +45,15 @@ export class WriteLease {
   /** Records a refresh that started at `startedAt`: it counts only with a majority of the buckets read. */
   record(startedAt: number, read: LeaseRead): void {
     const ok = read.regions.filter((r) => r.ok).length;
-    if (ok * 2 <= read.regions.length) {
+    const quorum = leaseReadQuorum(read.regions.length);
+    if (ok < quorum) {
       // Too few buckets to extend the lease, but a newer state that takes writes away counts at once.
       const s = read.state;
       if (ok > 0 && this.isNewer(s) && (s.writer !== this.region || s.halted.includes(this.region))) {
         this.state = s;
       }
       this.lastError =
-        `read ${ok} of ${read.regions.length} region buckets, a majority is needed (` +
+        `read ${ok} of ${read.regions.length} buckets, a majority (${quorum}) is needed (` +
         read.regions
           .filter((r) => !r.ok)
           .map((r) => `${r.region}: ${r.error ?? 'failed'}`)

@@ -1,10 +1,14 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { SwitchyardConfig } from '../config/config.schema';
+import { WITNESS, type SwitchyardConfig } from '../config/config.schema';
 import type { ControlState, ControlStateStore } from '../storage/control-state.store';
 import type { AppControllerInput } from '../../workflows/app-controller.workflow';
 import {
   fenceRecorded,
+  fenceWriteQuorum,
+  leaseQuorumReachable,
+  leaseReadQuorum,
   type ControlRequest,
   type ControlResult,
   type MirrorResult,
@@ -62,6 +66,66 @@ function rethrow(err: unknown): never {
   throw err;
 }
 
+/**
+ * How many attempts a fence gets to reach its quorum (the controller applies it once; every
+ * retry mirrors it again, so a bucket that answers again completes it). After that the failure
+ * is final, so that the operation compensates instead of retrying for as long as its policy lets it.
+ */
+export const FENCE_QUORUM_ATTEMPTS = 3;
+
+/** The activity's attempt (1 outside an activity, e.g. when a test calls it directly). */
+function activityAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * Why a fence that the controller applied does not count (null when it does): fewer than
+ * W = n - R + 1 buckets hold it, or fewer than R answered, so that no region could hold a write
+ * lease after it (docs/fencing.md). The message names the unreachable buckets; with two regions
+ * and no witness it says to add one. Retryable (type `fence-quorum-unreachable`) until attempt
+ * FENCE_QUORUM_ATTEMPTS, then non-retryable.
+ */
+export function fenceQuorumFailure(
+  region: string,
+  result: ControlResult,
+  context: { app: string; regions: number; witness: boolean; attempt: number },
+): ApplicationFailure | null {
+  const { mirrored } = result;
+  if (fenceRecorded(mirrored) && leaseQuorumReachable(mirrored)) return null;
+  const n = mirrored.length;
+  const ok = mirrored.filter((m) => m.ok).length;
+  const w = fenceWriteQuorum(n);
+  const r = leaseReadQuorum(n);
+  const unreachable = mirrored
+    .filter((m) => !m.ok)
+    .map((m) => `${m.region === WITNESS ? 'the witness' : `${m.region}'s bucket`} (${m.error ?? 'failed'})`)
+    .join(', ');
+  let message =
+    ok < w
+      ? `fence of ${region} (epoch ${result.state.epoch}) is recorded in ${ok} of ${n} buckets; it needs ${w} ` +
+        `so that every write lease (a read of ${r}) sees it`
+      : `fence of ${region} (epoch ${result.state.epoch}) is recorded in ${ok} of ${n} buckets, but with ${ok} ` +
+        `answering no region can hold a write lease (it reads ${r}), so the failover could name no writer`;
+  message += `; unreachable: ${unreachable}`;
+  if (!context.witness && context.regions === 2) {
+    message +=
+      `. With two regions and no witness every quorum needs both regions' buckets: add ` +
+      `apps.${context.app}.fencing.witness (a third bucket outside both regions) so that two of three suffice`;
+  }
+  if (context.attempt >= FENCE_QUORUM_ATTEMPTS) {
+    return ApplicationFailure.nonRetryable(
+      `${message} (gave up after ${context.attempt} attempts)`,
+      'fence-quorum-unreachable',
+    );
+  }
+  // The retry (same requestId) applies nothing again, it mirrors once more.
+  return ApplicationFailure.retryable(message, 'fence-quorum-unreachable');
+}
+
 export function createControlActivities(deps: ControlActivityDeps) {
   return {
     /** Applies one change through the app's controller; the same requestId is applied once. */
@@ -75,14 +139,14 @@ export function createControlActivities(deps: ControlActivityDeps) {
         })
         .catch(rethrow);
       const c = input.change;
-      if (c.type === 'fence' && !fenceRecorded(result.mirrored)) {
-        const missed = result.mirrored.filter((m) => !m.ok);
-        // Retryable: the retry (same requestId) applies nothing again, it mirrors once more.
-        throw new Error(
-          `fence of ${c.region} (epoch ${result.state.epoch}) is recorded in ${result.mirrored.length - missed.length} ` +
-            `of ${result.mirrored.length} region buckets; it needs a majority ` +
-            `(unreachable: ${missed.map((m) => `${m.region}: ${m.error ?? 'failed'}`).join('; ')})`,
-        );
+      if (c.type === 'fence') {
+        const failure = fenceQuorumFailure(c.region, result, {
+          app: input.app,
+          regions: regionsOf(deps.config, input.app).length,
+          witness: Boolean(deps.config.apps[input.app]!.fencing.witness),
+          attempt: activityAttempt(),
+        });
+        if (failure) throw failure;
       }
       return result;
     },

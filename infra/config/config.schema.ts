@@ -466,11 +466,20 @@ const softDeleteSchema = z
  * control state names their region the writer. `writeLeaseSeconds` is how long a read stays fresh;
  * a failover waits it between the fence and the promote. Defaults: WRITE_LEASE_MS, LEASE_REFRESH_MS.
  */
+/** What the fencing witness is called wherever regions are listed (mirror and lease results). */
+export const WITNESS = 'witness';
+
 const fencingSchema = z
   .object({
     writeLeaseSeconds: z.number().min(0.1).max(300).default(2),
     /** How often an instance reads the control state from every region's bucket; below the lease. */
     leaseRefreshSeconds: z.number().min(0.05).max(60).default(0.5),
+    /**
+     * A third place for the control state, outside the app's regions (cf. a cluster's file-share
+     * witness): mirrored and read like a region's bucket and counted in every quorum, so that two
+     * regions can lose one and still fence it and name a new writer.
+     */
+    witness: z.object({ bucket: bucketSchema }).strict().optional(),
   })
   .strict()
   .refine((f) => f.leaseRefreshSeconds < f.writeLeaseSeconds, {
@@ -563,6 +572,27 @@ const appSchema = z
       }
       seen.set(r.name, i);
     });
+    const witness = app.fencing.witness?.bucket;
+    if (witness) {
+      // The witness counts as a vote of its own: it must be neither a region nor a region's bucket.
+      const place = (b: typeof witness) => `${b.endpoint ?? 'aws'}|${b.name}|${b.prefix}`;
+      app.regions.forEach((r, i) => {
+        if (r.name === WITNESS) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['regions', i, 'name'],
+            message: `"${WITNESS}" names the fencing witness; choose another region name`,
+          });
+        }
+        if (place(r.bucket) === place(witness)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['fencing', 'witness', 'bucket'],
+            message: `the witness must be a bucket of its own, not regions[${i}]'s (${r.name}): it is a separate vote`,
+          });
+        }
+      });
+    }
     const active = app.regions.filter((r) => r.role === 'active').length;
     if (active !== 1) {
       ctx.addIssue({

@@ -33,6 +33,11 @@ export interface LocalAppSpec {
     excludeRequester?: boolean;
     expiresAfterSeconds?: number;
   };
+  /**
+   * The app's `fencing.witness`: the stack's witness S3 server (same key prefix as the regions'),
+   * a third bucket every quorum counts (docs/fencing.md).
+   */
+  witness?: boolean;
   /** `database.url`, e.g. `sqlite:/path/switchyard.db`. */
   databaseUrl?: string;
   /** The top-level `notifications` section, e.g. `{ webhooks: [{ url, secret }] }`. */
@@ -129,10 +134,18 @@ export function localDnsProviders(
 }
 
 export function localAppConfig(
-  stack: Pick<StackInfo, 'temporal' | 's3' | 'moto' | 'powerdns'>,
+  stack: Pick<StackInfo, 'temporal' | 's3' | 'witness' | 'moto' | 'powerdns'>,
   spec: LocalAppSpec,
 ): Record<string, unknown> {
   const port = spec.regions[0]!.port;
+  if (spec.witness && !stack.witness) throw new Error('the stack has no fencing witness S3 server');
+  const bucketOf = (s3: S3RegionInfo) => ({
+    name: s3.bucket,
+    endpoint: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    ...(spec.bucketPrefix ? { prefix: spec.bucketPrefix } : {}),
+  });
   return {
     temporal: {
       address: stack.temporal.address,
@@ -156,13 +169,7 @@ export function localAppConfig(
             healthUrl: `http://${r.ip}:${r.port}/healthz`,
             fenceUrl: `http://${r.ip}:${r.port}/fence`,
             unfenceUrl: `http://${r.ip}:${r.port}/unfence`,
-            bucket: {
-              name: s3.bucket,
-              endpoint: s3.endpoint,
-              accessKeyId: s3.accessKeyId,
-              secretAccessKey: s3.secretAccessKey,
-              ...(spec.bucketPrefix ? { prefix: spec.bucketPrefix } : {}),
-            },
+            bucket: bucketOf(s3),
             dns: { target: r.ip },
             ...(r.scratch ? { scratch: r.scratch } : {}),
           };
@@ -179,6 +186,9 @@ export function localAppConfig(
           resolvers: [`${stack.powerdns.dnsHost}:${stack.powerdns.dnsPort}`],
           timeoutSeconds: spec.verifyTimeoutSeconds ?? 60,
         },
+        ...(spec.witness && stack.witness
+          ? { fencing: { witness: { bucket: bucketOf(stack.witness) } } }
+          : {}),
         ...(spec.services ? { services: spec.services } : {}),
         ...(spec.restorePoints ? { restorePoints: spec.restorePoints } : {}),
         ...(spec.softDelete ? { softDelete: spec.softDelete } : {}),

@@ -107,7 +107,7 @@ export function demoTokens(): DemoToken[] {
  * that a schema change shows up here and not as a crash of the worker or API.
  */
 export function demoConfigYaml(
-  info: Pick<StackInfo, 'runDir' | 'temporal' | 's3' | 'moto' | 'powerdns'>,
+  info: Pick<StackInfo, 'runDir' | 'temporal' | 's3' | 'witness' | 'moto' | 'powerdns'>,
   tokens: DemoToken[],
   api: { host: string; port: number },
   services?: DemoServicesInfo,
@@ -127,6 +127,9 @@ export function demoConfigYaml(
         : {}),
     })),
     api,
+    // Two regions and the stack's witness bucket: an unplanned failover away from a lost region
+    // can still fence it and give the other a write lease (docs/fencing.md#the-fencing-witness).
+    witness: Boolean(info.witness),
     ...(services
       ? {
           services: demoAppServices(

@@ -238,7 +238,7 @@ function printSummary(
       ? `  API             ${apiUrl}   (OpenAPI: ${apiUrl}/docs)`
       : `  API             NOT started (would be ${apiUrl})`,
     `  Temporal        ${info.temporal.address}   namespace ${info.temporal.namespace}   UI ${info.temporal.uiUrl}`,
-    ...info.s3.map(
+    ...[...info.s3, ...(info.witness ? [info.witness] : [])].map(
       (r) => `  S3 ${r.region.padEnd(13)}${r.endpoint}   bucket ${r.bucket}   key ${r.accessKeyId}`,
     ),
     `  Route 53 (moto) ${info.moto.endpoint}`,

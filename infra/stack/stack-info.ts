@@ -16,6 +16,8 @@ export interface StackInfo {
   runDir: string;
   temporal: { address: string; namespace: string; uiUrl: string };
   s3: S3RegionInfo[];
+  /** A third, small S3 server outside both regions: the apps' fencing witness (docs/fencing.md). */
+  witness?: S3RegionInfo;
   moto: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   powerdns: { apiUrl: string; apiKey: string; serverId: string; dnsHost: string; dnsPort: number };
   /** A PostgreSQL database (`switchyard_test`) for the SQL stores' tests; the test harness starts it. */

@@ -14,6 +14,9 @@ export const TEST_REGIONS = [
   { region: 'west', bucket: 'switchyard-west' },
 ] as const;
 
+/** The fencing witness: its own versitygw (port, directory), outside both regions. */
+export const TEST_WITNESS = { region: 'witness', bucket: 'switchyard-witness' } as const;
+
 export interface RunningServers {
   info: StackInfo;
   supervisor: Supervisor;
@@ -22,7 +25,7 @@ export interface RunningServers {
 }
 
 /**
- * Starts Temporal, two versitygw regions, moto, PowerDNS and PostgreSQL on free loopback ports,
+ * Starts Temporal, two versitygw regions and a small third one (the fencing witness), moto, PowerDNS and PostgreSQL on free loopback ports,
  * all at once. If one fails, the others are stopped and the first error is thrown.
  */
 export async function startTestServers(
@@ -32,7 +35,7 @@ export async function startTestServers(
   mkdirSync(runDir, { recursive: true });
   const results = await Promise.allSettled([
     startTemporal(supervisor),
-    Promise.all(TEST_REGIONS.map((r) => startVersitygw(supervisor, r.region, r.bucket))),
+    Promise.all([...TEST_REGIONS, TEST_WITNESS].map((r) => startVersitygw(supervisor, r.region, r.bucket))),
     startMoto(supervisor),
     startPowerDns(supervisor),
     startPostgres(supervisor),
@@ -45,7 +48,7 @@ export async function startTestServers(
       first.message += `\n(and ${rest.length} more: ${rest.map((e) => e.message.split('\n')[0]).join('; ')})`;
     throw first;
   }
-  const [temporal, s3, moto, powerdns, postgres] = results.map(
+  const [temporal, s3AndWitness, moto, powerdns, postgres] = results.map(
     (r) => (r as PromiseFulfilledResult<unknown>).value,
   ) as [
     Awaited<ReturnType<typeof startTemporal>>,
@@ -54,17 +57,21 @@ export async function startTestServers(
     Awaited<ReturnType<typeof startPowerDns>>,
     Awaited<ReturnType<typeof startPostgres>>,
   ];
+  const s3 = s3AndWitness.slice(0, TEST_REGIONS.length);
+  const witness = s3AndWitness[TEST_REGIONS.length]!;
+  const s3Info = ({ region, endpoint, accessKeyId, secretAccessKey, bucket, dataDir }: typeof witness) => ({
+    region,
+    endpoint,
+    accessKeyId,
+    secretAccessKey,
+    bucket,
+    dataDir,
+  });
   const info: StackInfo = {
     runDir,
     temporal: { address: temporal.address, namespace: temporal.namespace, uiUrl: temporal.uiUrl },
-    s3: s3.map(({ region, endpoint, accessKeyId, secretAccessKey, bucket, dataDir }) => ({
-      region,
-      endpoint,
-      accessKeyId,
-      secretAccessKey,
-      bucket,
-      dataDir,
-    })),
+    s3: s3.map(s3Info),
+    witness: s3Info(witness),
     moto: {
       endpoint: moto.endpoint,
       region: moto.region,
@@ -79,7 +86,7 @@ export async function startTestServers(
       dnsPort: powerdns.dnsPort,
     },
     postgres: { url: postgres.url },
-    processes: [temporal, ...s3, moto, powerdns, postgres].map(({ name, pid, logFile }) => ({
+    processes: [temporal, ...s3, witness, moto, powerdns, postgres].map(({ name, pid, logFile }) => ({
       name,
       pid,
       logFile,

@@ -1,5 +1,5 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { AppConfig, SwitchyardConfig } from '../config/config.schema';
+import { WITNESS, type AppConfig, type BucketConfig, type SwitchyardConfig } from '../config/config.schema';
 import { createS3Client, describeS3Error } from './s3.client';
 
 /**
@@ -97,13 +97,27 @@ export class ControlStateStore {
     return a;
   }
 
+  /**
+   * Where the control state lives: every region's bucket and, when configured, the fencing witness
+   * (named `witness`). Every quorum counts all of them (docs/fencing.md).
+   */
+  places(app: string): { region: string; bucket: BucketConfig }[] {
+    const a = this.app(app);
+    const regions = a.regions.map((r) => ({ region: r.name, bucket: r.bucket }));
+    return a.fencing.witness ? [...regions, { region: WITNESS, bucket: a.fencing.witness.bucket }] : regions;
+  }
+
+  private place(app: string, region: string): BucketConfig {
+    const p = this.places(app).find((x) => x.region === region);
+    if (!p) throw new Error(`unknown region "${region}" of app "${app}"`);
+    return p.bucket;
+  }
+
   private client(app: string, region: string): S3Client {
     const key = `${app}/${region}`;
     let c = this.clients.get(key);
     if (!c) {
-      const r = this.app(app).regions.find((x) => x.name === region);
-      if (!r) throw new Error(`unknown region "${region}" of app "${app}"`);
-      c = createS3Client(r.bucket, {
+      c = createS3Client(this.place(app, region), {
         requestTimeoutMs: this.options.requestTimeoutMs ?? 5_000,
         maxAttempts: this.options.maxAttempts,
       });
@@ -113,8 +127,8 @@ export class ControlStateStore {
   }
 
   private key(app: string, region: string): { Bucket: string; Key: string } {
-    const r = this.app(app).regions.find((x) => x.name === region)!;
-    return { Bucket: r.bucket.name, Key: `${r.bucket.prefix}apps/${app}/control.json` };
+    const b = this.place(app, region);
+    return { Bucket: b.name, Key: `${b.prefix}apps/${app}/control.json` };
   }
 
   initialState(app: string): ControlState {
@@ -143,7 +157,7 @@ export class ControlStateStore {
   }
 
   async read(app: string): Promise<ControlStateRead> {
-    const regions = this.app(app).regions.map((r) => r.name);
+    const regions = this.places(app).map((p) => p.region);
     const results = await Promise.all(
       regions.map(async (region): Promise<[RegionReadResult, ControlState | null]> => {
         try {
@@ -158,7 +172,7 @@ export class ControlStateStore {
     if (states.length === 0) {
       if (results.every(([r]) => !r.ok)) {
         throw new Error(
-          `no region's bucket could be read for app "${app}": ${results.map(([r]) => `${r.region}: ${r.error}`).join('; ')}`,
+          `no bucket of app "${app}" could be read: ${results.map(([r]) => `${r.region}: ${r.error}`).join('; ')}`,
         );
       }
       return { state: this.initialState(app), source: 'config', regions: results.map(([r]) => r) };
@@ -167,18 +181,21 @@ export class ControlStateStore {
     return { state: newest, source: 'buckets', regions: results.map(([r]) => r) };
   }
 
-  /** Writes the state to every region's bucket; reports per region instead of failing on the first. */
+  /**
+   * Writes the state to every region's bucket and the witness; reports per bucket instead of
+   * failing on the first.
+   */
   async write(app: string, state: StoredControlState): Promise<RegionReadResult[]> {
     const body = JSON.stringify(state, null, 2);
     return Promise.all(
-      this.app(app).regions.map(async (r): Promise<RegionReadResult> => {
+      this.places(app).map(async ({ region }): Promise<RegionReadResult> => {
         try {
-          await this.client(app, r.name).send(
-            new PutObjectCommand({ ...this.key(app, r.name), Body: body, ContentType: 'application/json' }),
+          await this.client(app, region).send(
+            new PutObjectCommand({ ...this.key(app, region), Body: body, ContentType: 'application/json' }),
           );
-          return { region: r.name, ok: true, epoch: state.epoch, revision: state.revision };
+          return { region, ok: true, epoch: state.epoch, revision: state.revision };
         } catch (err) {
-          return { region: r.name, ok: false, error: describeS3Error(err) };
+          return { region, ok: false, error: describeS3Error(err) };
         }
       }),
     );

@@ -185,7 +185,9 @@ describe('app controller', () => {
         (err: unknown) =>
           err instanceof Error &&
           !(err instanceof ApplicationFailure && err.nonRetryable) &&
-          /fence of west \(epoch \d+\) is recorded in 1 of 2 region buckets/.test(err.message),
+          /fence of west \(epoch \d+\) is recorded in 1 of 2 buckets/.test(err.message) &&
+          /unreachable: west's bucket \(/.test(err.message) &&
+          new RegExp(`add apps\\.${fx.app}\\.fencing\\.witness`).test(err.message),
       );
       process.kill(west, 'SIGCONT');
       stopped = false;

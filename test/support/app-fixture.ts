@@ -92,8 +92,10 @@ export async function startAppFixture(
      * The demo instances accept writes only under the write lease, reading the app's control
      * state from both regions' buckets (docs/fencing.md). Off by default: without it only the
      * `/fence` hook fences an instance, so tests that stop a bucket do not fence the app.
+     * `{ witness: true }`: also declare the harness's witness S3 server as `fencing.witness`, so
+     * the controller mirrors to and the instances read three buckets (two of three suffice).
      */
-    fencing?: boolean;
+    fencing?: boolean | { witness?: boolean };
     /**
      * With `services`: a scratch demo instance in the standby region (its orders database is the
      * derived scratch database, its health path /numbers), declared as `regions[1].scratch`.
@@ -169,6 +171,7 @@ export async function startAppFixture(
         ]
       : undefined,
     checks: options.checks,
+    witness: typeof options.fencing === 'object' && Boolean(options.fencing.witness),
   });
   if (options.dns) {
     const appDoc = (doc.apps as Record<string, { dns: Record<string, unknown> }>)[app]!;

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { ConfigError, loadConfigFile, parseConfig } from '../../infra/config/config.loader';
 import { monitoringTargets, monitoringVantagePoints } from '../../infra/config/config.schema';
+import { ControlStateStore } from '../../infra/storage/control-state.store';
 
 const EXAMPLE = path.resolve(__dirname, '../../../examples/switchyard.yaml');
 const ENV = {
@@ -165,6 +166,46 @@ describe('configuration', () => {
     assert.ok(
       issues.includes('apps.shop.regions[1].dns.target: same DNS target as regions[0]'),
       issues.join('\n'),
+    );
+  });
+
+  it('reads a fencing witness: a bucket of its own, counted beside the regions', () => {
+    const doc = example();
+    const witness = { name: 'switchyard-witness', endpoint: 'http://127.0.0.1:7072', prefix: '' };
+    doc.apps.shop.fencing = { witness: { bucket: witness } };
+    const cfg = parseConfig(stringify(doc), 'test.yaml', ENV);
+    assert.equal(cfg.apps.shop!.fencing.witness?.bucket.name, 'switchyard-witness');
+    assert.equal(cfg.apps.shop!.fencing.writeLeaseSeconds, 2, 'the lease defaults stay');
+    assert.deepEqual(
+      new ControlStateStore(cfg).places('shop').map((p) => p.region),
+      ['east', 'west', 'witness'],
+    );
+    assert.deepEqual(
+      new ControlStateStore(parseConfig(stringify(example()), 't', ENV)).places('shop').map((p) => p.region),
+      ['east', 'west'],
+    );
+
+    const same = example();
+    same.apps.shop.fencing = { witness: { bucket: { ...same.apps.shop.regions[1].bucket } } };
+    same.apps.shop.regions[0].name = 'witness';
+    const issues = issuesOf(same);
+    assert.ok(
+      issues.includes(
+        "apps.shop.fencing.witness.bucket: the witness must be a bucket of its own, not regions[1]'s (west): it is a separate vote",
+      ),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.includes(
+        'apps.shop.regions[0].name: "witness" names the fencing witness; choose another region name',
+      ),
+      issues.join('\n'),
+    );
+    const typo = example();
+    typo.apps.shop.fencing = { witness: { buckets: witness } };
+    assert.ok(
+      issuesOf(typo).some((i) => i.startsWith('apps.shop.fencing.witness')),
+      issuesOf(typo).join('\n'),
     );
   });
 

@@ -10,8 +10,14 @@ import {
   checkControlRequest,
   ControlChangeError,
   fenceRecorded,
+  fenceWriteQuorum,
+  leaseQuorumReachable,
+  leaseReadQuorum,
   type ControlChange,
+  type ControlResult,
 } from '../../workflows/control';
+import { FENCE_QUORUM_ATTEMPTS, fenceQuorumFailure } from '../../infra/activities/control.activities';
+import { ApplicationFailure } from '@temporalio/common';
 
 const AT = '2026-11-22T09:00:00.000Z';
 const initial: ControlState = {
@@ -153,19 +159,106 @@ describe('control state transitions', () => {
     req({ type: 'release', operationId: op });
   });
 
-  it('a fence counts once a majority of the buckets hold it', () => {
+  it('a fence counts once W = n - R + 1 of the buckets hold it', () => {
     const ok = (region: string) => ({ region, ok: true });
     const down = (region: string) => ({ region, ok: false, error: 'timeout' });
+    // n = 2: every lease reads both buckets, so one bucket holding the fence is seen by every lease.
     assert.equal(fenceRecorded([ok('east'), ok('west')]), true);
-    assert.equal(fenceRecorded([ok('east'), down('west')]), false, 'one of two is no majority');
-    assert.equal(fenceRecorded([down('east'), ok('west')]), false);
-    assert.equal(fenceRecorded([ok('east'), ok('west'), down('north')]), true);
+    assert.equal(fenceRecorded([down('east'), ok('west')]), true);
+    assert.equal(fenceRecorded([down('east'), down('west')]), false);
+    // n = 3 (two regions and a witness): two of three.
     assert.equal(
-      fenceRecorded([down('east'), ok('west'), ok('north')]),
+      fenceRecorded([down('east'), ok('west'), ok('witness')]),
       true,
       "the fenced region's bucket may be gone",
     );
-    assert.equal(fenceRecorded([down('east'), ok('west'), down('north')]), false);
+    assert.equal(fenceRecorded([down('east'), ok('west'), down('witness')]), false);
+    // n = 4: a lease reads 3, so 2 suffice (a majority, 3, would be stricter than needed).
+    assert.equal(fenceRecorded([down('a'), down('b'), ok('c'), ok('d')]), true);
+    assert.equal(fenceRecorded([down('a'), down('b'), down('c'), ok('d')]), false);
+  });
+
+  it('quorum math: R is a majority, W = n - R + 1, and every W intersects every R', () => {
+    const table = [1, 2, 3, 4, 5, 6].map((n) => [n, leaseReadQuorum(n), fenceWriteQuorum(n)]);
+    assert.deepEqual(table, [
+      [1, 1, 1],
+      [2, 2, 1],
+      [3, 2, 2],
+      [4, 3, 2],
+      [5, 3, 3],
+      [6, 4, 3],
+    ]);
+    for (const [n, r, w] of table) {
+      assert.ok(w! + r! > n!, `W + R > n for n = ${n}`);
+      assert.ok(w! - 1 + r! <= n!, `W is the least that intersects for n = ${n}`);
+      assert.ok(2 * r! > n!, `two leases never come from disjoint reads for n = ${n}`);
+    }
+    const ok = (region: string) => ({ region, ok: true });
+    const down = (region: string) => ({ region, ok: false, error: 'timeout' });
+    assert.equal(leaseQuorumReachable([down('east'), ok('west')]), false, 'two regions, one bucket gone');
+    assert.equal(leaseQuorumReachable([down('east'), ok('west'), ok('witness')]), true, 'with a witness');
+  });
+
+  describe('a fence that misses its quorum', () => {
+    const result = (mirrored: ControlResult['mirrored']): ControlResult => ({
+      state: { ...initial, epoch: 4, writer: null, halted: ['east'] },
+      mirrored,
+    });
+    const eastDown = { region: 'east', ok: false, error: 'TimeoutError: socket timed out' };
+
+    it('two regions, no witness: names the unreachable bucket and says to add fencing.witness', () => {
+      const f = fenceQuorumFailure('east', result([eastDown, { region: 'west', ok: true }]), {
+        app: 'shop',
+        regions: 2,
+        witness: false,
+        attempt: 1,
+      });
+      assert.ok(f instanceof ApplicationFailure);
+      assert.equal(f.type, 'fence-quorum-unreachable');
+      assert.equal(f.nonRetryable, false, 'retried while attempts remain');
+      assert.match(f.message, /fence of east \(epoch 4\) is recorded in 1 of 2 buckets/);
+      assert.match(f.message, /no region can hold a write lease \(it reads 2\)/);
+      assert.match(f.message, /unreachable: east's bucket \(TimeoutError: socket timed out\)/);
+      assert.match(f.message, /add apps\.shop\.fencing\.witness/);
+      const last = fenceQuorumFailure('east', result([eastDown, { region: 'west', ok: true }]), {
+        app: 'shop',
+        regions: 2,
+        witness: false,
+        attempt: FENCE_QUORUM_ATTEMPTS,
+      });
+      assert.equal(last?.nonRetryable, true, 'final after the bounded attempts: the failover compensates');
+      assert.match(last!.message, new RegExp(`gave up after ${FENCE_QUORUM_ATTEMPTS} attempts`));
+    });
+
+    it('with a witness: two of three complete it; one of three names both missing buckets, no hint', () => {
+      const ctx = { app: 'shop', regions: 2, witness: true, attempt: 1 };
+      assert.equal(
+        fenceQuorumFailure(
+          'east',
+          result([eastDown, { region: 'west', ok: true }, { region: 'witness', ok: true }]),
+          ctx,
+        ),
+        null,
+      );
+      const f = fenceQuorumFailure(
+        'east',
+        result([
+          eastDown,
+          { region: 'west', ok: true },
+          { region: 'witness', ok: false, error: 'ECONNREFUSED' },
+        ]),
+        ctx,
+      );
+      assert.match(
+        f!.message,
+        /recorded in 1 of 3 buckets; it needs 2 so that every write lease \(a read of 2\) sees it/,
+      );
+      assert.match(
+        f!.message,
+        /unreachable: east's bucket \(TimeoutError: socket timed out\), the witness \(ECONNREFUSED\)/,
+      );
+      assert.doesNotMatch(f!.message, /add apps/);
+    });
   });
 });
 

@@ -452,8 +452,16 @@ describe('demo app: orders, ledger and the ledger backup hooks', () => {
 
 describe('demo stack configuration', () => {
   it('declares orders (postgres, per region) and ledger (http hooks, after orders) and validates', () => {
-    const info: Pick<StackInfo, 'runDir' | 'temporal' | 's3' | 'moto' | 'powerdns'> = {
+    const info: Pick<StackInfo, 'runDir' | 'temporal' | 's3' | 'witness' | 'moto' | 'powerdns'> = {
       runDir: '/tmp/run',
+      witness: {
+        region: 'witness',
+        endpoint: 'http://127.0.0.1:9003',
+        accessKeyId: 'key',
+        secretAccessKey: 'secret',
+        bucket: 'switchyard-witness',
+        dataDir: '/tmp',
+      },
       temporal: { address: '127.0.0.1:7233', namespace: 'default', uiUrl: 'http://127.0.0.1:8233' },
       s3: ['east', 'west'].map((region) => ({
         region,
@@ -527,6 +535,18 @@ describe('demo stack configuration', () => {
     assert.deepEqual(
       app.apps.shop!.checks.map((c) => c.name),
       ['orders-restored', 'serves-numbers'],
+    );
+    const fencing = (parse(yaml) as { apps: Record<string, { fencing?: { witness?: { bucket: unknown } } }> })
+      .apps.shop!.fencing;
+    assert.deepEqual(
+      fencing?.witness?.bucket,
+      {
+        name: 'switchyard-witness',
+        endpoint: 'http://127.0.0.1:9003',
+        accessKeyId: 'key',
+        secretAccessKey: 'secret',
+      },
+      "the demo's instances and controller count the stack's witness",
     );
     assert.deepEqual(shop.restorePoints, {
       quiesceTimeoutSeconds: 10,

@@ -81,7 +81,7 @@ describe('write lease', () => {
     assert.equal(lease.check().ok, false);
     assert.match(
       lease.status().lastError ?? '',
-      /read 1 of 2 region buckets, a majority is needed \(west: TimeoutError\)/,
+      /read 1 of 2 buckets, a majority \(2\) is needed \(west: TimeoutError\)/,
     );
   });
 
