@@ -54,8 +54,10 @@ import { formatTable, machineFacts, parseArgs, positiveInt, printFacts } from '.
  * Each durable run's calls are read back from its workflow history (activity type and input, in
  * the order they were scheduled); the plain run replays exactly those calls on the activity
  * implementations the worker uses, with a fresh operation id in every argument (so audit
- * idempotency keys and the like are new). Switchovers alternate east → west → east; the plain
- * runs replay each pair in the same order, so every call finds the state it found the first time.
+ * idempotency keys and the like are new). Moves alternate east → west → east (a failback when
+ * the target is halted: the saga plan halts the region a switchover leaves); the plain runs
+ * replay each pair in the same order, with fencing epochs raised by what the durable pair added,
+ * so every call finds the state it found the first time.
  *
  * Figures: durable = wall time from the POST to the closed workflow, minus the timers that fired
  * (the configured waits: the DNS TTL, and any other wait of the plan); plain = the sequence's wall
@@ -66,7 +68,8 @@ import { formatTable, machineFacts, parseArgs, positiveInt, printFacts } from '.
 
 const OPTIONS = { runs: 'value', ttl: 'value', keep: 'flag', help: 'flag' } as const;
 const USAGE = `usage: bash bench/switchover-overhead.sh [options]   (or node dist/bench/switchover-overhead.js)
-  --runs N   switchovers measured each way, durable and plain (default 20, even, ≥ 2; env BENCH_RUNS)
+  --runs N   pairs measured (default 20; env BENCH_RUNS): a switchover east → west and the way back
+             (a failback when the plan halts the region it leaves), each durable and replayed plain
   --ttl S    the DNS record's TTL in seconds, waited out by the durable run (default 1)
   --keep     keep the run directory (servers' data and logs)
 `;
@@ -78,6 +81,7 @@ interface RecordedCall {
 
 interface DurableRun {
   operationId: string;
+  kind: 'switchover' | 'failback';
   to: string;
   wallMs: number;
   /** From the POST to the workflow's first event, and from its last event to the client knowing. */
@@ -97,8 +101,8 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const runs = positiveInt('--runs', args.get('runs') ?? process.env.BENCH_RUNS, 20);
-  if (runs < 2 || runs % 2 !== 0) throw new Error(`--runs: expected an even number ≥ 2, got ${runs}`);
+  const pairs = positiveInt('--runs', args.get('runs') ?? process.env.BENCH_RUNS, 20);
+  if (pairs < 1) throw new Error(`--runs: expected at least 1, got ${pairs}`);
   const ttl = positiveInt('--ttl', args.get('ttl'), 1);
   const keep = args.has('keep') || process.env.BENCH_KEEP === '1';
 
@@ -108,7 +112,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', () => void supervisor.stopAll().finally(() => process.exit(143)));
   printFacts('machine', machineFacts({ 'run dir': runDir }));
   printFacts('settings', {
-    switchovers: `${runs} durable + ${runs} plain (after one warm-up pair of each), east ⇄ west, mode planned`,
+    runs: `${pairs} pairs east → west → east (after one warm-up pair), each durable and replayed plain; mode planned`,
     ttl: `${ttl} s (waited out by the DNS step; subtracted with every other timer)`,
     approval: 'none required (policy 0)',
     worker: 'one process serving the coordinator and both region queues',
@@ -132,56 +136,32 @@ async function main(): Promise<number> {
     persistence = await openPersistence(fx.config);
     const plain = plainActivities(fx, persistence, fx.temporal);
 
-    const durable: DurableRun[] = [];
-    const plainMs: number[] = [];
-    // One warm-up pair each way, not counted; then pairs: durable A, durable B, plain A, plain B.
-    for (let pair = -1; pair < runs / 2; pair++) {
+    const measured: { durable: DurableRun; plainMs: number }[] = [];
+    // One warm-up pair, not counted; then pairs: durable A (to west), durable B (back to east:
+    // a failback when the switchover halted east), plain A, plain B.
+    for (let pair = 0; pair <= pairs; pair++) {
+      const epochBefore = await epochOf(fx, apiUrl);
       const a = await durableSwitchover(fx, apiUrl, 'west');
       const b = await durableSwitchover(fx, apiUrl, 'east');
-      const pa = await replay(plain, a);
-      const pb = await replay(plain, b);
-      if (pair < 0) {
-        say(`warm-up: durable ${ms(a.wallMs)} / ${ms(b.wallMs)}, plain ${ms(pa)} / ${ms(pb)} (not counted)`);
+      if (pair === 0) {
+        // The first switchover halts east, so the way back is a failback, and so is every move
+        // after it: the warm-up is not replayed (its switchover could not be, west is halted now).
+        say(`warm-up (not counted): ${a.kind} ${ms(a.wallMs)} ms, ${b.kind} ${ms(b.wallMs)} ms`);
         continue;
       }
-      durable.push(a, b);
-      plainMs.push(pa, pb);
-      say(
-        `pair ${pair + 1}/${runs / 2}: durable ${ms(a.wallMs - a.timersMs)} + ${ms(a.timersMs)} waits, ` +
-          `${ms(b.wallMs - b.timersMs)} + ${ms(b.timersMs)} waits; plain ${ms(pa)}, ${ms(pb)} ` +
-          `(${a.calls.length} activity calls each)`,
-      );
+      const shift = (await epochOf(fx, apiUrl)) - epochBefore;
+      const pa = await replay(plain, a, shift);
+      const pb = await replay(plain, b, shift);
+      const line = (d: DurableRun, p: number) =>
+        `${d.kind} durable ${ms(d.wallMs - d.timersMs)} + ${ms(d.timersMs)} waits, plain ${ms(p)} (${d.calls.length} calls)`;
+      say(`pair ${pair}/${pairs}: ${line(a, pa)}; ${line(b, pb)}`);
+      measured.push({ durable: a, plainMs: pa }, { durable: b, plainMs: pb });
     }
 
-    const durableMs = durable.map((d) => d.wallMs - d.timersMs);
-    const calls = [...new Set(durable.map((d) => d.calls.map((c) => c.activityType).join(',')))];
-    const row = (name: string, xs: number[]) => [
-      name,
-      xs.length,
-      ms(pct(xs, 50)),
-      ms(pct(xs, 99)),
-      ms(mean(xs)),
-    ];
-    process.stdout.write(
-      `\nswitchover time without configured waits (ms)\n${formatTable(
-        ['run', 'runs', 'p50', 'p99', 'mean'],
-        [row('durable (Temporal)', durableMs), row('plain script', plainMs)],
-      )}\n`,
-    );
-    const overhead = (p: number) => pct(durableMs, p) - pct(plainMs, p);
-    const p50 = (f: (d: DurableRun) => number) => ms(pct(durable.map(f), 50));
-    const inWorkflow = (d: DurableRun) => d.wallMs - d.timersMs - d.startMs - d.closeMs;
-    process.stdout.write(
-      `orchestration overhead: p50 ${ms(overhead(50))} ms, p99 ${ms(overhead(99))} ms; ` +
-        `ratio durable/plain: p50 ${(pct(durableMs, 50) / pct(plainMs, 50)).toFixed(1)}×, ` +
-        `p99 ${(pct(durableMs, 99) / pct(plainMs, 99)).toFixed(1)}×\n` +
-        `configured waits subtracted (timers fired per run): p50 ${p50((d) => d.timersMs)} ms\n` +
-        `durable time, p50 of each part: POST to the workflow's first event ${p50((d) => d.startMs)} ms; ` +
-        `in the workflow without waits ${p50(inWorkflow)} ms ` +
-        `(${p50((d) => inWorkflow(d) / Math.max(1, d.calls.length))} ms per activity call); ` +
-        `its last event to the client ${p50((d) => d.closeMs)} ms\n` +
-        `plan measured (activity calls per switchover, in order): ${calls.join(' | ')}\n`,
-    );
+    for (const kind of ['switchover', 'failback'] as const) {
+      const runsOf = measured.filter((m) => m.durable.kind === kind);
+      if (runsOf.length > 0) summary(kind, runsOf);
+    }
     ok = true;
   } finally {
     await worker?.kill('SIGKILL');
@@ -195,14 +175,60 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** A planned switchover through the API, timed from the POST to the workflow's close. */
+async function epochOf(fx: AppFixture, apiUrl: string): Promise<number> {
+  const res = await fetch(`${apiUrl}/v1/apps/${fx.app}`, {
+    headers: { Authorization: `Bearer ${fx.tokens.operator}` },
+  });
+  return ((await res.json()) as { epoch: number }).epoch;
+}
+
+function summary(kind: string, runs: { durable: DurableRun; plainMs: number }[]): void {
+  const durable = runs.map((r) => r.durable);
+  const durableMs = durable.map((d) => d.wallMs - d.timersMs);
+  const plainMs = runs.map((r) => r.plainMs);
+  const calls = [...new Set(durable.map((d) => d.calls.map((c) => c.activityType).join(',')))];
+  const row = (name: string, xs: number[]) => [
+    name,
+    xs.length,
+    ms(pct(xs, 50)),
+    ms(pct(xs, 99)),
+    ms(mean(xs)),
+  ];
+  const overhead = (p: number) => pct(durableMs, p) - pct(plainMs, p);
+  const p50 = (f: (d: DurableRun) => number) => ms(pct(durable.map(f), 50));
+  const inWorkflow = (d: DurableRun) => d.wallMs - d.timersMs - d.startMs - d.closeMs;
+  process.stdout.write(
+    `\n${kind} time without configured waits (ms)\n${formatTable(
+      ['run', 'runs', 'p50', 'p99', 'mean'],
+      [row('durable (Temporal)', durableMs), row('plain script', plainMs)],
+    )}\n` +
+      `orchestration overhead: p50 ${ms(overhead(50))} ms, p99 ${ms(overhead(99))} ms; ` +
+      `ratio durable/plain: p50 ${(pct(durableMs, 50) / pct(plainMs, 50)).toFixed(1)}×, ` +
+      `p99 ${(pct(durableMs, 99) / pct(plainMs, 99)).toFixed(1)}×\n` +
+      `configured waits subtracted (timers fired per run): p50 ${p50((d) => d.timersMs)} ms\n` +
+      `durable time, p50 of each part: POST to the workflow's first event ${p50((d) => d.startMs)} ms; ` +
+      `in the workflow without waits ${p50(inWorkflow)} ms ` +
+      `(${p50((d) => inWorkflow(d) / Math.max(1, d.calls.length))} ms per activity call); ` +
+      `its last event to the client ${p50((d) => d.closeMs)} ms\n` +
+      `plan measured (activity calls per ${kind}, in order): ${calls.join(' | ')}\n`,
+  );
+}
+
+/** A planned switchover (or the failback to a halted region) through the API, timed from the POST to the workflow's close. */
 async function durableSwitchover(fx: AppFixture, apiUrl: string, to: string): Promise<DurableRun> {
+  const headers = { Authorization: `Bearer ${fx.tokens.operator}`, 'Content-Type': 'application/json' };
+  // A switchover halts the region it leaves: the way back to it is a failback (measured apart).
+  const app = (await (await fetch(`${apiUrl}/v1/apps/${fx.app}`, { headers })).json()) as {
+    control?: { state?: { halted?: string[] } };
+  };
+  const kind = app.control?.state?.halted?.includes(to) ? 'failback' : 'switchover';
+  const reason = 'benchmark: switchover overhead';
   const started = performance.now();
   const startedAt = Date.now();
-  const res = await fetch(`${apiUrl}/v1/apps/${fx.app}/failovers`, {
+  const res = await fetch(`${apiUrl}/v1/apps/${fx.app}/${kind === 'failback' ? 'failbacks' : 'failovers'}`, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${fx.tokens.operator}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ to, mode: 'planned', reason: 'benchmark: switchover overhead' }),
+    headers,
+    body: JSON.stringify(kind === 'failback' ? { to, reason } : { to, mode: 'planned', reason }),
   });
   const body = (await res.json()) as { operationId?: string };
   if (res.status !== 202 || !body.operationId) {
@@ -213,7 +239,7 @@ async function durableSwitchover(fx: AppFixture, apiUrl: string, to: string): Pr
   const status = (await handle.result()) as OperationStatus;
   const wallMs = performance.now() - started;
   const endedAt = Date.now();
-  if (status.phase !== 'Completed') throw new Error(`switchover ${body.operationId} ended ${status.phase}`);
+  if (status.phase !== 'Completed') throw new Error(`${kind} ${body.operationId} ended ${status.phase}`);
 
   const client = await fx.temporal();
   const recorded = await recordCalls(client, id.workflowIds[0]!, id.runId);
@@ -221,7 +247,7 @@ async function durableSwitchover(fx: AppFixture, apiUrl: string, to: string): Pr
   const at = (i: number) => protoMillis(events[i]?.eventTime);
   const startMs = at(0) - startedAt;
   const closeMs = endedAt - at(events.length - 1);
-  return { operationId: body.operationId, to, wallMs, startMs, closeMs, ...recorded };
+  return { operationId: body.operationId, kind, to, wallMs, startMs, closeMs, ...recorded };
 }
 
 /** Children that record what an operation did and run on after it (abandoned): not part of its time. */
@@ -317,8 +343,16 @@ function plainActivities(fx: AppFixture, persistence: Persistence, client: () =>
  * The durable run's activity calls, in order, made directly: no Temporal, no history. The run id
  * in every argument is replaced by a fresh one, so nothing is taken for a retry of the durable run.
  */
-async function replay(activities: Map<string, ActivityFn>, run: DurableRun): Promise<number> {
+async function replay(
+  activities: Map<string, ActivityFn>,
+  run: DurableRun,
+  epochShift: number,
+): Promise<number> {
   const fresh = new Map(run.runIds.map((r) => [r, randomUUID()]));
+  // Fencing epochs only go up (the controller raises them, the demo app refuses a lower one): the
+  // replay's fence calls carry the epochs its own control changes reach, the recorded ones shifted.
+  const reviver = (key: string, value: unknown) =>
+    key === 'epoch' && typeof value === 'number' ? value + epochShift : value;
   const calls = run.calls.map((c) => {
     const fn = activities.get(c.activityType);
     if (!fn)
@@ -328,6 +362,7 @@ async function replay(activities: Map<string, ActivityFn>, run: DurableRun): Pro
       type: c.activityType,
       args: JSON.parse(
         [...fresh].reduce((json, [old, renewed]) => json.replaceAll(old, renewed), JSON.stringify(c.args)),
+        reviver,
       ) as unknown[],
     };
   });
