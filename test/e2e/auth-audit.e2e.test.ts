@@ -99,6 +99,8 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
       expect: Record<Who, Expect>;
       /** Public routes are not in the OpenAPI document. */
       public?: true;
+      /** Awaited after an accepted request, before the next role's (an asynchronous effect). */
+      settled?: () => Promise<unknown>;
     }
     const all = (e: Expect): Record<Who, Expect> => ({
       none: e,
@@ -165,6 +167,13 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
       },
       {
         method: 'POST',
+        path: '/v1/operations/{id}/checkpoints/{step}/confirm',
+        url: () => `/v1/operations/${NO_OP()}/checkpoints/sign-off/confirm`,
+        body: () => ({ reason: 'role matrix' }),
+        expect: operatorOnly(404),
+      },
+      {
+        method: 'POST',
         path: '/v1/operations/{id}/cancel',
         url: () => `/v1/operations/${NO_OP()}/cancel`,
         body: () => ({ reason: 'role matrix' }),
@@ -204,6 +213,13 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         path: '/v1/restore-points/{id}',
         url: () => `/v1/restore-points/${fx.app}-20260101T000000Z-00000000`,
         expect: read(404),
+      },
+      // A bulk delete matching nothing (this app has no restore points) is refused: 422.
+      {
+        method: 'DELETE',
+        path: '/v1/apps/{app}/restore-points',
+        url: () => `/v1/apps/${fx.app}/restore-points?olderThan=2020-01-01T00:00:00Z&reason=role%20matrix`,
+        expect: operatorOnly(422),
       },
       {
         method: 'DELETE',
@@ -310,7 +326,17 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         method: 'DELETE',
         path: '/v1/apps/{app}/schedules/{name}',
         url: () => `${SCHEDULES()}/matrix?reason=role%20matrix`,
-        expect: { ...operatorOnly(200), admin: 404 },
+        // A soft delete (202); the admin's second delete finds it already deleted (409).
+        expect: { ...operatorOnly(202), admin: 409 },
+        // The operation tombstones the schedule just after answering; the admin's delete comes then.
+        settled: () =>
+          waitFor(
+            async () => {
+              const res = await h.http().get(`${SCHEDULES()}/matrix`).set(h.as(h.fx.tokens.viewer));
+              return (res.body as { deleted?: unknown }).deleted !== undefined;
+            },
+            { what: 'the schedule matrix to be tombstoned', timeoutMs: 30_000 },
+          ),
       },
     ];
 
@@ -336,6 +362,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         const res = row.body ? await req.send(row.body()) : await req;
         const what = `${row.method} ${row.path} as ${who}`;
         checkStatus(what, res.status, row.expect[who], res.body);
+        if (row.settled && res.status < 300) await row.settled();
         if (row.method === 'POST' && row.path === '/v1/apps/{app}/failovers' && res.status === 202) {
           operationId = (res.body as { operationId: string }).operationId;
         }

@@ -259,7 +259,7 @@ describe('restore points end to end', () => {
     const after = await h.http().get(url).set(h.as(h.fx.tokens.viewer)).expect(200);
     assert.equal((after.body as { paused: boolean }).paused, true);
     for (const u of [url, verification]) {
-      await h.http().delete(`${u}?reason=test%20cleanup`).set(h.as(h.fx.tokens.operator)).expect(200);
+      await h.http().delete(`${u}?reason=test%20cleanup`).set(h.as(h.fx.tokens.operator)).expect(202);
     }
   });
 
