@@ -114,3 +114,68 @@ describe('unplanned failover with east and its bucket gone, two regions and a wi
     assert.equal(await write('west'), 201);
   });
 });
+
+/**
+ * The same outage without a witness: with two regions a write lease reads both buckets, so the
+ * fence cannot leave the app with a writer. It fails with `fence-quorum-unreachable` after its
+ * bounded attempts, naming east's bucket and saying to add `fencing.witness`, and the failover
+ * compensates instead of hanging.
+ */
+describe('unplanned failover with east and its bucket gone, two regions and no witness', () => {
+  let h: ApiHarness;
+  let eastStopped: number | undefined;
+
+  before(async () => {
+    const fx = await startAppFixture({ ttl: 1, verifyTimeoutSeconds: 20, fencing: true });
+    h = new ApiHarness(fx);
+    h.worker = await startWorker(fx, 'worker-coordinator-west', { queues: ['coordinator', 'west'] });
+    await h.startApi();
+  });
+  after(async () => {
+    if (eastStopped !== undefined) process.kill(eastStopped, 'SIGCONT');
+    await h?.stop();
+  });
+
+  it('fails at the fence with a clear error and compensates; DNS stays on east', async () => {
+    const fx = h.fx;
+    const east = fx.regions.find((r) => r.name === 'east')!;
+    await new Promise((resolve) => east.server.close(resolve));
+    const p = stack().processes?.find((x) => x.name === 'versitygw-east');
+    assert.ok(p, 'the harness lists the east S3 server');
+    eastStopped = p.pid;
+    process.kill(eastStopped, 'SIGSTOP');
+
+    const started = Date.now();
+    const res = await h
+      .http()
+      .post(`/v1/apps/${fx.app}/failovers`)
+      .set(h.as(fx.tokens.operator))
+      .send({ to: 'west', mode: 'unplanned', reason: 'east is burning' });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const op = await h.phase(
+      (res.body as { operationId: string }).operationId,
+      isTerminal,
+      'to finish',
+      120_000,
+    );
+    const took = Date.now() - started;
+    assert.equal(op.phase, 'Failed', JSON.stringify({ error: op.error, steps: op.steps }));
+    assert.equal(op.error?.step, 'fence');
+    assert.equal(op.error?.code, 'fence-quorum-unreachable');
+    assert.match(op.error!.message, /fence of east \(epoch \d+\) is recorded in 1 of 2 buckets/);
+    assert.match(op.error!.message, /unreachable: east's bucket \(/);
+    assert.match(op.error!.message, new RegExp(`add apps\\.${fx.app}\\.fencing\\.witness`));
+    assert.match(op.error!.message, /gave up after 3 attempts/);
+    assert.equal(op.steps.find((s) => s.name === 'promote')!.status, 'Skipped');
+    assert.deepEqual(await fx.route53A(), ['127.0.1.1']);
+    // The compensation put east back as writer, at a new epoch, in the bucket that answers.
+    const store = new ControlStateStore(fx.config, { requestTimeoutMs: 2_000, maxAttempts: 1 });
+    try {
+      const west = await store.readRegion(fx.app, 'west');
+      assert.deepEqual([west?.activeRegion, west?.writer, west?.halted], ['east', 'east', []]);
+    } finally {
+      store.close();
+    }
+    console.log(`no witness: the failover failed at the fence and compensated in ${took} ms`);
+  });
+});
