@@ -12,7 +12,8 @@ import type { FailoverDataActivities } from '../infra/activities/failover-data.a
 import type { BackupCoordinatorActivities } from '../infra/activities/restore-point.activities';
 import type { RestorePointManifest } from '../infra/backup/manifest';
 import { type ApprovalFacts, type ApprovalPolicy, initialApprovalState } from './approval';
-import { awaitApproval, installApprovalHandler } from './approval-flow';
+import { installApprovalHandler } from './approval-flow';
+import { approveFailover } from './automatic-approval';
 import {
   type CancelResult,
   cancelUpdate,
@@ -403,14 +404,8 @@ async function approvalStep(
   facts: ApprovalFacts,
   observe: () => Promise<ApprovalFacts>,
 ): Promise<boolean> {
-  if (s.status.approval!.status === 'NotRequired') {
-    const step = s.op.step('approval');
-    step.status = 'Skipped';
-    step.detail = 'the approval policy requires none';
-    return false;
-  }
-  const outcome = await awaitApproval(s.op, facts, observe);
-  return outcome.end;
+  // Requested operations: the approval policy. Opened by the monitors: manual or automatic mode.
+  return (await approveFailover(s.op, facts, observe)).end;
 }
 
 /**
@@ -533,13 +528,21 @@ async function promoteStep(s: FailoverSession): Promise<void> {
       s.op.publish();
       await sleep(wait);
     }
-    s.op.onFailureUndo('promote', async () => void (await s.restorePrevious('promote')));
+    let hooked = false;
+    s.op.onFailureUndo('promote', async () => {
+      const r = await s.restorePrevious('promote');
+      if (hooked) await s.hook(s.run.to, 'fence', r.state.epoch);
+    });
     const r = await s.change('promote', {
       type: 'promote',
       region: s.run.to,
       operationId: s.status.operationId,
     });
-    step.detail = `${s.run.to} is the writer (epoch ${r.state.epoch}), ${lease} ms after the fence`;
+    // The target's instances may still hold an earlier operation's fence (a region a failback left,
+    // or one a planned switchover quiesced): the promote hook lifts it, so the writer takes writes.
+    const h = await s.hook(s.run.to, 'unfence', r.state.epoch);
+    hooked = h.called;
+    step.detail = `${s.run.to} is the writer (epoch ${r.state.epoch}), ${lease} ms after the fence; ${h.detail}`;
     s.faultPoint('promote');
   });
 }
@@ -576,12 +579,25 @@ async function commitStep(s: FailoverSession): Promise<void> {
       region: s.run.to,
       operationId: s.status.operationId,
     });
-    s.status.facts.epoch = r.state.epoch;
-    s.status.facts.commit = r.mirrored;
+    let state = r.state;
+    let mirrored = r.mirrored;
+    // A failback brings the app home through a zero-loss switchover: the region it leaves is a
+    // clean standby again (not halted), so the app is protected by a failover as before. It stays
+    // fenced as a non-writer; a later failover's promote lifts its hook fence.
+    const leftHalted = s.run.mode !== 'failback';
+    if (!leftHalted) {
+      ({ state, mirrored } = await s.change('commit:unfence', {
+        type: 'unfence',
+        region: s.from,
+        operationId: s.status.operationId,
+      }));
+    }
+    s.status.facts.epoch = state.epoch;
+    s.status.facts.commit = mirrored;
     s.status.facts.committedAt = new Date().toISOString();
-    const missed = r.mirrored.filter((m) => !m.ok).map((m) => m.region);
+    const missed = mirrored.filter((m) => !m.ok).map((m) => m.region);
     step.detail =
-      `active region ${s.run.to}, epoch ${r.state.epoch}; ${s.from} halted` +
+      `active region ${s.run.to}, epoch ${state.epoch}; ${s.from} ${leftHalted ? 'halted' : 'standby'}` +
       (missed.length ? `; not recorded in ${missed.join(', ')}` : '');
   });
 }

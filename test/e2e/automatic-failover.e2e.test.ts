@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AppRegionsView } from '../../apps/api/regions/region-health.service';
@@ -7,7 +8,7 @@ import { monitoringSchema, type MonitoringSettings } from '../../infra/health/mo
 import type { RegionState } from '../../infra/health/region-detector';
 import { freePort } from '../../infra/stack/free-port';
 import { Supervisor } from '../../infra/stack/supervisor';
-import type { FailoverTrigger } from '../../workflows/automatic-decision';
+import type { AutomaticDecision, FailoverTrigger } from '../../workflows/automatic-decision';
 import type { FailoverSpec, OperationStatus } from '../../workflows/operation';
 import { type AppFixture, startAppFixture } from '../support/app-fixture';
 import { ApiHarness } from '../support/api-harness';
@@ -135,6 +136,21 @@ describe('failover modes: the monitors detect the active region down and open th
     );
   }
 
+  /** One request on its own connection (a restarted instance must not see a pooled, closed one). */
+  const write = (region: string) =>
+    new Promise<{ status: number; body: { error?: string; epoch?: number } }>((resolve, reject) => {
+      const url = fx.regions.find((r) => r.name === region)!.url;
+      const req = request(`${url}/writes`, { method: 'POST', agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end('{"value":"x"}');
+    });
+
   it('manual mode: the active region down opens an unplanned failover that waits for approval', async () => {
     await becomes('east', 'healthy');
     await becomes('west', 'healthy');
@@ -180,5 +196,83 @@ describe('failover modes: the monitors detect the active region down and open th
 
     await fx.restartDemo('east');
     await becomes('east', 'healthy');
+  });
+
+  it('automatic mode: the failover runs without anyone, DNS ends on the standby, the old primary stays halted', async () => {
+    const app = fx.config.apps[fx.app]!;
+    app.failover = {
+      ...app.failover,
+      mode: 'automatic',
+      automatic: { downForSeconds: 1, requireStandbyHealthy: true, approvalWaitSeconds: 0 },
+    };
+    await becomes('east', 'healthy');
+    await becomes('west', 'healthy');
+    await waitFor(async () => (await write('east')).status === 201, { what: 'east to accept writes' });
+
+    const killedAt = Date.now();
+    await kill('east');
+    const down = await becomes('east', 'down');
+    const detectedMs = Date.parse(down.since!) - killedAt;
+
+    const opened = await triggeredFailover(killedAt);
+    const op = await h.phase(
+      opened.operationId,
+      (p) => p === 'Completed' || p === 'Failed' || p === 'CompensationFailed',
+      'to finish',
+      WAIT_MS,
+    );
+    assert.equal(op.phase, 'Completed', JSON.stringify(op.error ?? op.steps));
+    const west = fx.regions[1]!.ip;
+    await waitFor(
+      async () => {
+        const a = await fx.powerDnsA();
+        return a.length === 1 && a[0] === west;
+      },
+      { what: 'PowerDNS to answer the standby', timeoutMs: 10_000 },
+    );
+    const dnsMs = Date.now() - killedAt;
+
+    const spec = op.spec as FailoverSpec;
+    assert.equal(op.requestedBy, 'system:region-monitor');
+    assert.equal(spec.trigger?.failoverMode, 'automatic');
+    const decision = op.facts.automaticDecision as AutomaticDecision;
+    assert.equal(decision.outcome, 'proceed');
+    assert.equal(decision.facts.activeRegion, 'east');
+    assert.equal(decision.facts.standbyRegion, 'west');
+    assert.ok(
+      decision.checks.every((c) => c.ok),
+      JSON.stringify(decision.checks),
+    );
+    assert.deepEqual(op.approval?.approvedBy, ['system:automatic']);
+    assert.equal(
+      op.approval?.decisions.some((d) => d.principal !== 'system:automatic'),
+      false,
+      'nobody else decided',
+    );
+    const decided = await h.audit(
+      `target=operation:${encodeURIComponent(op.operationId)}&action=failover.automatic-decision`,
+    );
+    assert.equal(decided.length, 1);
+
+    // The old primary comes back: it stays halted and refuses writes.
+    await fx.restartDemo('east');
+    const refused = await waitFor(
+      async () => {
+        const r = await write('east').catch(() => undefined);
+        return r && r.status !== 0 ? r : false;
+      },
+      { what: 'the restarted east instance to answer' },
+    );
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error, 'fenced');
+    await becomes('east', 'halted');
+    const target = encodeURIComponent(`region:${fx.app}/east`);
+    await waitFor(async () => (await h.audit(`target=${target}&action=region.halted-returned`)).length > 0, {
+      what: 'the API to notice east answering again',
+      timeoutMs: WAIT_MS,
+    });
+    assert.equal((await regionStates()).east!.state, 'halted', 'healthy probes do not unhalt it');
+    assert.equal((await write('west')).status, 201, 'the standby is the writer');
+    console.log(`automatic failover: detection ${detectedMs} ms, kill to DNS on the standby ${dnsMs} ms`);
   });
 });

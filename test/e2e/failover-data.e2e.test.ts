@@ -145,7 +145,8 @@ describe('failover with data: planned switchover and failback under load', () =>
     const store = new ControlStateStore(h.fx.config);
     const c = (await store.read(h.fx.app)).state;
     store.close();
-    assert.deepEqual([c.activeRegion, c.writer, c.halted], ['east', 'east', ['west']]);
+    // The failback's commit leaves west a standby (not halted): the app is protected again.
+    assert.deepEqual([c.activeRegion, c.writer, c.halted], ['east', 'east', []]);
     assert.deepEqual(await h.fx.route53A(), ['127.0.1.1']);
 
     const nothing = await h
@@ -153,6 +154,6 @@ describe('failover with data: planned switchover and failback under load', () =>
       .post(`/v1/apps/${h.fx.app}/failbacks`)
       .set(h.as(h.fx.tokens.operator))
       .send({ to: 'east', reason: 'east is active already' });
-    assert.deepEqual([nothing.status, nothing.body.error], [422, 'not-halted']);
+    assert.deepEqual([nothing.status, nothing.body.error], [409, 'nothing-to-fail-back']);
   });
 });
