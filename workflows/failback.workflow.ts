@@ -63,16 +63,7 @@ async function reprotectAndReadiness(
   await s.runStep('reprotect', async (step) => {
     const state = await s.readControl();
     checkFailbackTarget(s, state);
-    s.previous = state;
-    s.from = state.activeRegion;
-    status.facts.from = state.activeRegion;
-    status.facts.previousEpoch = state.epoch;
-    status.facts.previousState = {
-      activeRegion: state.activeRegion,
-      epoch: state.epoch,
-      writer: state.writer,
-      halted: state.halted,
-    };
+    s.recordPrevious(state);
     await s.claim();
     if (!s.hasServices) {
       step.detail = `no services: nothing to re-seed in ${run.to}`;

@@ -224,6 +224,20 @@ export class FailoverSession {
     }
   }
 
+  /** Records the control state the operation starts from (what compensations go back to). */
+  recordPrevious(state: ControlState): void {
+    this.previous = state;
+    this.from = state.activeRegion;
+    this.status.facts.from = state.activeRegion;
+    this.status.facts.previousEpoch = state.epoch;
+    this.status.facts.previousState = {
+      activeRegion: state.activeRegion,
+      epoch: state.epoch,
+      writer: state.writer,
+      halted: state.halted,
+    };
+  }
+
   /** Back to the state before the operation (epoch raised), for a compensation. */
   restorePrevious(key: string): Promise<ControlResult> {
     return this.change(`${key}:undo`, {
@@ -354,16 +368,7 @@ async function preflight(
   let facts!: ApprovalFacts;
   await s.runStep('preflight', async (step) => {
     const state = await s.readControl();
-    s.previous = state;
-    s.from = state.activeRegion;
-    status.facts.from = state.activeRegion;
-    status.facts.previousEpoch = state.epoch;
-    status.facts.previousState = {
-      activeRegion: state.activeRegion,
-      epoch: state.epoch,
-      writer: state.writer,
-      halted: state.halted,
-    };
+    s.recordPrevious(state);
     facts = await observe();
     if (!facts.targetHealthy) {
       throw ApplicationFailure.nonRetryable(
@@ -518,6 +523,23 @@ async function restoreStep(s: FailoverSession): Promise<void> {
   });
 }
 
+/**
+ * Applies a `promote` or `unfence` change to the target region, then calls its unfence hook. The
+ * compensation (registered first) restores the previous state and, if the hook was called,
+ * fences the target again.
+ */
+async function changeTargetAndUnfence(s: FailoverSession, type: 'promote' | 'unfence') {
+  let hooked = false;
+  s.op.onFailureUndo(type, async () => {
+    const r = await s.restorePrevious(type);
+    if (hooked) await s.hook(s.run.to, 'fence', r.state.epoch);
+  });
+  const r = await s.change(type, { type, region: s.run.to, operationId: s.status.operationId });
+  const h = await s.hook(s.run.to, 'unfence', r.state.epoch);
+  hooked = h.called;
+  return { r, h };
+}
+
 /** The new writer, once the write lease since the fence is over (no moment with two writers). */
 async function promoteStep(s: FailoverSession): Promise<void> {
   await s.runStep('promote', async (step) => {
@@ -528,20 +550,9 @@ async function promoteStep(s: FailoverSession): Promise<void> {
       s.op.publish();
       await sleep(wait);
     }
-    let hooked = false;
-    s.op.onFailureUndo('promote', async () => {
-      const r = await s.restorePrevious('promote');
-      if (hooked) await s.hook(s.run.to, 'fence', r.state.epoch);
-    });
-    const r = await s.change('promote', {
-      type: 'promote',
-      region: s.run.to,
-      operationId: s.status.operationId,
-    });
     // The target's instances may still hold an earlier operation's fence (a region a failback left,
     // or one a planned switchover quiesced): the promote hook lifts it, so the writer takes writes.
-    const h = await s.hook(s.run.to, 'unfence', r.state.epoch);
-    hooked = h.called;
+    const { r, h } = await changeTargetAndUnfence(s, 'promote');
     step.detail = `${s.run.to} is the writer (epoch ${r.state.epoch}), ${lease} ms after the fence; ${h.detail}`;
     s.faultPoint('promote');
   });
@@ -644,18 +655,7 @@ async function switchover(s: FailoverSession): Promise<void> {
 /** Failback: the halted region the app returns to is let out of halt before it is promoted. */
 async function unfenceStep(s: FailoverSession): Promise<void> {
   await s.runStep('unfence', async (step) => {
-    let hooked = false;
-    s.op.onFailureUndo('unfence', async () => {
-      const r = await s.restorePrevious('unfence');
-      if (hooked) await s.hook(s.run.to, 'fence', r.state.epoch);
-    });
-    const r = await s.change('unfence', {
-      type: 'unfence',
-      region: s.run.to,
-      operationId: s.status.operationId,
-    });
-    const h = await s.hook(s.run.to, 'unfence', r.state.epoch);
-    hooked = h.called;
+    const { r, h } = await changeTargetAndUnfence(s, 'unfence');
     step.detail = `${s.run.to} no longer halted (epoch ${r.state.epoch}); ${h.detail}`;
     s.faultPoint('unfence');
   });
