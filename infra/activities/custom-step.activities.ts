@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { customStepConfig, type FailoverConfig } from '../config/custom-steps';
-import { redact, signPayload, snippet, WEBHOOK_HEADERS } from '../notify/webhook.notifier';
+import { postSignedWebhook, redact, snippet } from '../notify/webhook.notifier';
 import { CUSTOM_STEP_ERRORS } from '../../workflows/custom-steps';
 import type { FailoverMode } from '../../workflows/operation';
 
@@ -90,35 +90,23 @@ export function createCustomStepActivities(deps: CustomStepActivityDeps) {
       } satisfies CustomStepWebhookBody);
       const started = (deps.now ?? Date.now)();
       const timestamp = Math.floor(started / 1000);
-      let res: Response;
-      let text: string;
-      try {
-        res = await (deps.fetch ?? fetch)(call.url, {
-          method: 'POST',
-          redirect: 'manual',
-          signal: AbortSignal.timeout(call.timeoutSeconds * 1000),
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'switchyard-custom-step',
-            [WEBHOOK_HEADERS.event]: customStepEvent(call.action),
-            [WEBHOOK_HEADERS.delivery]: customStepDeliveryId(call),
-            [WEBHOOK_HEADERS.timestamp]: String(timestamp),
-            [WEBHOOK_HEADERS.signature]: `sha256=${signPayload(secret, timestamp, body)}`,
-          },
-          body,
-        });
-        text = await res.text();
-      } catch (err) {
-        const e = err as { name?: string; cause?: { code?: string; message?: string } };
-        const why =
-          e.name === 'TimeoutError'
-            ? `no answer within ${call.timeoutSeconds} s`
-            : (e.cause?.code ?? e.cause?.message ?? e.name ?? 'request failed');
+      const sent = await postSignedWebhook(deps.fetch ?? fetch, {
+        url: call.url,
+        timeoutSeconds: call.timeoutSeconds,
+        secret,
+        userAgent: 'switchyard-custom-step',
+        event: customStepEvent(call.action),
+        deliveryId: customStepDeliveryId(call),
+        timestamp,
+        body,
+      });
+      if ('noAnswer' in sent) {
         throw ApplicationFailure.retryable(
-          redact(`${what}: ${why}`, ...hidden),
+          redact(`${what}: ${sent.noAnswer}`, ...hidden),
           CUSTOM_STEP_ERRORS.webhookUnavailable,
         );
       }
+      const { res, text } = sent;
       const durationMs = Math.max(0, (deps.now ?? Date.now)() - started);
       if (call.expectStatus.includes(res.status)) return { target, status: res.status, durationMs };
 

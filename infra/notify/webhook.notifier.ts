@@ -118,6 +118,58 @@ export interface WebhookNotifierDeps {
   now?: () => number;
 }
 
+export interface SignedWebhookPost {
+  url: string;
+  timeoutSeconds: number;
+  /** Key of the HMAC-SHA256 signature. */
+  secret: string;
+  userAgent: string;
+  /** `X-Switchyard-Event`. */
+  event: string;
+  /** `X-Switchyard-Delivery`. */
+  deliveryId: string;
+  /** Seconds since the epoch; `X-Switchyard-Timestamp`, and signed with the body. */
+  timestamp: number;
+  body: string;
+}
+
+/**
+ * One signed JSON POST (redirects not followed; `timeoutSeconds` for the whole answer). Resolves
+ * with the answer and its text, or with why there was none (`no answer within N s`, or the network
+ * error's code): never rejects for a request that failed. Shared by notifications and the custom
+ * steps' webhooks.
+ */
+export async function postSignedWebhook(
+  fetchFn: typeof fetch,
+  post: SignedWebhookPost,
+): Promise<{ res: Response; text: string } | { noAnswer: string }> {
+  try {
+    const res = await fetchFn(post.url, {
+      method: 'POST',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(post.timeoutSeconds * 1000),
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': post.userAgent,
+        [WEBHOOK_HEADERS.event]: post.event,
+        [WEBHOOK_HEADERS.delivery]: post.deliveryId,
+        [WEBHOOK_HEADERS.timestamp]: String(post.timestamp),
+        [WEBHOOK_HEADERS.signature]: `sha256=${signPayload(post.secret, post.timestamp, post.body)}`,
+      },
+      body: post.body,
+    });
+    const text = await res.text();
+    return { res, text };
+  } catch (err) {
+    const e = err as { name?: string; cause?: { code?: string; message?: string } };
+    const noAnswer =
+      e.name === 'TimeoutError'
+        ? `no answer within ${post.timeoutSeconds} s`
+        : (e.cause?.code ?? e.cause?.message ?? e.name ?? 'request failed');
+    return { noAnswer };
+  }
+}
+
 export class WebhookNotifier {
   constructor(private readonly deps: WebhookNotifierDeps = {}) {}
 
@@ -134,32 +186,18 @@ export class WebhookNotifier {
         url.pathname + url.search,
       );
 
-    let res: Response;
-    let text: string;
-    try {
-      res = await (this.deps.fetch ?? fetch)(webhook.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(webhook.timeoutSeconds * 1000),
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'switchyard-webhook',
-          [WEBHOOK_HEADERS.event]: delivery.event,
-          [WEBHOOK_HEADERS.delivery]: delivery.id,
-          [WEBHOOK_HEADERS.timestamp]: String(timestamp),
-          [WEBHOOK_HEADERS.signature]: `sha256=${signPayload(webhook.secret, timestamp, body)}`,
-        },
-        body,
-      });
-      text = await res.text();
-    } catch (err) {
-      const e = err as { name?: string; cause?: { code?: string; message?: string } };
-      const why =
-        e.name === 'TimeoutError'
-          ? `no answer within ${webhook.timeoutSeconds} s`
-          : (e.cause?.code ?? e.cause?.message ?? e.name ?? 'request failed');
-      throw new WebhookDeliveryError(fail(why));
-    }
+    const sent = await postSignedWebhook(this.deps.fetch ?? fetch, {
+      url: webhook.url,
+      timeoutSeconds: webhook.timeoutSeconds,
+      secret: webhook.secret,
+      userAgent: 'switchyard-webhook',
+      event: delivery.event,
+      deliveryId: delivery.id,
+      timestamp,
+      body,
+    });
+    if ('noAnswer' in sent) throw new WebhookDeliveryError(fail(sent.noAnswer));
+    const { res, text } = sent;
 
     if (res.status >= 200 && res.status < 300) return;
     const answer = `HTTP ${res.status}${snippet(redact(text, webhook.secret))}`;
