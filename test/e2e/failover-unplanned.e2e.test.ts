@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { isTerminal } from '../../workflows/operation';
-import { ApiHarness } from '../support/api-harness';
-import { startAppFixture, startWorker, type WorkerProcess } from '../support/app-fixture';
+import type { ApiHarness } from '../support/api-harness';
+import { startWorker, type WorkerProcess } from '../support/app-fixture';
 import { readOrders } from '../support/demo-load';
+import { startDataFailoverStack } from '../support/failover-fixture';
 import { waitFor } from '../support/stack';
 
 /**
@@ -19,18 +20,7 @@ describe('unplanned failover with the primary killed, then failback', () => {
   let eastWorker: WorkerProcess;
 
   before(async () => {
-    const fx = await startAppFixture({
-      ttl: 1,
-      verifyTimeoutSeconds: 20,
-      services: true,
-      fencing: true,
-      rpoSeconds: 600,
-      restorePoints: { quiesceTimeoutSeconds: 10, snapshotTimeoutSeconds: 60 },
-    });
-    h = new ApiHarness(fx);
-    h.worker = await startWorker(fx, 'worker-coordinator-west', { queues: ['coordinator', 'west'] });
-    eastWorker = await startWorker(fx, 'worker-east', { queues: ['east'] });
-    await h.startApi();
+    ({ h, eastWorker } = await startDataFailoverStack());
   });
   after(async () => {
     await eastWorker?.kill('SIGKILL');
