@@ -173,7 +173,8 @@ describe('four-eyes approvals', () => {
   });
 
   it('keeps approvals across a restart of the API and the worker', async () => {
-    const id = await h.requestFailback('four-eyes test');
+    // The failback above left west a standby (not halted): a failover takes the app there again.
+    const id = await h.requestFailover('west', 'four-eyes test');
     await h.awaitingRound(id, 1);
     await h.decide(id, h.fx.tokens.approver, 'approve').expect(200);
 
