@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { failoverPlan } from '../../apps/api/operations/operations.service';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
+import { OperationsRepository } from '../../infra/temporal/operations.repository';
+import type { FailoverInput } from '../../workflows/failover.workflow';
 import { isTerminal, type OperationStatus } from '../../workflows/operation';
 import type { ApiHarness } from '../support/api-harness';
 import type { WorkerProcess } from '../support/app-fixture';
@@ -145,5 +148,53 @@ describe('failover with data: planned switchover and failback under load', () =>
       .set(h.as(h.fx.tokens.operator))
       .send({ to: 'east', reason: 'east is active already' });
     assert.deepEqual([nothing.status, nothing.body.error], [409, 'nothing-to-fail-back']);
+  });
+  it('compensates a failure injected after the data steps: east is the writer again with its data', async () => {
+    const repo = new OperationsRepository(h.fx.temporal, h.fx.config.temporal.taskQueuePrefix);
+    const app = h.fx.config.apps[h.fx.app]!;
+    const west = app.regions.find((r) => r.name === 'west')!;
+    for (const step of ['final-restore-point', 'restore']) {
+      const before = await readOrders(h.fx.ordersDatabases!.east!);
+      const spec = { to: 'west', mode: 'planned' as const, reason: `fault after ${step}` };
+      const input: FailoverInput = {
+        app: h.fx.app,
+        spec,
+        requestedBy: 'alice',
+        taskQueuePrefix: h.fx.config.temporal.taskQueuePrefix,
+        plan: {
+          ...failoverPlan(app, 'east', west, 'planned', app.policies.approvals.failover),
+          approval: { required: 0, roles: ['approver'], excludeRequester: true, expiresAfterSeconds: 60 },
+          faultAfterStep: step,
+        },
+      };
+      // The slot frees once the previous operation's workflow has closed.
+      await waitFor(async () => !(await repo.runningOperationId(h.fx.app, 'operation')), {
+        what: 'the operation slot to be free',
+        timeoutMs: 30_000,
+      });
+      const id = await repo.start('failover', h.fx.app, spec, 'alice', input);
+      const op = await finished(id);
+      assert.equal(op.phase, 'Failed', `${step}: ${JSON.stringify(op.error)}`);
+      assert.deepEqual([op.error?.code, op.error?.step], ['injected-fault', step]);
+      assert.deepEqual(await h.fx.route53A(), ['127.0.1.1'], `${step}: DNS on east`);
+      const store = new ControlStateStore(h.fx.config);
+      const c = (await store.read(h.fx.app)).state;
+      store.close();
+      assert.deepEqual([c.activeRegion, c.writer, c.halted], ['east', 'east', []], `${step}: control state`);
+      // East takes writes again (its fence lifted, its lease renewed) and lost nothing; west refuses.
+      await waitFor(
+        async () => (await fetch(`${region('east').url}/numbers`, { method: 'POST' })).status === 201,
+        {
+          what: `east to take writes after the fault after ${step}`,
+          timeoutMs: 15_000,
+        },
+      );
+      const after = await readOrders(h.fx.ordersDatabases!.east!);
+      assert.ok(
+        before.every((n) => after.includes(n)),
+        `${step}: east kept every order`,
+      );
+      assert.equal((await fetch(`${region('west').url}/numbers`, { method: 'POST' })).status, 409);
+    }
   });
 });

@@ -273,7 +273,7 @@ export class OperationsService {
 }
 
 /** The facts of a failover's plan, taken from configuration when it starts (kept in history). */
-function failoverPlan(
+export function failoverPlan(
   app: AppConfig,
   from: string,
   target: AppConfig['regions'][number],
