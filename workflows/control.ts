@@ -1,4 +1,8 @@
-import type { ControlState } from '../infra/storage/control-state.store';
+import type {
+  ControlState,
+  ControlTombstone,
+  ControlTombstoneKind,
+} from '../infra/storage/control-state.store';
 
 /**
  * The changes an app's controller applies to its control state (docs/fencing.md), as pure
@@ -21,7 +25,13 @@ export type ControlChange =
   /** halted -= region: only a failback does this. */
   | { type: 'unfence'; region: string; operationId: string }
   /** Compensation: back to previous activeRegion/writer/halted, epoch = current + 1. */
-  | { type: 'restore'; previous: ControlState; operationId: string };
+  | { type: 'restore'; previous: ControlState; operationId: string }
+  /** tombstones += tombstone: a soft delete hides a DNS record or a region (refused when another has it). */
+  | { type: 'tombstone'; tombstone: ControlTombstone; operationId: string }
+  /** The undo: the target's tombstone removed, when it is this operation's (a no-op otherwise). */
+  | { type: 'untombstone'; target: string; operationId: string }
+  /** The purge: this operation's tombstone of the target gets `purgedAt`; the removal is final. */
+  | { type: 'purge-tombstone'; target: string; operationId: string };
 
 export type ControlChangeType = ControlChange['type'];
 
@@ -34,7 +44,60 @@ export const CONTROL_CHANGE_TYPES: readonly ControlChangeType[] = [
   'activate',
   'unfence',
   'restore',
+  'tombstone',
+  'untombstone',
+  'purge-tombstone',
 ];
+
+/** The changes that name no region (the others must name one of the app's). */
+const REGIONLESS: readonly ControlChangeType[] = [
+  'claim',
+  'release',
+  'restore',
+  'tombstone',
+  'untombstone',
+  'purge-tombstone',
+];
+
+const TOMBSTONE_KINDS: readonly string[] = [
+  'dns-record-delete',
+  'region-remove',
+] satisfies ControlTombstoneKind[];
+
+/** Whether `t` has the shape of a ControlTombstone (what a stored object or an update may carry). */
+export function isControlTombstone(t: unknown): t is ControlTombstone {
+  const o = (t ?? {}) as Record<string, unknown>;
+  return (
+    ['target', 'operationId', 'deletedAt', 'undoableUntil', 'by', 'reason'].every(
+      (k) => typeof o[k] === 'string' && (o[k] as string).length > 0,
+    ) &&
+    TOMBSTONE_KINDS.includes(o.kind as string) &&
+    (o.purgedAt === undefined || typeof o.purgedAt === 'string')
+  );
+}
+
+/** The tombstone target of a DNS record of the app (its `dns.records[].name`). */
+export function dnsRecordTarget(name: string): string {
+  return `dns-record:${name}`;
+}
+
+/** The tombstone target of a region of the app. */
+export function regionTarget(region: string): string {
+  return `region:${region}`;
+}
+
+/** The target's tombstone, purged or not; undefined when it is not removed. */
+export function tombstoneOf(
+  state: Pick<ControlState, 'tombstones'>,
+  target: string,
+): ControlTombstone | undefined {
+  return (state.tombstones ?? []).find((t) => t.target === target);
+}
+
+/** Whether the target is removed (tombstoned, within its undo window or purged): never used. */
+export function isRemoved(state: Pick<ControlState, 'tombstones'>, target: string): boolean {
+  return tombstoneOf(state, target) !== undefined;
+}
 
 export interface MirrorResult {
   region: string;
@@ -70,7 +133,8 @@ export interface ControlTransition {
 export class ControlChangeError extends Error {
   constructor(
     message: string,
-    readonly code: 'invalid-change' | 'operation-held' | 'region-halted' | 'unknown-region',
+    readonly code:
+      'invalid-change' | 'operation-held' | 'region-halted' | 'unknown-region' | 'already-tombstoned',
   ) {
     super(message);
     this.name = 'ControlChangeError';
@@ -95,7 +159,7 @@ export function checkControlRequest(req: ControlRequest, regions: readonly strin
   if (typeof c.operationId !== 'string' || c.operationId.length === 0) {
     throw new ControlChangeError(`change.operationId is required for "${c.type}"`, 'invalid-change');
   }
-  if ('region' in c || (c.type !== 'claim' && c.type !== 'release' && c.type !== 'restore')) {
+  if ('region' in c || !REGIONLESS.includes(c.type as ControlChangeType)) {
     const region = (c as { region?: unknown }).region;
     if (typeof region !== 'string' || !regions.includes(region)) {
       throw new ControlChangeError(
@@ -113,6 +177,40 @@ export function checkControlRequest(req: ControlRequest, regions: readonly strin
       );
     }
   }
+  if (c.type === 'tombstone') {
+    const t = (c as { tombstone?: unknown }).tombstone;
+    if (!isControlTombstone(t)) {
+      throw new ControlChangeError(
+        'change.tombstone must have target, kind (dns-record-delete or region-remove), operationId, deletedAt, undoableUntil, by and reason',
+        'invalid-change',
+      );
+    }
+    const expected = t.kind === 'region-remove' ? 'region:' : 'dns-record:';
+    if (!t.target.startsWith(expected) || t.target.length === expected.length) {
+      throw new ControlChangeError(
+        `change.tombstone.target ${JSON.stringify(t.target)} must be "${expected}<name>" for kind ${t.kind}`,
+        'invalid-change',
+      );
+    }
+    if (t.kind === 'region-remove' && !regions.includes(t.target.slice(expected.length))) {
+      throw new ControlChangeError(
+        `change.tombstone.target ${JSON.stringify(t.target)} is not a region of app "${req.app}" (regions: ${regions.join(', ')})`,
+        'unknown-region',
+      );
+    }
+    if (t.operationId !== c.operationId) {
+      throw new ControlChangeError(
+        "change.tombstone.operationId must be the change's operationId",
+        'invalid-change',
+      );
+    }
+  }
+  if (c.type === 'untombstone' || c.type === 'purge-tombstone') {
+    const target = (c as { target?: unknown }).target;
+    if (typeof target !== 'string' || target.length === 0) {
+      throw new ControlChangeError(`change.target is required for "${c.type}"`, 'invalid-change');
+    }
+  }
 }
 
 /**
@@ -124,6 +222,7 @@ export function applyControlChange(state: ControlState, change: ControlChange, a
   const next: ControlState = {
     ...state,
     halted: [...state.halted],
+    tombstones: [...(state.tombstones ?? [])],
     updatedAt: at,
     revision: (state.revision ?? 0) + 1,
     operationId: change.operationId,
@@ -173,6 +272,29 @@ export function applyControlChange(state: ControlState, change: ControlChange, a
       next.writer = change.previous.writer ?? null;
       next.halted = [...(change.previous.halted ?? [])];
       next.epoch = state.epoch + 1;
+      return next;
+    case 'tombstone': {
+      const existing = tombstoneOf(state, change.tombstone.target);
+      if (existing && existing.operationId !== change.operationId) {
+        throw new ControlChangeError(
+          `${change.tombstone.target} is removed already by operation ${existing.operationId}${existing.purgedAt ? ` (purged at ${existing.purgedAt})` : ` (undoable until ${existing.undoableUntil})`}`,
+          'already-tombstoned',
+        );
+      }
+      if (!existing) next.tombstones!.push({ ...change.tombstone });
+      return next;
+    }
+    case 'untombstone':
+      next.tombstones = next.tombstones!.filter(
+        (t) => !(t.target === change.target && t.operationId === change.operationId),
+      );
+      return next;
+    case 'purge-tombstone':
+      next.tombstones = next.tombstones!.map((t) =>
+        t.target === change.target && t.operationId === change.operationId && !t.purgedAt
+          ? { ...t, purgedAt: at }
+          : t,
+      );
       return next;
     default: {
       const never: never = change;

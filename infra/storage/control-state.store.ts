@@ -1,5 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WITNESS, type AppConfig, type BucketConfig, type SwitchyardConfig } from '../config/config.schema';
+import { isControlTombstone } from '../../workflows/control';
 import { createS3Client, describeS3Error } from './s3.client';
 
 /**
@@ -29,6 +30,32 @@ export interface ControlState {
   revision?: number;
   /** The operation holding the app's controller (claim/release); null or absent when none. */
   currentOperation?: string | null;
+  /**
+   * What a soft delete has removed from the app (docs/soft-deletes.md): a DNS record or a region,
+   * hidden and never used while tombstoned, for good once purged. Absent in objects written before
+   * soft removal; always present (maybe empty) once read through normalizeControlState.
+   */
+  tombstones?: ControlTombstone[];
+}
+
+/** The kinds of soft delete that tombstone something in the control state. */
+export type ControlTombstoneKind = 'dns-record-delete' | 'region-remove';
+
+/**
+ * One removal in the control state. `target` names what is removed: `dns-record:<record name>` or
+ * `region:<region>` (workflows/control.ts builds them).
+ */
+export interface ControlTombstone {
+  target: string;
+  kind: ControlTombstoneKind;
+  /** The soft-delete operation that removed it (and the only one that may undo or purge it). */
+  operationId: string;
+  deletedAt: string;
+  undoableUntil: string;
+  by: string;
+  reason: string;
+  /** Set by the purge: the removal is final (it stays until switchyard.yaml no longer names the target). */
+  purgedAt?: string;
 }
 
 /** A control state as older versions wrote it (no writer, no halted). */
@@ -56,6 +83,7 @@ export function normalizeControlState(raw: unknown, app: string): ControlState {
     updatedAt: typeof o.updatedAt === 'string' ? o.updatedAt : new Date(0).toISOString(),
     revision: typeof o.revision === 'number' ? o.revision : 0,
     currentOperation: typeof o.currentOperation === 'string' ? o.currentOperation : null,
+    tombstones: Array.isArray(o.tombstones) ? o.tombstones.filter(isControlTombstone) : [],
   };
 }
 
@@ -142,6 +170,7 @@ export class ControlStateStore {
       updatedAt: new Date(0).toISOString(),
       revision: 0,
       currentOperation: null,
+      tombstones: [],
     };
   }
 

@@ -4,11 +4,16 @@ import {
   isNewerControlState,
   normalizeControlState,
   type ControlState,
+  type ControlTombstone,
 } from '../../infra/storage/control-state.store';
 import {
   applyControlChange,
   checkControlRequest,
   ControlChangeError,
+  dnsRecordTarget,
+  isRemoved,
+  regionTarget,
+  tombstoneOf,
   fenceRecorded,
   fenceWriteQuorum,
   leaseQuorumReachable,
@@ -65,6 +70,7 @@ describe('control state transitions', () => {
       revision: 12,
       currentOperation: null,
       operationId: op,
+      tombstones: [],
     });
   });
 
@@ -262,6 +268,136 @@ describe('control state transitions', () => {
   });
 });
 
+describe('control state tombstones (soft removal of a DNS record or a region)', () => {
+  const rm = 'shop-rm1';
+  const tombstone = (over: Partial<ControlTombstone> = {}): ControlTombstone => ({
+    target: regionTarget('west'),
+    kind: 'region-remove',
+    operationId: rm,
+    deletedAt: AT,
+    undoableUntil: '2026-11-29T09:00:00.000Z',
+    by: 'alice',
+    reason: 'region decommissioned',
+    ...over,
+  });
+
+  it('tombstone hides the target; untombstone (undo) brings the state back as it was', () => {
+    const removed = run([{ type: 'tombstone', tombstone: tombstone(), operationId: rm }]);
+    assert.ok(isRemoved(removed, 'region:west'));
+    assert.deepEqual(tombstoneOf(removed, 'region:west'), tombstone());
+    assert.equal(removed.activeRegion, 'east', 'nothing else changes');
+    assert.equal(removed.epoch, initial.epoch);
+    const undone = applyControlChange(
+      removed,
+      { type: 'untombstone', target: 'region:west', operationId: rm },
+      AT,
+    );
+    assert.deepEqual(undone.tombstones, []);
+    assert.equal(isRemoved(undone, 'region:west'), false);
+    assert.equal(isRemoved(initial, 'region:west'), false, 'a state read before tombstones existed');
+  });
+
+  it('purge-tombstone makes the removal final: still removed, with purgedAt', () => {
+    const purged = run([
+      {
+        type: 'tombstone',
+        tombstone: tombstone({ target: dnsRecordTarget('www.shop.test'), kind: 'dns-record-delete' }),
+        operationId: rm,
+      },
+      { type: 'purge-tombstone', target: 'dns-record:www.shop.test', operationId: rm },
+    ]);
+    assert.equal(tombstoneOf(purged, 'dns-record:www.shop.test')?.purgedAt, AT);
+    assert.ok(isRemoved(purged, 'dns-record:www.shop.test'));
+  });
+
+  it('refuses a second removal by another operation; the same operation again is a no-op', () => {
+    const removed = run([{ type: 'tombstone', tombstone: tombstone(), operationId: rm }]);
+    refused(
+      () =>
+        applyControlChange(
+          removed,
+          { type: 'tombstone', tombstone: tombstone({ operationId: 'shop-rm2' }), operationId: 'shop-rm2' },
+          AT,
+        ),
+      'already-tombstoned',
+      /region:west is removed already by operation shop-rm1 \(undoable until 2026-11-29/,
+    );
+    const again = applyControlChange(
+      removed,
+      { type: 'tombstone', tombstone: tombstone(), operationId: rm },
+      AT,
+    );
+    assert.deepEqual(again.tombstones, removed.tombstones);
+  });
+
+  it('untombstone and purge by another operation leave the tombstone as it is', () => {
+    const removed = run([{ type: 'tombstone', tombstone: tombstone(), operationId: rm }]);
+    const other = 'shop-other';
+    assert.deepEqual(
+      applyControlChange(removed, { type: 'untombstone', target: 'region:west', operationId: other }, AT)
+        .tombstones,
+      [tombstone()],
+    );
+    assert.deepEqual(
+      applyControlChange(removed, { type: 'purge-tombstone', target: 'region:west', operationId: other }, AT)
+        .tombstones,
+      [tombstone()],
+    );
+  });
+
+  it('a compensation (restore) keeps the tombstones', () => {
+    const s = run([
+      {
+        type: 'tombstone',
+        tombstone: tombstone({ target: dnsRecordTarget('www.shop.test'), kind: 'dns-record-delete' }),
+        operationId: rm,
+      },
+      { type: 'restore', previous: initial, operationId: 'shop-f1' },
+    ]);
+    assert.ok(isRemoved(s, 'dns-record:www.shop.test'));
+  });
+
+  it('checks tombstone requests: shape, kind and target, region, operation', () => {
+    const req = (change: unknown) =>
+      checkControlRequest({ app: 'shop', requestId: 'r1', change: change as ControlChange }, [
+        'east',
+        'west',
+      ]);
+    req({ type: 'tombstone', tombstone: tombstone(), operationId: rm });
+    req({ type: 'untombstone', target: 'region:west', operationId: rm });
+    refused(
+      () => req({ type: 'tombstone', tombstone: { target: 'region:west' }, operationId: rm }),
+      'invalid-change',
+      /change.tombstone must have/,
+    );
+    refused(
+      () =>
+        req({
+          type: 'tombstone',
+          tombstone: tombstone({ target: 'dns-record:www.shop.test' }),
+          operationId: rm,
+        }),
+      'invalid-change',
+      /must be "region:<name>" for kind region-remove/,
+    );
+    refused(
+      () => req({ type: 'tombstone', tombstone: tombstone({ target: 'region:mars' }), operationId: rm }),
+      'unknown-region',
+      /"region:mars" is not a region of app "shop"/,
+    );
+    refused(
+      () => req({ type: 'tombstone', tombstone: tombstone(), operationId: 'shop-other' }),
+      'invalid-change',
+      /operationId must be the change's operationId/,
+    );
+    refused(
+      () => req({ type: 'purge-tombstone', operationId: rm }),
+      'invalid-change',
+      /change.target is required/,
+    );
+  });
+});
+
 describe('stored control state', () => {
   it('reads an object written before fencing as writer = activeRegion, halted = []', () => {
     const s = normalizeControlState(
@@ -278,7 +414,25 @@ describe('stored control state', () => {
       updatedAt: AT,
       revision: 0,
       currentOperation: null,
+      tombstones: [],
     });
+  });
+
+  it('keeps the tombstones and drops entries that are not tombstones', () => {
+    const t = {
+      target: 'region:west',
+      kind: 'region-remove',
+      operationId: 'shop-rm',
+      deletedAt: AT,
+      undoableUntil: AT,
+      by: 'alice',
+      reason: 'decommissioned',
+    };
+    const s = normalizeControlState(
+      { activeRegion: 'east', epoch: 1, tombstones: [t, { target: 'region:east' }, 'x'] },
+      'shop',
+    );
+    assert.deepEqual(s.tombstones, [t]);
   });
 
   it('keeps a null writer and the halted regions', () => {
