@@ -1,4 +1,10 @@
-import { ApplicationFailure, condition, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import { operationStatusQuery, searchAttributes, type SoftDeleteKind, undoUpdate } from './definitions';
 import { OPERATION_STEPS, type OperationSpec, type OperationStatus, type OperationStep } from './operation';
 import { OperationRuntime, toOperationError } from './operation-runtime';
@@ -22,11 +28,27 @@ import { type SoftDeleteApproval, UNDO_REFUSALS, type UndoResult } from './soft-
 
 export interface SoftDeleteTarget {
   /** Prefix of the audit events: `<noun>.tombstoned`, `<noun>.undeleted`, `<noun>.purged`. */
-  noun: 'restore-point' | 'schedule';
+  noun: 'restore-point' | 'schedule' | 'region' | 'control';
+  /**
+   * The audit events' names when they are not `<noun>.tombstoned|undeleted|purged` (an override
+   * hides nothing: `control.overridden`, `control.override-undone`, `control.override-purged`).
+   */
+  events?: { tombstoned: string; undone: string; purged: string };
+  /** The name of the step that tombstones (default `tombstone`; an override's is `override`). */
+  tombstoneStep?: string;
   /** The target in words, e.g. `restore point shop-…`, `schedule nightly`. */
   what: string;
   /** Fields naming the target, in every audit event and in the undo's answer. */
-  names: { restorePointId: string; restorePointIds?: string[] } | { scheduleName: string };
+  names:
+    | { restorePointId: string; restorePointIds?: string[] }
+    | { scheduleName: string }
+    | { region: string; action?: string };
+  /**
+   * Failure types of `undo` that mean "refused, nothing changed" (e.g. the state was changed
+   * since): the undo's caller gets that refusal (type, message, details) and the operation stays
+   * Undoable until its window ends, as if no undo had been asked.
+   */
+  undoRefusals?: readonly string[];
   /** What an approver is shown as deleted (restore point ids, `schedule <name>`). */
   deleting: string[];
   preflight(step: OperationStep): Promise<void>;
@@ -78,6 +100,12 @@ export async function runSoftDelete(
   target: SoftDeleteTarget,
 ): Promise<OperationStatus> {
   const op = new OperationRuntime(status);
+  const events = target.events ?? {
+    tombstoned: `${target.noun}.tombstoned`,
+    undone: `${target.noun}.undeleted`,
+    purged: `${target.noun}.purged`,
+  };
+  const tombstoneStep = target.tombstoneStep ?? 'tombstone';
   setHandler(operationStatusQuery, () => status);
   // Started as a child (by retention), the search attributes may be missing: set them here too.
   upsertSearchAttributes([
@@ -91,13 +119,20 @@ export async function runSoftDelete(
   let stage: 'before' | 'undoable' | 'undoing' | 'purging' | 'done' = 'before';
   let undoneBy: { by: string; reason: string } | undefined;
   let undone: UndoResult | undefined;
+  // An undo the target refused with nothing changed (undoRefusals): its caller gets the refusal.
+  let undoAttempts = 0;
+  let refused: { attempt: number; failure: ApplicationFailure } | undefined;
 
   setHandler(
     undoUpdate,
     async (req) => {
+      const attempt = ++undoAttempts;
       stage = 'undoing';
       undoneBy = { by: req.by, reason: req.reason };
-      await condition(() => undone !== undefined || status.phase === 'CompensationFailed');
+      await condition(
+        () => undone !== undefined || refused?.attempt === attempt || status.phase === 'CompensationFailed',
+      );
+      if (refused?.attempt === attempt) throw refused.failure;
       if (!undone)
         throw ApplicationFailure.create({
           type: 'undo-failed',
@@ -162,12 +197,12 @@ export async function runSoftDelete(
       step.status = 'Skipped';
       step.detail = `policies.approvals.${input.kind} requires none`;
     }
-    failedStep = 'tombstone';
+    failedStep = tombstoneStep;
     let details: Record<string, unknown> = {};
-    await op.runStep('tombstone', async (step) => {
+    await op.runStep(tombstoneStep, async (step) => {
       details = await target.tombstone(step, undoableUntil);
     });
-    await op.audit(`${target.noun}.tombstoned`, 'succeeded', {
+    await op.audit(events.tombstoned, 'succeeded', {
       ...target.names,
       undoableUntil: undoableUntil,
       ...details,
@@ -186,30 +221,56 @@ export async function runSoftDelete(
   window.startedAt = new Date().toISOString();
   window.detail = `undoable until ${undoableUntil}`;
   op.publish();
-  const asked = await condition(() => stage === 'undoing', Math.max(0, until - Date.now()));
-  window.status = 'Completed';
-  window.endedAt = new Date().toISOString();
-
-  if (asked) {
+  for (;;) {
+    const asked = await condition(() => stage === 'undoing', Math.max(0, until - Date.now()));
+    if (!asked) break;
     window.detail = `undo asked by ${undoneBy!.by} before ${undoableUntil}`;
     try {
       await op.runStep('undo', (step) => target.undo(step));
     } catch (err) {
+      const refusal = refusalOf(err, target.undoRefusals);
+      if (refusal) {
+        // Refused with nothing changed: the window goes on as if no undo had been asked.
+        const step = op.step('undo');
+        const at = step.endedAt!;
+        step.status = 'Pending';
+        step.detail = `undo by ${undoneBy!.by} refused at ${at} (${refusal.type}): ${refusal.message}`;
+        delete step.error;
+        delete step.startedAt;
+        delete step.endedAt;
+        const earlier = (status.facts.undoRefusals as unknown[] | undefined) ?? [];
+        status.facts.undoRefusals = [
+          ...earlier,
+          { at, by: undoneBy!.by, code: refusal.type, message: refusal.message },
+        ];
+        refused = {
+          attempt: undoAttempts,
+          failure: ApplicationFailure.create({
+            type: refusal.type ?? undefined,
+            message: refusal.message,
+            details: refusal.details ? [...refusal.details] : undefined,
+          }),
+        };
+        undoneBy = undefined;
+        stage = 'undoable';
+        window.detail = `undoable until ${undoableUntil}`;
+        op.publish();
+        continue;
+      }
+      window.status = 'Completed';
+      window.endedAt = new Date().toISOString();
       status.error = toOperationError(err, 'undo');
       status.phase = 'CompensationFailed';
       stage = 'done';
       return op.end();
     }
+    window.status = 'Completed';
+    window.endedAt = op.step('undo').startedAt;
     status.facts.undoneBy = undoneBy!.by;
     status.facts.undoReason = undoneBy!.reason;
     status.phase = 'Undone';
     stage = 'done';
-    await op.audit(
-      `${target.noun}.undeleted`,
-      'succeeded',
-      { ...target.names, reason: undoneBy!.reason },
-      undoneBy!.by,
-    );
+    await op.audit(events.undone, 'succeeded', { ...target.names, reason: undoneBy!.reason }, undoneBy!.by);
     undone = {
       operationId: status.operationId,
       kind: input.kind,
@@ -220,6 +281,8 @@ export async function runSoftDelete(
     };
     return op.end();
   }
+  window.status = 'Completed';
+  window.endedAt = new Date().toISOString();
 
   stage = 'purging';
   window.detail = `window ended at ${undoableUntil} without an undo`;
@@ -235,8 +298,15 @@ export async function runSoftDelete(
     stage = 'done';
     return op.end();
   }
-  await op.audit(`${target.noun}.purged`, 'succeeded', { ...target.names, ...purged });
+  await op.audit(events.purged, 'succeeded', { ...target.names, ...purged });
   status.phase = 'Completed';
   stage = 'done';
   return op.end();
+}
+
+/** The failure behind `err` when its type is one of `types` (an activity's, or the workflow's own). */
+function refusalOf(err: unknown, types: readonly string[] = []): ApplicationFailure | undefined {
+  let cause: unknown = err;
+  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  return cause instanceof ApplicationFailure && types.includes(cause.type ?? '') ? cause : undefined;
 }

@@ -75,6 +75,10 @@ export interface UndoResult {
   restorePointIds?: string[];
   /** The schedule that is back (schedule-delete). */
   scheduleName?: string;
+  /** The region that is back (region-remove), or whose override was undone (control-override). */
+  region?: string;
+  /** The override that was undone (control-override): halt, unhalt or set-active. */
+  action?: string;
   undoneAt: string;
   by: string;
 }
