@@ -15,6 +15,7 @@ import { createControlActivities } from '../../infra/activities/control.activiti
 import { createSoftDeleteActivities } from '../../infra/activities/soft-delete.activities';
 import { createCustomStepActivities } from '../../infra/activities/custom-step.activities';
 import { createDnsActivities } from '../../infra/activities/dns.activities';
+import { createDnsRecordActivities } from '../../infra/activities/dns-record.activities';
 import {
   createScratchCoordinatorActivities,
   createScratchRegionActivities,
@@ -162,6 +163,8 @@ async function main(): Promise<void> {
             ...createCustomStepActivities(deps),
             ...createControlActivities(control),
             ...createDnsActivities(deps),
+            // soft DNS changes (#7): dns-record-delete, dns-override
+            ...createDnsRecordActivities(deps),
             ...createScratchCoordinatorActivities(backup),
             ...createScheduleDeleteActivities({ schedules: schedules!, logger: log }),
             // failover (#6): the restore point an unplanned failover restores

@@ -738,6 +738,28 @@ describe('Route53DnsProvider routed record sets', () => {
     ]);
   });
 
+  it('removing a weighted record (a soft delete) deletes each set exactly and keeps other names sharing its identifiers', async () => {
+    const apiWest = {
+      name: 'api.example.com.',
+      setIdentifier: 'west',
+      weight: 0,
+      values: ['10.0.0.2'],
+      ttl: 30,
+    };
+    const zone = routedZone([apiWest, eastWeighted, westWeighted], { truncatedSameName: true });
+    await zone.provider.applyState(www, { simple: null, routed: [] });
+    assert.deepEqual(zone.batches, [
+      [
+        'DELETE www.example.com. east 100 10.0.0.1',
+        'DELETE www.example.com. west 0 10.0.0.2',
+        // moto's DELETE by SetIdentifier would take api's `west` set too: it is upserted back as read.
+        'UPSERT api.example.com. west 0 10.0.0.2',
+      ],
+    ]);
+    // The looping page (moto ignores StartRecordIdentifier) ended the listing of the name.
+    assert.ok(zone.listings.length <= 4, `${zone.listings.length} listings`);
+  });
+
   it('refuses a simple set and routed sets together, and alias or latency sets, without writing', async () => {
     const zone = routedZone([eastWeighted]);
     await assert.rejects(
