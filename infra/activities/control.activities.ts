@@ -126,6 +126,9 @@ export function fenceQuorumFailure(
   return ApplicationFailure.retryable(message, 'fence-quorum-unreachable');
 }
 
+/** How long a mirror waits for the other buckets once a read quorum holds the state. */
+export const MIRROR_GRACE_MS = 300;
+
 export function createControlActivities(deps: ControlActivityDeps) {
   return {
     /** Applies one change through the app's controller; the same requestId is applied once. */
@@ -172,7 +175,13 @@ export function createControlActivities(deps: ControlActivityDeps) {
     /** Writes the state to every region's bucket; reports each region, never fails on one. */
     async mirrorControlState(input: { app: string; state: ControlState }): Promise<MirrorResult[]> {
       regionsOf(deps.config, input.app);
-      const results = await deps.controlState.write(input.app, input.state);
+      // A read quorum holding the state is enough to answer: a stopped bucket costs the grace, not
+      // its timeouts (docs/fencing.md).
+      const quorum = leaseReadQuorum(deps.controlState.places(input.app).length);
+      const results = await deps.controlState.write(input.app, input.state, {
+        quorum,
+        graceMs: MIRROR_GRACE_MS,
+      });
       return results.map(({ region, ok, error }) => (ok ? { region, ok } : { region, ok, error }));
     },
   };

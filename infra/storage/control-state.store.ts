@@ -213,21 +213,57 @@ export class ControlStateStore {
   /**
    * Writes the state to every region's bucket and the witness; reports per bucket instead of
    * failing on the first.
+   *
+   * With `quorum`, it answers as soon as that many buckets hold the state and the others have had
+   * `graceMs` more to answer: a stopped bucket then costs the grace, not its request timeouts. The
+   * buckets still writing are reported `ok: false` ("no answer yet") and their writes go on in the
+   * background; the controller mirrors again at the next change or retry, and readers take the
+   * newest copy of a read quorum, which always includes one of the `quorum` buckets written.
    */
-  async write(app: string, state: StoredControlState): Promise<RegionReadResult[]> {
+  async write(
+    app: string,
+    state: StoredControlState,
+    options: { quorum?: number; graceMs?: number } = {},
+  ): Promise<RegionReadResult[]> {
     const body = JSON.stringify(state, null, 2);
-    return Promise.all(
-      this.places(app).map(async ({ region }): Promise<RegionReadResult> => {
-        try {
-          await this.client(app, region).send(
-            new PutObjectCommand({ ...this.key(app, region), Body: body, ContentType: 'application/json' }),
-          );
-          return { region, ok: true, epoch: state.epoch, revision: state.revision };
-        } catch (err) {
-          return { region, ok: false, error: describeS3Error(err) };
+    const places = this.places(app);
+    const results: (RegionReadResult | undefined)[] = places.map(() => undefined);
+    const writes = places.map(async ({ region }, i): Promise<void> => {
+      try {
+        await this.client(app, region).send(
+          new PutObjectCommand({ ...this.key(app, region), Body: body, ContentType: 'application/json' }),
+        );
+        results[i] = { region, ok: true, epoch: state.epoch, revision: state.revision };
+      } catch (err) {
+        results[i] = { region, ok: false, error: describeS3Error(err) };
+      }
+    });
+    const all = Promise.all(writes);
+    const quorum = options.quorum;
+    if (quorum !== undefined && quorum < places.length) {
+      const started = Date.now();
+      let reached: Promise<void> | undefined;
+      await new Promise<void>((resolve) => {
+        void all.then(() => resolve());
+        for (const w of writes) {
+          void w.then(() => {
+            if (reached || results.filter((r) => r?.ok).length < quorum) return;
+            reached = new Promise<void>((r) => setTimeout(r, options.graceMs ?? 250)).then(resolve);
+          });
         }
-      }),
-    );
+      });
+      const waited = Date.now() - started;
+      return places.map(
+        ({ region }, i) =>
+          results[i] ?? {
+            region,
+            ok: false,
+            error: `no answer yet after ${waited} ms (the state is held by a quorum of ${quorum} without it; the write goes on)`,
+          },
+      );
+    }
+    await all;
+    return results as RegionReadResult[];
   }
 
   close(): void {
