@@ -8,32 +8,9 @@ import { defaultPayloadConverter, noopMetricMeter } from '@temporalio/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApi } from '../apps/api/bootstrap';
 import type { Client } from '@temporalio/client';
-import { createControlActivities } from '../infra/activities/control.activities';
-import { createCustomStepActivities } from '../infra/activities/custom-step.activities';
-import { createDnsActivities } from '../infra/activities/dns.activities';
-import { createCoordinatorActivities, createRegionActivities } from '../infra/activities/failover.activities';
-import { createRecordingActivities } from '../infra/activities/recording.activities';
-import {
-  createBackupCoordinatorActivities,
-  createBackupRegionActivities,
-} from '../infra/activities/restore-point.activities';
-import {
-  createScratchCoordinatorActivities,
-  createScratchRegionActivities,
-} from '../infra/activities/scratch.activities';
-import { createSoftDeleteActivities } from '../infra/activities/soft-delete.activities';
-import {
-  createVerificationCoordinatorActivities,
-  createVerificationRegionActivities,
-} from '../infra/activities/verification.activities';
-import { createServiceAdapters } from '../infra/backup/adapters';
-import { ArtifactStore } from '../infra/backup/artifact.store';
-import { RestorePointCatalog } from '../infra/backup/catalog';
 import { openPersistence, type Persistence } from '../infra/database/persistence';
-import { createDnsProviders } from '../infra/dns/dns.registry';
 import { createLogger } from '../infra/logging/logger';
-import { WebhookSink } from '../infra/notify/webhook.sink';
-import { ControlStateStore } from '../infra/storage/control-state.store';
+import { createWorkerActivities } from '../infra/temporal/worker-activities';
 import { Supervisor } from '../infra/stack/supervisor';
 import { startTestServers, writeStackInfo } from '../infra/stack/test-servers';
 import { parseOperationId } from '../workflows/definitions';
@@ -293,50 +270,18 @@ async function recordCalls(
 type ActivityFn = (...args: unknown[]) => Promise<unknown>;
 
 /**
- * Every activity the worker registers (apps/worker/main.ts: coordinator and region queues), built
- * the same way, in this process. A plan step that calls an activity missing here makes the bench
- * stop with its name.
+ * Every activity the worker registers (infra/temporal/worker-activities.ts: coordinator and region
+ * queues), built the same way, in this process. A plan step that calls an activity missing here
+ * makes the bench stop with its name.
  */
 function plainActivities(fx: AppFixture, persistence: Persistence, client: () => Promise<Client>) {
-  const { config } = fx;
-  const deps = {
-    config,
-    dns: createDnsProviders(config),
-    controlState: new ControlStateStore(config),
+  const built = createWorkerActivities({
+    config: fx.config,
+    persistence,
     logger: createLogger('bench', 'warn'),
-    audit: persistence.audit,
-    sealer: persistence.sealer,
-    notifications: new WebhookSink(config.notifications.webhooks),
-  };
-  const artifacts = new ArtifactStore(config);
-  const backup = {
-    ...deps,
-    artifacts,
-    catalog: new RestorePointCatalog(artifacts),
-    adapters: createServiceAdapters(artifacts.io),
-  };
-  const control = {
-    config,
-    controlState: new ControlStateStore(config, { requestTimeoutMs: 2_000, maxAttempts: 2 }),
     temporal: client,
-  };
-  return new Map(
-    Object.entries({
-      ...createCoordinatorActivities(deps),
-      ...createRecordingActivities(deps),
-      ...createBackupCoordinatorActivities(backup),
-      ...createVerificationCoordinatorActivities(backup),
-      ...createSoftDeleteActivities(backup),
-      ...createCustomStepActivities(deps),
-      ...createControlActivities(control),
-      ...createDnsActivities(deps),
-      ...createScratchCoordinatorActivities(backup),
-      ...createRegionActivities(deps),
-      ...createBackupRegionActivities(backup),
-      ...createVerificationRegionActivities(backup),
-      ...createScratchRegionActivities(backup),
-    }) as [string, ActivityFn][],
-  );
+  });
+  return new Map(Object.entries({ ...built.coordinator, ...built.region }) as [string, ActivityFn][]);
 }
 
 /**

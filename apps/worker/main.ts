@@ -1,40 +1,11 @@
 import { DefaultLogger, Runtime, Worker, type LogLevel } from '@temporalio/worker';
-import {
-  createCoordinatorActivities,
-  createRegionActivities,
-} from '../../infra/activities/failover.activities';
-import {
-  createBackupCoordinatorActivities,
-  createBackupRegionActivities,
-} from '../../infra/activities/restore-point.activities';
-import {
-  createVerificationCoordinatorActivities,
-  createVerificationRegionActivities,
-} from '../../infra/activities/verification.activities';
-import { createControlActivities } from '../../infra/activities/control.activities';
-import { createSoftDeleteActivities } from '../../infra/activities/soft-delete.activities';
-import { createCustomStepActivities } from '../../infra/activities/custom-step.activities';
-import { createDnsActivities } from '../../infra/activities/dns.activities';
-import { createDnsRecordActivities } from '../../infra/activities/dns-record.activities';
-import {
-  createScratchCoordinatorActivities,
-  createScratchRegionActivities,
-} from '../../infra/activities/scratch.activities';
-import { createScheduleDeleteActivities } from '../../infra/activities/schedule-delete.activities';
-import { createFailoverDataActivities } from '../../infra/activities/failover-data.activities';
-import { createServiceAdapters } from '../../infra/backup/adapters';
-import { ArtifactStore } from '../../infra/backup/artifact.store';
-import { RestorePointCatalog } from '../../infra/backup/catalog';
 import { ConfigError, configPathFromEnv, loadConfigFile } from '../../infra/config/config.loader';
-import { createRecordingActivities } from '../../infra/activities/recording.activities';
 import { startPeriodicSealing } from '../../infra/audit/audit-sealer';
 import { openPersistence } from '../../infra/database/persistence';
-import { createDnsProviders } from '../../infra/dns/dns.registry';
-import { WebhookSink } from '../../infra/notify/webhook.sink';
 import { createLogger } from '../../infra/logging/logger';
-import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectClient, connectWorker } from '../../infra/temporal/connection';
 import { ensureConfiguredSchedules, SchedulesRepository } from '../../infra/temporal/schedules.repository';
+import { createWorkerActivities } from '../../infra/temporal/worker-activities';
 import { workflowSource } from '../../infra/temporal/workflow-bundle';
 import { coordinatorTaskQueue, regionTaskQueue } from '../../workflows/definitions';
 
@@ -96,22 +67,6 @@ async function main(): Promise<void> {
   }
 
   const persistence = await openPersistence(config);
-  const deps = {
-    config,
-    dns: createDnsProviders(config),
-    controlState: new ControlStateStore(config),
-    logger: log,
-    audit: persistence.audit,
-    sealer: persistence.sealer,
-    notifications: new WebhookSink(config.notifications.webhooks),
-  };
-  const artifacts = new ArtifactStore(config);
-  const backup = {
-    ...deps,
-    artifacts,
-    catalog: new RestorePointCatalog(artifacts),
-    adapters: createServiceAdapters(artifacts.io),
-  };
   const stopSealing = startPeriodicSealing(persistence.sealer, AUDIT_SEAL_INTERVAL_MS, log);
   const connection = await connectWorker(config.temporal);
   const prefix = config.temporal.taskQueuePrefix;
@@ -137,14 +92,14 @@ async function main(): Promise<void> {
     }
   }
 
-  // The control activities reach the app controllers through a client of their own, opened on first use.
-  let controlClient: ReturnType<typeof connectClient> | undefined;
-  const control = {
+  // The activities' own Temporal client (app controllers, schedule deletes), opened on first use.
+  let activityClient: ReturnType<typeof connectClient> | undefined;
+  const activities = createWorkerActivities({
     config,
-    // Short per-region bounds: a stopped bucket is reported in `mirrored`, not waited for.
-    controlState: new ControlStateStore(config, { requestTimeoutMs: 2_000, maxAttempts: 2 }),
-    temporal: () => (controlClient ??= connectClient(config.temporal)),
-  };
+    persistence,
+    logger: log,
+    temporal: () => (activityClient ??= connectClient(config.temporal)),
+  });
 
   const workers: Worker[] = [];
   for (const q of wanted) {
@@ -154,22 +109,7 @@ async function main(): Promise<void> {
           ...base,
           ...workflowSource(),
           taskQueue: coordinatorTaskQueue(prefix),
-          activities: {
-            ...createCoordinatorActivities(deps),
-            ...createRecordingActivities(deps),
-            ...createBackupCoordinatorActivities(backup),
-            ...createVerificationCoordinatorActivities(backup),
-            ...createSoftDeleteActivities(backup),
-            ...createCustomStepActivities(deps),
-            ...createControlActivities(control),
-            ...createDnsActivities(deps),
-            // soft DNS changes (#7): dns-record-delete, dns-override
-            ...createDnsRecordActivities(deps),
-            ...createScratchCoordinatorActivities(backup),
-            ...createScheduleDeleteActivities({ schedules: schedules!, logger: log }),
-            // failover (#6): the restore point an unplanned failover restores
-            ...createFailoverDataActivities(backup),
-          },
+          activities: activities.coordinator,
         }),
       );
     } else {
@@ -177,12 +117,7 @@ async function main(): Promise<void> {
         await Worker.create({
           ...base,
           taskQueue: regionTaskQueue(prefix, q),
-          activities: {
-            ...createRegionActivities(deps),
-            ...createBackupRegionActivities(backup),
-            ...createVerificationRegionActivities(backup),
-            ...createScratchRegionActivities(backup),
-          },
+          activities: activities.region,
         }),
       );
     }
@@ -201,10 +136,8 @@ async function main(): Promise<void> {
   await client?.connection.close();
   await stopSealing();
   await persistence.close();
-  deps.controlState.close();
-  control.controlState.close();
-  if (controlClient) await (await controlClient).connection.close();
-  artifacts.close();
+  activities.close();
+  if (activityClient) await (await activityClient).connection.close();
   log.info('worker stopped');
 }
 
