@@ -52,8 +52,9 @@ export interface ApprovalDecision {
  * Approved    → enough distinct eligible approvers agreed
  * Rejected    → an eligible approver rejected
  * Expired     → nobody decided in time; never treated as approved
+ * Withdrawn   → the operation was cancelled while waiting; no decision is taken any more
  */
-export type ApprovalStatus = 'NotRequired' | 'Pending' | 'Approved' | 'Rejected' | 'Expired';
+export type ApprovalStatus = 'NotRequired' | 'Pending' | 'Approved' | 'Rejected' | 'Expired' | 'Withdrawn';
 
 export interface ApprovalState {
   policy: ApprovalPolicy;

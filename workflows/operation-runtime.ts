@@ -183,6 +183,8 @@ export class OperationRuntime {
    */
   async cancelAndCompensate(error: OperationError): Promise<void> {
     this.status.error = error;
+    // A request still waiting for approvers is withdrawn: nobody can decide it any more.
+    if (this.status.approval?.status === 'Pending') this.status.approval.status = 'Withdrawn';
     for (const s of this.status.steps) {
       if (s.error?.code === 'cancelled') s.error = { ...error, step: s.name };
     }

@@ -196,6 +196,13 @@ describe('failover saga: compensation and cancel', () => {
     assert.equal(op.error?.code, 'cancelled');
     assert.match(op.error!.message, /cancelled by alice: wrong window/);
     assert.equal(op.steps.find((s) => s.name === 'approval')!.status, 'Failed');
+    assert.equal(op.approval?.status, 'Withdrawn', 'the request is no longer pending');
+    const late = await h
+      .http()
+      .post(`/v1/operations/${id}/approvals`)
+      .set(h.as(h.fx.tokens.approver))
+      .send({ decision: 'approve', comment: 'too late' });
+    assert.equal(late.status, 409, JSON.stringify(late.body));
     await assertAsBefore('cancel at approval');
 
     const again = await h
