@@ -31,7 +31,18 @@ export type ControlChange =
   /** The undo: the target's tombstone removed, when it is this operation's (a no-op otherwise). */
   | { type: 'untombstone'; target: string; operationId: string }
   /** The purge: this operation's tombstone of the target gets `purgedAt`; the removal is final. */
-  | { type: 'purge-tombstone'; target: string; operationId: string };
+  | { type: 'purge-tombstone'; target: string; operationId: string }
+  /**
+   * An operator's override (docs/fencing.md#overrides): `halt` (epoch + 1, halted += region, no
+   * writer if it was the writer), `unhalt` (halted -= region), `set-active` (activeRegion and
+   * writer := region; epoch + 1 when the writer moves). Refused when it would change nothing
+   * (`override-no-op`), for a removed region (`region-removed`, halt excepted) and set-active of a
+   * halted one (`region-halted`).
+   */
+  | { type: 'override'; action: ControlOverrideAction; region: string; operationId: string };
+
+export const CONTROL_OVERRIDE_ACTIONS = ['halt', 'unhalt', 'set-active'] as const;
+export type ControlOverrideAction = (typeof CONTROL_OVERRIDE_ACTIONS)[number];
 
 export type ControlChangeType = ControlChange['type'];
 
@@ -47,6 +58,7 @@ export const CONTROL_CHANGE_TYPES: readonly ControlChangeType[] = [
   'tombstone',
   'untombstone',
   'purge-tombstone',
+  'override',
 ];
 
 /** The changes that name no region (the others must name one of the app's). */
@@ -134,7 +146,13 @@ export class ControlChangeError extends Error {
   constructor(
     message: string,
     readonly code:
-      'invalid-change' | 'operation-held' | 'region-halted' | 'unknown-region' | 'already-tombstoned',
+      | 'invalid-change'
+      | 'operation-held'
+      | 'region-halted'
+      | 'unknown-region'
+      | 'already-tombstoned'
+      | 'override-no-op'
+      | 'region-removed',
   ) {
     super(message);
     this.name = 'ControlChangeError';
@@ -201,6 +219,15 @@ export function checkControlRequest(req: ControlRequest, regions: readonly strin
     if (t.operationId !== c.operationId) {
       throw new ControlChangeError(
         "change.tombstone.operationId must be the change's operationId",
+        'invalid-change',
+      );
+    }
+  }
+  if (c.type === 'override') {
+    const action = (c as { action?: unknown }).action;
+    if (!CONTROL_OVERRIDE_ACTIONS.includes(action as ControlOverrideAction)) {
+      throw new ControlChangeError(
+        `change.action must be one of ${CONTROL_OVERRIDE_ACTIONS.join(', ')} (got ${JSON.stringify(action)})`,
         'invalid-change',
       );
     }
@@ -296,6 +323,24 @@ export function applyControlChange(state: ControlState, change: ControlChange, a
           : t,
       );
       return next;
+    case 'override': {
+      const conflict = overrideConflict(state, change.action, change.region);
+      if (conflict) throw new ControlChangeError(conflict.message, conflict.code);
+      const region = change.region;
+      if (change.action === 'halt') {
+        next.epoch = state.epoch + 1;
+        if (state.writer === region) next.writer = null;
+        next.halted.push(region);
+      } else if (change.action === 'unhalt') {
+        next.halted = next.halted.filter((r) => r !== region);
+      } else {
+        // A writer elsewhere loses its fencing token: its epoch is no longer the current one.
+        if (state.writer !== null && state.writer !== region) next.epoch = state.epoch + 1;
+        next.activeRegion = region;
+        next.writer = region;
+      }
+      return next;
+    }
     default: {
       const never: never = change;
       throw new ControlChangeError(`unknown change ${JSON.stringify(never)}`, 'invalid-change');
@@ -337,4 +382,51 @@ export function fenceRecorded(mirrored: readonly MirrorResult[]): boolean {
  */
 export function leaseQuorumReachable(mirrored: readonly MirrorResult[]): boolean {
   return mirrored.filter((m) => m.ok).length >= leaseReadQuorum(mirrored.length);
+}
+
+/** Why an override cannot be applied to `state`, or null (checked by the controller, the API and the workflow). */
+export function overrideConflict(
+  state: Pick<ControlState, 'app' | 'activeRegion' | 'writer' | 'halted' | 'epoch' | 'tombstones'>,
+  action: ControlOverrideAction,
+  region: string,
+): { code: 'override-no-op' | 'region-halted' | 'region-removed'; message: string } | null {
+  const removed = tombstoneOf(state, regionTarget(region));
+  // Halting a removed region stays allowed: it only takes writes away.
+  if (removed && action !== 'halt') {
+    return {
+      code: 'region-removed',
+      message:
+        `region "${region}" is removed from app "${state.app}" by operation ${removed.operationId}` +
+        (removed.purgedAt
+          ? ` (final since ${removed.purgedAt})`
+          : ` (undoable until ${removed.undoableUntil})`) +
+        `: it cannot be ${action === 'unhalt' ? 'unhalted' : 'made active'}`,
+    };
+  }
+  const halted = state.halted.includes(region);
+  if (action === 'halt' && halted) {
+    return {
+      code: 'override-no-op',
+      message: `region "${region}" of app "${state.app}" is already halted (epoch ${state.epoch}): nothing to override`,
+    };
+  }
+  if (action === 'unhalt' && !halted) {
+    return {
+      code: 'override-no-op',
+      message: `region "${region}" of app "${state.app}" is not halted: nothing to unhalt`,
+    };
+  }
+  if (action === 'set-active' && halted) {
+    return {
+      code: 'region-halted',
+      message: `region "${region}" of app "${state.app}" is halted: unhalt it first (or fail back to it)`,
+    };
+  }
+  if (action === 'set-active' && state.activeRegion === region && state.writer === region) {
+    return {
+      code: 'override-no-op',
+      message: `region "${region}" is already app "${state.app}"'s active region and writer: nothing to override`,
+    };
+  }
+  return null;
 }

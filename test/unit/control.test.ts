@@ -398,6 +398,116 @@ describe('control state tombstones (soft removal of a DNS record or a region)', 
   });
 });
 
+describe('control state overrides (an operator by hand)', () => {
+  const op = 'shop-ov1';
+  const override = (action: 'halt' | 'unhalt' | 'set-active', region: string): ControlChange => ({
+    type: 'override',
+    action,
+    region,
+    operationId: op,
+  });
+  const refusedWith = (fn: () => unknown, code: string, text: RegExp) =>
+    assert.throws(fn, (err: unknown) => {
+      assert.ok(err instanceof ControlChangeError);
+      assert.equal(err.code, code);
+      assert.match(err.message, text);
+      return true;
+    });
+
+  it('halt fences by hand: epoch + 1, halted += region, no writer when it was the writer', () => {
+    const s = run([override('halt', 'east')]);
+    assert.equal(s.epoch, initial.epoch + 1);
+    assert.deepEqual(s.halted, ['east']);
+    assert.equal(s.writer, null);
+    assert.equal(s.activeRegion, 'east', 'where the app serves does not change');
+    assert.equal(s.operationId, op);
+    const standby = run([override('halt', 'west')]);
+    assert.equal(standby.writer, 'east', 'halting a standby leaves the writer');
+    assert.deepEqual(standby.halted, ['west']);
+  });
+
+  it('unhalt lifts a halt and nothing else; set-active moves activeRegion and writer', () => {
+    const halted = run([override('halt', 'west')]);
+    const lifted = applyControlChange(halted, override('unhalt', 'west'), AT);
+    assert.deepEqual(lifted.halted, []);
+    assert.equal(lifted.writer, 'east');
+    assert.equal(lifted.epoch, halted.epoch, 'lifting a halt gives no writes: no new epoch');
+    const moved = applyControlChange(lifted, override('set-active', 'west'), AT);
+    assert.equal(moved.activeRegion, 'west');
+    assert.equal(moved.writer, 'west');
+    assert.equal(moved.epoch, lifted.epoch + 1, "the old writer's epoch is no longer the current one");
+    const noWriter = applyControlChange({ ...initial, writer: null }, override('set-active', 'east'), AT);
+    assert.equal(noWriter.writer, 'east');
+    assert.equal(noWriter.epoch, initial.epoch, 'no writer moved: the epoch stays');
+  });
+
+  it('refuses an override that changes nothing, and set-active of a halted or removed region', () => {
+    const halted = run([override('halt', 'west')]);
+    refusedWith(
+      () => applyControlChange(halted, override('halt', 'west'), AT),
+      'override-no-op',
+      /already halted/,
+    );
+    refusedWith(() => run([override('unhalt', 'west')]), 'override-no-op', /is not halted/);
+    refusedWith(
+      () => run([override('set-active', 'east')]),
+      'override-no-op',
+      /already .* active region and writer/,
+    );
+    refusedWith(
+      () => applyControlChange(halted, override('set-active', 'west'), AT),
+      'region-halted',
+      /halted: unhalt it first/,
+    );
+    const removed = run([
+      {
+        type: 'tombstone',
+        operationId: 'shop-rm1',
+        tombstone: {
+          target: regionTarget('west'),
+          kind: 'region-remove',
+          operationId: 'shop-rm1',
+          deletedAt: AT,
+          undoableUntil: '2026-11-29T09:00:00.000Z',
+          by: 'alice',
+          reason: 'r',
+        },
+      },
+    ]);
+    refusedWith(
+      () => applyControlChange(removed, override('set-active', 'west'), AT),
+      'region-removed',
+      /removed from app "shop" by operation shop-rm1/,
+    );
+    assert.deepEqual(
+      applyControlChange(removed, override('halt', 'west'), AT).halted,
+      ['west'],
+      'a halt is allowed',
+    );
+  });
+
+  it('the request names one of the actions and a region of the app', () => {
+    const req = (change: unknown) => ({ app: 'shop', requestId: 'r1', change: change as ControlChange });
+    assert.throws(
+      () =>
+        checkControlRequest(req({ type: 'override', action: 'drop', region: 'east', operationId: op }), [
+          'east',
+          'west',
+        ]),
+      /change.action must be one of halt, unhalt, set-active/,
+    );
+    assert.throws(
+      () =>
+        checkControlRequest(req({ type: 'override', action: 'halt', region: 'north', operationId: op }), [
+          'east',
+          'west',
+        ]),
+      /not a region of app "shop"/,
+    );
+    checkControlRequest(req(override('halt', 'west')), ['east', 'west']);
+  });
+});
+
 describe('stored control state', () => {
   it('reads an object written before fencing as writer = activeRegion, halted = []', () => {
     const s = normalizeControlState(
