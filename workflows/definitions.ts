@@ -132,13 +132,20 @@ export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   'restore-point-delete': 'restorePointDeleteWorkflow',
   drill: 'drillWorkflow',
   'schedule-delete': 'scheduleDeleteWorkflow',
+  'region-remove': 'regionRemoveWorkflow',
+  'control-override': 'controlOverrideWorkflow',
 };
 
 /**
  * Soft deletes (docs/soft-deletes.md): each holds no slot and runs under a workflow id of its own
  * (appOwnOperationWorkflowId), is undoable until `facts.undoableUntil`, then purges its target.
  */
-export const SOFT_DELETE_KINDS = ['restore-point-delete', 'schedule-delete'] as const;
+export const SOFT_DELETE_KINDS = [
+  'restore-point-delete',
+  'schedule-delete',
+  'region-remove',
+  'control-override',
+] as const;
 export type SoftDeleteKind = (typeof SOFT_DELETE_KINDS)[number];
 
 export function isSoftDeleteKind(kind: string): kind is SoftDeleteKind {

@@ -1,3 +1,5 @@
+import { removedRegionRefusal } from './control-guards';
+import { refuse } from './control-hold';
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { ApprovalFacts } from './approval';
 import type { FailoverPlan } from './failover.workflow';
@@ -41,6 +43,8 @@ function checkFailbackTarget(s: FailoverSession, state: ControlState): void {
       'nothing-to-fail-back',
     );
   }
+  const removed = removedRegionRefusal(state, s.app, to, 'a failback target');
+  if (removed) refuse(removed);
 }
 
 async function reprotectAndReadiness(

@@ -1,3 +1,5 @@
+import { removedRegionRefusal } from './control-guards';
+import { refuse } from './control-hold';
 import {
   ApplicationFailure,
   CancellationScope,
@@ -318,6 +320,8 @@ function checkFailoverTarget(s: FailoverSession, state: ControlState): void {
       'region-halted',
     );
   }
+  const removed = removedRegionRefusal(state, s.app, to, 'a failover target');
+  if (removed) refuse(removed);
 }
 
 /** Preflight of a planned or unplanned failover: the target, the slot, the data. */

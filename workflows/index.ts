@@ -12,3 +12,5 @@ export { drillWorkflow } from './drill.workflow';
 export { dnsSwitchWorkflow } from './dns-switch.workflow';
 export { scheduleDeleteWorkflow } from './schedule-delete.workflow';
 export { failbackWorkflow } from './failback.workflow';
+export { regionRemoveWorkflow } from './region-remove.workflow';
+export { controlOverrideWorkflow } from './control-override.workflow';

@@ -1,5 +1,6 @@
 import type { ApprovalState } from './approval';
 import type { FailoverTrigger } from './automatic-decision';
+import type { ControlOverrideAction } from './control';
 
 /**
  * The Operation resource: spec (what was asked) and status (what happened), after Velero's
@@ -16,6 +17,8 @@ export const OPERATION_KINDS = [
   'restore-point-delete',
   'drill',
   'schedule-delete',
+  'region-remove',
+  'control-override',
 ] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -170,7 +173,30 @@ export interface ScheduleDeleteSpec {
   trigger: 'api';
 }
 
+/**
+ * Soft-remove a region from an app: tombstoned in the control state at once (hidden, never a
+ * target), final when the undo window ends (docs/soft-deletes.md#removing-a-region).
+ */
+export interface RegionRemoveSpec {
+  region: string;
+  reason: string;
+  trigger: 'api';
+}
+
+/**
+ * An operator's override of the app's control state, applied at once and undoable until the window
+ * ends (docs/fencing.md#overrides).
+ */
+export interface ControlOverrideSpec {
+  action: ControlOverrideAction;
+  region: string;
+  reason: string;
+  trigger: 'api';
+}
+
 export type OperationSpec =
+  | RegionRemoveSpec
+  | ControlOverrideSpec
   | FailoverSpec
   | FailbackSpec
   | RestorePointSpec
@@ -226,6 +252,10 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
       return `drill of ${op.app}${s.trigger === 'schedule' ? ' (scheduled)' : ''}`;
     case 'schedule-delete':
       return `soft delete of schedule ${s.scheduleName ?? '?'} of ${op.app}`;
+    case 'region-remove':
+      return `removal of region ${s.region ?? '?'} from ${op.app}`;
+    case 'control-override':
+      return `override of ${op.app}'s control state: ${(op.spec as Partial<ControlOverrideSpec>).action ?? '?'} ${s.region ?? '?'}`;
   }
 }
 
@@ -294,6 +324,9 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   // start: the app started on the restored scratch data and healthy (the measured RTO ends there).
   drill: ['preflight', 'restore', 'start', 'checks', 'cleanup'],
   'schedule-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
+  'region-remove': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
+  // override: the change applied at once (nothing is hidden); purge drops the saved previous state.
+  'control-override': ['preflight', 'approval', 'override', 'window', 'undo', 'purge'],
 };
 
 /** What a restore point or verification operation is started with (by the API or by a schedule). */

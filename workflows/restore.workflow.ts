@@ -1,3 +1,5 @@
+import { removedRegionRefusal } from './control-guards';
+import { refuse } from './control-hold';
 import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CoordinatorActivities, RegionActivities } from '../infra/activities/failover.activities';
 import type { BackupCoordinatorActivities } from '../infra/activities/restore-point.activities';
@@ -81,6 +83,8 @@ export async function restoreWorkflow(input: RestoreInput): Promise<OperationSta
   let manifest!: RestorePointManifest;
   async function observe(): Promise<ApprovalFacts> {
     const state = await coordinator.readControlState({ app });
+    const removed = removedRegionRefusal(state, app, spec.region, 'restored into');
+    if (removed) refuse(removed);
     const probe = await region.probeRegionHealth({ app, region: spec.region });
     return {
       activeRegion: state.activeRegion,

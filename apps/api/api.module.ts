@@ -1,3 +1,5 @@
+import { AppControlController } from './apps/app-control.controller';
+import { AppControlService } from './apps/app-control.service';
 import {
   type DynamicModule,
   Inject,
@@ -100,6 +102,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         RegionsController,
         CheckpointsController,
         DrillsController,
+        AppControlController,
       ],
       providers: [
         { provide: CONFIG, useValue: options.config },
@@ -123,6 +126,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
           inject: [OperationsRepository],
         },
         CheckpointsService,
+        AppControlService,
         {
           provide: SchedulesRepository,
           useFactory: () => new SchedulesRepository(client, options.config.temporal.taskQueuePrefix),

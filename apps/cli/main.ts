@@ -12,6 +12,7 @@ import { ApiClient, ApiRequestError } from './api-client';
 import { registerCheckpointCommands } from './checkpoints.commands';
 import { registerScheduleCommands } from './schedules.commands';
 import { registerSoftDeleteCommands } from './soft-delete.commands';
+import { registerControlCommands } from './control.commands';
 import { registerVerifyCommands } from './verify.commands';
 import { registerDrillCommands } from './drill.commands';
 
@@ -624,6 +625,7 @@ registerScheduleCommands(program, { client, table, print });
 registerVerifyCommands(program, { client, table, print, watch });
 registerDrillCommands(program, { client, table, watch });
 registerSoftDeleteCommands(program, { client, table, print });
+registerControlCommands(program, { client, print });
 registerCheckpointCommands(program, { client, print });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -15,7 +15,14 @@ interface PendingDelete {
   phase: string;
   requestedBy?: string;
   kind: string;
-  spec?: { restorePointId?: string; scheduleName?: string; reason?: string; trigger?: string };
+  spec?: {
+    restorePointId?: string;
+    scheduleName?: string;
+    region?: string;
+    action?: string;
+    reason?: string;
+    trigger?: string;
+  };
   undoableUntil?: string;
 }
 
@@ -95,9 +102,13 @@ export function registerSoftDeleteCommands(program: Command, ctx: SoftDeleteComm
           t.push([
             d.operationId,
             d.app,
-            d.spec?.scheduleName !== undefined
-              ? `schedule ${d.spec.scheduleName}`
-              : `restore point ${d.spec?.restorePointId ?? '?'}`,
+            d.kind === 'region-remove'
+              ? `region ${d.spec?.region ?? '?'}`
+              : d.kind === 'control-override'
+                ? `override: ${d.spec?.action ?? '?'} ${d.spec?.region ?? '?'}`
+                : d.spec?.scheduleName !== undefined
+                  ? `schedule ${d.spec.scheduleName}`
+                  : `restore point ${d.spec?.restorePointId ?? '?'}`,
             until(d.undoableUntil),
             d.requestedBy ?? '',
             d.spec?.reason ?? '',

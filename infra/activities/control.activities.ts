@@ -142,7 +142,8 @@ export function createControlActivities(deps: ControlActivityDeps) {
         })
         .catch(rethrow);
       const c = input.change;
-      if (c.type === 'fence') {
+      // An override's halt is a fence by hand: it must reach the same quorum.
+      if (c.type === 'fence' || (c.type === 'override' && c.action === 'halt')) {
         const failure = fenceQuorumFailure(c.region, result, {
           app: input.app,
           regions: regionsOf(deps.config, input.app).length,

@@ -1,3 +1,4 @@
+import { regionTarget, tombstoneOf } from '../../workflows/control';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
@@ -146,7 +147,8 @@ export function createBackupCoordinatorActivities(deps: BackupDeps) {
       const state = (await deps.controlState.read(input.app)).state;
       return {
         services: app.services.map((s) => ({ name: s.name, type: s.type, dependsOn: s.dependsOn })),
-        regions: app.regions.map((r) => r.name),
+        // A region whose removal is final (purged) gets no more copies; during the window it does.
+        regions: app.regions.map((r) => r.name).filter((r) => !tombstoneOf(state, regionTarget(r))?.purgedAt),
         sourceRegion: state.activeRegion,
         epoch: state.epoch,
         quiesceTimeoutSeconds: app.restorePoints.quiesceTimeoutSeconds,

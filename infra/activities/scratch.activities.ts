@@ -1,3 +1,4 @@
+import { removedRegionRefusal } from '../../workflows/control-guards';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
@@ -95,6 +96,8 @@ export function createScratchCoordinatorActivities(deps: BackupDeps) {
       }
       const region = scratchRegionOf(app);
       const { state } = await deps.controlState.read(input.app);
+      const removed = removedRegionRefusal(state, input.app, region, `${input.purpose} target`);
+      if (removed) throw ApplicationFailure.nonRetryable(removed.message, removed.code);
       if (state.activeRegion === region) {
         throw ApplicationFailure.nonRetryable(
           `region ${region} is the active region: a ${input.purpose} never touches it ` +

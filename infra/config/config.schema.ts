@@ -455,6 +455,14 @@ const softDeleteSchema = z
           .object({ windowSeconds: seconds(1, 90 * 86400) })
           .strict()
           .optional(),
+        'region-remove': z
+          .object({ windowSeconds: seconds(1, 90 * 86400) })
+          .strict()
+          .optional(),
+        'control-override': z
+          .object({ windowSeconds: seconds(1, 90 * 86400) })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),
@@ -526,6 +534,12 @@ const appSchema = z
              */
             'restore-point-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
             'schedule-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
+            'region-remove': approvalPolicySchema.default(NO_APPROVAL_POLICY),
+            /**
+             * Overrides that can give a region writes (unhalt, set-active) wait for one approval by
+             * default; a halt never waits (docs/fencing.md#overrides).
+             */
+            'control-override': approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY),
             /** Failbacks (POST /v1/apps/{app}/failbacks); the failover policy when absent. */
             failback: approvalPolicySchema.optional(),
           })
@@ -535,6 +549,8 @@ const appSchema = z
             restore: DEFAULT_APPROVAL_POLICY,
             'restore-point-delete': NO_APPROVAL_POLICY,
             'schedule-delete': NO_APPROVAL_POLICY,
+            'region-remove': NO_APPROVAL_POLICY,
+            'control-override': DEFAULT_APPROVAL_POLICY,
           }),
       })
       .strict()
@@ -546,6 +562,8 @@ const appSchema = z
           restore: DEFAULT_APPROVAL_POLICY,
           'restore-point-delete': NO_APPROVAL_POLICY,
           'schedule-delete': NO_APPROVAL_POLICY,
+          'region-remove': NO_APPROVAL_POLICY,
+          'control-override': DEFAULT_APPROVAL_POLICY,
         },
       }),
     /** Region health monitoring (docs/health-monitoring.md); targets default to regions[].healthUrl. */

@@ -37,6 +37,8 @@ import {
   type UndoResult,
 } from '../../workflows/soft-delete';
 import type { FailoverInput } from '../../workflows/failover.workflow';
+import type { ControlOverrideInput } from '../../workflows/control-override.workflow';
+import type { RegionRemoveInput } from '../../workflows/region-remove.workflow';
 import {
   initialOperationStatus,
   isTerminal,
@@ -96,6 +98,14 @@ export class CancelRefusedError extends Error {
 }
 
 const CANCELLABLE_KINDS: readonly OperationKind[] = ['failover', 'failback'];
+
+/** What the end of each soft kind's window did, for an undo that comes too late. */
+const PURGED: Partial<Record<OperationKind, string>> = {
+  'restore-point-delete': 'the restore point was purged',
+  'schedule-delete': 'the schedule was purged',
+  'region-remove': 'the region was removed for good',
+  'control-override': 'the override stays (the state before it is no longer kept)',
+};
 
 /** The operation id of a workflow execution: `<app>-<uuid>` of its own workflow id, else of its run id. */
 export function operationIdOfExecution(app: string, workflowId: string, runId: string): string {
@@ -192,9 +202,29 @@ export class OperationsRepository {
     return this.startSoftDelete('schedule-delete', input, { scheduleName: input.spec.scheduleName });
   }
 
+  /** Starts a region's soft removal (see startRestorePointDelete). */
+  startRegionRemove(
+    input: Omit<RegionRemoveInput, 'operationId'>,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    return this.startSoftDelete('region-remove', input, { region: input.spec.region });
+  }
+
+  /** Starts an override of the app's control state (see startRestorePointDelete). */
+  startControlOverride(
+    input: Omit<ControlOverrideInput, 'operationId'>,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    return this.startSoftDelete('control-override', input, {
+      action: input.spec.action,
+      region: input.spec.region,
+    });
+  }
+
   private async startSoftDelete(
     kind: SoftDeleteKind,
-    input: Omit<RestorePointDeleteInput | ScheduleDeleteInput, 'operationId'>,
+    input: Omit<
+      RestorePointDeleteInput | ScheduleDeleteInput | RegionRemoveInput | ControlOverrideInput,
+      'operationId'
+    >,
     facts: Record<string, unknown>,
   ): Promise<{ operationId: string; undoableUntil: string }> {
     const client = await this.client();
@@ -252,7 +282,7 @@ export class OperationsRepository {
       if (op.phase === 'Completed') {
         throw new UndoRefusedError(
           UNDO_REFUSALS.windowClosed,
-          `the undo window of operation ${operationId} closed at ${until ?? '?'}: ${op.kind === 'schedule-delete' ? 'the schedule' : 'the restore point'} was purged`,
+          `the undo window of operation ${operationId} closed at ${until ?? '?'}: ${PURGED[op.kind] ?? 'the target was purged'}`,
           { undoableUntil: until },
         );
       }

@@ -15,6 +15,7 @@ import {
   createScratchCoordinatorActivities,
   createScratchRegionActivities,
 } from '../activities/scratch.activities';
+import { createRegionRemoveActivities } from '../activities/region-remove.activities';
 import { createSoftDeleteActivities } from '../activities/soft-delete.activities';
 import {
   createVerificationCoordinatorActivities,
@@ -77,6 +78,7 @@ export function createWorkerActivities(deps: WorkerActivityDeps) {
       ...createBackupCoordinatorActivities(backup),
       ...createVerificationCoordinatorActivities(backup),
       ...createSoftDeleteActivities(backup),
+      ...createRegionRemoveActivities(backup),
       ...createCustomStepActivities(base),
       ...createControlActivities(control),
       ...createDnsActivities(base),

@@ -227,6 +227,20 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         url: () => `/v1/restore-points/${fx.app}-20260101T000000Z-00000000?reason=role%20matrix`,
         expect: operatorOnly(404),
       },
+      // Region removal and overrides: refused for a region the app does not have (no change).
+      {
+        method: 'DELETE',
+        path: '/v1/apps/{app}/regions/{region}',
+        url: () => `/v1/apps/${fx.app}/regions/north?reason=role%20matrix`,
+        expect: operatorOnly(404),
+      },
+      {
+        method: 'POST',
+        path: '/v1/apps/{app}/overrides',
+        url: () => `/v1/apps/${fx.app}/overrides`,
+        body: () => ({ action: 'halt', region: 'north', reason: 'role matrix' }),
+        expect: operatorOnly(422),
+      },
       {
         method: 'POST',
         path: '/v1/apps/{app}/restores',

@@ -1,5 +1,8 @@
-import { Controller, Get, Param } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { z } from 'zod';
+import { ZodPipe } from '../common/zod.pipe';
+import { appQuerySchema } from './app-control.dto';
 import { Roles } from '../common/auth.guard';
 import { AppsService, type AppView } from './apps.service';
 
@@ -18,8 +21,15 @@ export class AppsController {
 
   @Get(':app')
   @Roles('viewer')
-  @ApiOperation({ summary: 'Topology, active region, fencing epoch and region health of one app' })
-  get(@Param('app') app: string): Promise<AppView> {
-    return this.apps.get(app);
+  @ApiOperation({
+    summary: 'Topology, active region, fencing epoch and region health of one app',
+    description: 'Removed regions are listed only with `include=deleted`, marked `deleted`.',
+  })
+  @ApiQuery({ name: 'include', required: false, enum: ['deleted'] })
+  get(
+    @Param('app') app: string,
+    @Query(new ZodPipe(appQuerySchema, 'query')) q: z.output<typeof appQuerySchema>,
+  ): Promise<AppView> {
+    return this.apps.get(app, { includeDeleted: q.include === 'deleted' });
   }
 }

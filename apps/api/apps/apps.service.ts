@@ -4,7 +4,12 @@ import type { AppConfig, SwitchyardConfig } from '../../../infra/config/config.s
 import { probeHttp, type ProbeResult } from '../../../infra/health/http-probe';
 import { describeS3Error } from '../../../infra/storage/s3.client';
 import type { RegionState } from '../../../infra/health/region-detector';
-import { ControlStateStore, type ControlStateRead } from '../../../infra/storage/control-state.store';
+import {
+  type ControlStateRead,
+  ControlStateStore,
+  type ControlTombstone,
+} from '../../../infra/storage/control-state.store';
+import { regionTarget, tombstoneOf } from '../../../workflows/control';
 import { OperationsRepository } from '../../../infra/temporal/operations.repository';
 import { ApiError } from '../common/api-error';
 import { RegionHealthService } from '../regions/region-health.service';
@@ -21,6 +26,8 @@ export interface RegionView {
   /** The monitors' quorum (GET /v1/regions has the votes and the history). */
   state: RegionState;
   bucket: { name: string; endpoint?: string; controlState: { ok: boolean; epoch?: number; error?: string } };
+  /** Removed from the app (a region-remove operation); listed only with `include=deleted`. */
+  deleted?: ControlTombstone;
 }
 
 export interface AppView {
@@ -34,7 +41,10 @@ export interface AppView {
   /** The app controller's state (docs/fencing.md): writer, halted regions, current operation, recent changes. */
   control: ControlView;
   currentOperationId: string | null;
+  /** Without `include=deleted`, regions removed by a region-remove operation are not listed. */
   regions: RegionView[];
+  /** Regions whose removal is final (purged): drop them from switchyard.yaml. */
+  removedRegions: (ControlTombstone & { region: string; note: string })[];
   dns: { ttl: number; records: { provider: string; zone: string; name: string; type: string }[] };
   policies: AppConfig['policies'];
   /** The RPO truth, from the catalog and the verification records; null when no bucket answered. */
@@ -121,7 +131,7 @@ export class AppsService {
     }
   }
 
-  async get(name: string): Promise<AppView> {
+  async get(name: string, opts: { includeDeleted?: boolean } = {}): Promise<AppView> {
     const app = this.appConfig(name);
     const [read, health, currentOperationId, catalog] = await Promise.all([
       this.controlView.read(name, { buckets: true }).catch((err: unknown) => {
@@ -149,9 +159,11 @@ export class AppsService {
       controlStateSource: buckets?.source ?? 'unreadable',
       control,
       currentOperationId: currentOperationId ?? control.currentOperation ?? null,
-      regions: app.regions.map((r, i) => {
+      regions: app.regions.flatMap((r, i) => {
         const bucketRead = buckets?.regions.find((x) => x.region === r.name);
-        return {
+        const deleted = tombstoneOf(control.state, regionTarget(r.name));
+        if (deleted && !opts.includeDeleted) return [];
+        const view: RegionView = {
           name: r.name,
           role: r.name === control.state.activeRegion ? 'active' : 'standby',
           dnsTarget: r.dns.target,
@@ -167,8 +179,17 @@ export class AppsService {
               error: bucketRead?.error ?? bucketsError,
             },
           },
+          ...(deleted ? { deleted } : {}),
         };
+        return [view];
       }),
+      removedRegions: (control.state.tombstones ?? [])
+        .filter((t) => t.kind === 'region-remove' && t.purgedAt)
+        .map((t) => ({
+          ...t,
+          region: t.target.slice(regionTarget('').length),
+          note: 'removed for good: drop it from switchyard.yaml',
+        })),
       dns: {
         ttl: app.dns.ttl,
         records: app.dns.records.map((r) => ({

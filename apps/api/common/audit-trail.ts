@@ -45,6 +45,11 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
       return `region:${String(body?.app ?? '?')}/${String(body?.region ?? '?')}`;
     },
   },
+  'DELETE /v1/apps/:app/regions/:region': {
+    action: 'region.remove',
+    target: (r) => `region:${r.params.app}/${r.params.region}`,
+  },
+  'POST /v1/apps/:app/overrides': { action: 'control.override', target: (r) => `app:${r.params.app}` },
   ...scheduleActions(),
   'POST /v1/tokens': { action: 'token.create', target: () => 'token:new' },
   'DELETE /v1/tokens/:id': { action: 'token.revoke', target: (r) => `token:${r.params.id}` },

@@ -1,3 +1,4 @@
+import { removedRegionRefusal } from '../../../workflows/control-guards';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { SwitchyardConfig } from '../../../infra/config/config.schema';
 import { scratchPlaceOf, scratchRegionOf } from '../../../infra/config/scratch';
@@ -39,6 +40,8 @@ export class DrillsService {
       );
     }
     const control = await this.apps.readControlState(appName);
+    const removed = removedRegionRefusal(control.state, appName, region, 'a drill target');
+    if (removed) throw new ApiError(removed.status, removed.code, removed.message, removed.details);
     if (control.state.activeRegion === region) {
       throw ApiError.conflict(
         'scratch-region-is-active',

@@ -1,3 +1,4 @@
+import { removedRegionRefusal } from '../../../workflows/control-guards';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { SwitchyardConfig } from '../../../infra/config/config.schema';
 import {
@@ -67,6 +68,8 @@ export class OperationsService {
         { halted: control.state.halted, epoch: control.state.epoch },
       );
     }
+    const removed = removedRegionRefusal(control.state, appName, req.to, 'a failover target');
+    if (removed) throw new ApiError(removed.status, removed.code, removed.message, removed.details);
     const input: FailoverInput = {
       app: appName,
       spec: req,
@@ -122,6 +125,8 @@ export class OperationsService {
       );
     }
     const to = req.to ?? candidates[0]!;
+    const removed = removedRegionRefusal(control.state, appName, to, 'a failback target');
+    if (removed) throw new ApiError(removed.status, removed.code, removed.message, removed.details);
     const target = app.regions.find((r) => r.name === to)!;
     const input: FailbackInput = {
       app: appName,

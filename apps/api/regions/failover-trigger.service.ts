@@ -1,3 +1,4 @@
+import { isRemoved, regionTarget } from '../../../workflows/control';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { AuditStore } from '../../../infra/audit/audit.port';
 import type { SwitchyardConfig } from '../../../infra/config/config.schema';
@@ -111,7 +112,14 @@ export class FailoverTriggerService implements OnModuleInit, OnModuleDestroy {
       const states = this.health.states().get(app) ?? {};
       const standby = appConfig.regions
         .map((r) => r.name)
-        .filter((r) => r !== activeRegion && !halted.includes(r) && STANDBY_RANK[states[r]!] !== undefined)
+        .filter(
+          (r) =>
+            r !== activeRegion &&
+            !halted.includes(r) &&
+            // A removed region (region-remove) is never a target.
+            !isRemoved(view.state, regionTarget(r)) &&
+            STANDBY_RANK[states[r]!] !== undefined,
+        )
         .sort((a, b) => STANDBY_RANK[states[a]!]! - STANDBY_RANK[states[b]!]!)[0];
       if (!standby) {
         await this.record(app, t, 'failover.not-triggered', {

@@ -1,6 +1,9 @@
-import { Body, Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import type { z } from 'zod';
+import { appQuerySchema } from '../apps/app-control.dto';
+import { withoutRemovedRegions } from '../apps/removed-regions';
 import { Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import { type MonitorReport, monitorReportSchema } from './region-health.dto';
@@ -19,10 +22,13 @@ export class RegionsController {
     description:
       "For each region: state (unknown, healthy, degraded, down, halted), since when, the last reason, each vantage point's verdict and the transitions, newest first (docs/health-monitoring.md).",
   })
-  async list() {
+  @ApiQuery({ name: 'include', required: false, enum: ['deleted'] })
+  async list(@Query(new ZodPipe(appQuerySchema, 'query')) q: z.output<typeof appQuerySchema>) {
     // Halted comes from the control state (at most a second old), not from the probes.
     await this.health.refreshHalted();
-    return { items: this.health.list() };
+    // Removed regions (region-remove) only with include=deleted (docs/soft-deletes.md).
+    const items = this.health.list();
+    return { items: withoutRemovedRegions(items, this.health.controlStates(), q.include === 'deleted') };
   }
 
   @Post('monitor/reports')

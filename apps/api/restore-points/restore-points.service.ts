@@ -1,3 +1,4 @@
+import { removedRegionRefusal } from '../../../workflows/control-guards';
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { SwitchyardConfig } from '../../../infra/config/config.schema';
@@ -191,6 +192,13 @@ export class RestorePointsService {
         regions: app.regions.map((r) => r.name),
       });
     }
+    const removed = removedRegionRefusal(
+      (await this.apps.readControlState(appName)).state,
+      appName,
+      req.region,
+      'restored into',
+    );
+    if (removed) throw new ApiError(removed.status, removed.code, removed.message, removed.details);
     const parsed = parseRestorePointId(req.restorePointId);
     if (!parsed) {
       throw ApiError.unprocessable(

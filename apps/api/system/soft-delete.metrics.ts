@@ -10,9 +10,9 @@ const CACHE_MS = 10_000;
 
 /** The audit events of each soft-delete outcome (docs/soft-deletes.md), for every target noun. */
 const EVENTS = {
-  tombstones: ['restore-point.tombstoned', 'schedule.tombstoned'],
-  undos: ['restore-point.undeleted', 'schedule.undeleted'],
-  purges: ['restore-point.purged', 'schedule.purged'],
+  tombstones: ['restore-point.tombstoned', 'schedule.tombstoned', 'region.tombstoned', 'control.overridden'],
+  undos: ['restore-point.undeleted', 'schedule.undeleted', 'region.undeleted', 'control.override-undone'],
+  purges: ['restore-point.purged', 'schedule.purged', 'region.purged', 'control.override-purged'],
 } as const;
 type Outcome = keyof typeof EVENTS;
 

@@ -1,0 +1,38 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { parseConfig } from '../../infra/config/config.loader';
+import type { AppFixture } from './app-fixture';
+import { stack } from './stack';
+
+/**
+ * Adds a third region to an app fixture's configuration (before the harness starts): `south`, its
+ * bucket on the harness's third S3 server (the one other tests use as a fencing witness; this app
+ * declares none) under the app's own prefix, its DNS target 127.0.1.3. No instance serves it: tests
+ * that remove a region or override the control state need a third region, never a failover to it.
+ */
+export function addThirdRegion(fx: AppFixture, name = 'south'): void {
+  const s3 = stack().witness;
+  if (!s3) throw new Error('the test servers have no third S3 server (StackInfo.witness)');
+  const doc = parse(readFileSync(fx.configFile, 'utf8')) as {
+    apps: Record<string, { regions: Record<string, unknown>[] }>;
+  };
+  const regions = doc.apps[fx.app]!.regions;
+  const model = regions[1] as { bucket: Record<string, unknown>; healthUrl: string };
+  const port = new URL(model.healthUrl).port;
+  regions.push({
+    name,
+    role: 'standby',
+    healthUrl: `http://127.0.1.3:${port}/healthz`,
+    bucket: {
+      ...model.bucket,
+      name: s3.bucket,
+      endpoint: s3.endpoint,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+    },
+    dns: { target: '127.0.1.3' },
+  });
+  const yaml = stringify(doc);
+  writeFileSync(fx.configFile, yaml);
+  fx.config = parseConfig(yaml, fx.configFile, {});
+}
