@@ -6,7 +6,7 @@ import { startPowerDns } from './powerdns.component';
 import { type StackInfo } from './stack-info';
 import { Supervisor } from './supervisor';
 import { startTemporal } from './temporal.component';
-import { startVersitygw } from './versitygw.component';
+import { startVersitygw, type VersitygwRegion } from './versitygw.component';
 
 /** The two S3 regions of the local stack and their backup buckets. */
 export const TEST_REGIONS = [
@@ -16,6 +16,29 @@ export const TEST_REGIONS = [
 
 /** The fencing witness: its own versitygw (port, directory), outside both regions. */
 export const TEST_WITNESS = { region: 'witness', bucket: 'switchyard-witness' } as const;
+
+/** The S3 servers of a test stack: the two regions, and the witness when asked for. */
+export interface S3Servers {
+  s3: VersitygwRegion[];
+  witness?: VersitygwRegion;
+}
+
+/**
+ * Starts the regions' versitygw servers (TEST_REGIONS) and, with `witness`, the witness's, at once,
+ * each with its bucket. Used by the harness, and by a test that stops an S3 server (SIGSTOP) and so
+ * needs servers no other test file uses (test/support/app-fixture.ts `privateS3`).
+ */
+export async function startS3Servers(
+  supervisor: Supervisor,
+  options: { witness?: boolean } = {},
+): Promise<S3Servers> {
+  const all = await Promise.all(
+    [...TEST_REGIONS, ...(options.witness ? [TEST_WITNESS] : [])].map((r) =>
+      startVersitygw(supervisor, r.region, r.bucket),
+    ),
+  );
+  return { s3: all.slice(0, TEST_REGIONS.length), witness: all[TEST_REGIONS.length] };
+}
 
 export interface RunningServers {
   info: StackInfo;
@@ -35,7 +58,7 @@ export async function startTestServers(
   mkdirSync(runDir, { recursive: true });
   const results = await Promise.allSettled([
     startTemporal(supervisor),
-    Promise.all([...TEST_REGIONS, TEST_WITNESS].map((r) => startVersitygw(supervisor, r.region, r.bucket))),
+    startS3Servers(supervisor, { witness: true }),
     startMoto(supervisor),
     startPowerDns(supervisor),
     startPostgres(supervisor),
@@ -48,17 +71,16 @@ export async function startTestServers(
       first.message += `\n(and ${rest.length} more: ${rest.map((e) => e.message.split('\n')[0]).join('; ')})`;
     throw first;
   }
-  const [temporal, s3AndWitness, moto, powerdns, postgres] = results.map(
+  const [temporal, { s3, witness: maybeWitness }, moto, powerdns, postgres] = results.map(
     (r) => (r as PromiseFulfilledResult<unknown>).value,
   ) as [
     Awaited<ReturnType<typeof startTemporal>>,
-    Awaited<ReturnType<typeof startVersitygw>>[],
+    S3Servers,
     Awaited<ReturnType<typeof startMoto>>,
     Awaited<ReturnType<typeof startPowerDns>>,
     Awaited<ReturnType<typeof startPostgres>>,
   ];
-  const s3 = s3AndWitness.slice(0, TEST_REGIONS.length);
-  const witness = s3AndWitness[TEST_REGIONS.length]!;
+  const witness = maybeWitness!;
   const s3Info = ({ region, endpoint, accessKeyId, secretAccessKey, bucket, dataDir }: typeof witness) => ({
     region,
     endpoint,

@@ -12,7 +12,7 @@ import {
   type ControllerView,
 } from '../../workflows/definitions';
 import { startAppFixture, startWorker, type AppFixture, type WorkerProcess } from '../support/app-fixture';
-import { stack, waitFor } from '../support/stack';
+import { waitFor } from '../support/stack';
 
 /**
  * The app controller on the real Temporal dev server and the two real S3 regions: the activities
@@ -37,14 +37,9 @@ describe('app controller', () => {
   const buckets = async (): Promise<(ControlState | null)[]> =>
     Promise.all(['east', 'west'].map((r) => store.readRegion(fx.app, r)));
 
-  function s3Pid(region: string): number {
-    const p = stack().processes?.find((x) => x.name.includes('versitygw') && x.name.includes(region));
-    assert.ok(p, `the harness lists the ${region} S3 server`);
-    return p.pid;
-  }
-
   before(async () => {
-    fx = await startAppFixture();
+    // Its own S3 servers: west's is stopped (SIGSTOP) while other test files run.
+    fx = await startAppFixture({ privateS3: true });
     worker = await startWorker(fx);
     client = await fx.temporal();
     store = new ControlStateStore(fx.config, { requestTimeoutMs: 2_000, maxAttempts: 1 });
@@ -166,7 +161,7 @@ describe('app controller', () => {
   });
 
   it('reports a stopped region in `mirrored`; a fence that reaches no majority fails until it does', async () => {
-    const west = s3Pid('west');
+    const west = fx.s3Pid('west');
     process.kill(west, 'SIGSTOP');
     let stopped = true;
     try {

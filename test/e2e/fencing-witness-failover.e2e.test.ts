@@ -4,7 +4,7 @@ import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { isTerminal } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
 import { startAppFixture, startWorker } from '../support/app-fixture';
-import { stack, waitFor } from '../support/stack';
+import { waitFor } from '../support/stack';
 
 /**
  * An unplanned failover of two regions and a fencing witness (docs/fencing.md#the-fencing-witness)
@@ -20,14 +20,15 @@ describe('unplanned failover with east and its bucket gone, two regions and a wi
   const region = (name: string) => h.fx.regions.find((r) => r.name === name)!;
   const write = async (name: string) =>
     (await fetch(`${region(name).url}/writes`, { method: 'POST' })).status;
-  function s3Pid(name: string): number {
-    const p = stack().processes?.find((x) => x.name === `versitygw-${name}`);
-    assert.ok(p, `the harness lists the ${name} S3 server`);
-    return p.pid;
-  }
 
   before(async () => {
-    const fx = await startAppFixture({ ttl: 1, verifyTimeoutSeconds: 20, fencing: { witness: true } });
+    // Its own S3 servers: east's is stopped (SIGSTOP) while other test files run.
+    const fx = await startAppFixture({
+      ttl: 1,
+      verifyTimeoutSeconds: 20,
+      fencing: { witness: true },
+      privateS3: true,
+    });
     h = new ApiHarness(fx);
     // East's region is the one that burns: no worker ever serves its queue.
     h.worker = await startWorker(fx, 'worker-coordinator-west', { queues: ['coordinator', 'west'] });
@@ -45,7 +46,7 @@ describe('unplanned failover with east and its bucket gone, two regions and a wi
 
     // East burns: its instance and its bucket.
     await new Promise((resolve) => region('east').server.close(resolve));
-    eastStopped = s3Pid('east');
+    eastStopped = fx.s3Pid('east');
     process.kill(eastStopped, 'SIGSTOP');
 
     const started = Date.now();
@@ -126,7 +127,7 @@ describe('unplanned failover with east and its bucket gone, two regions and no w
   let eastStopped: number | undefined;
 
   before(async () => {
-    const fx = await startAppFixture({ ttl: 1, verifyTimeoutSeconds: 20, fencing: true });
+    const fx = await startAppFixture({ ttl: 1, verifyTimeoutSeconds: 20, fencing: true, privateS3: true });
     h = new ApiHarness(fx);
     h.worker = await startWorker(fx, 'worker-coordinator-west', { queues: ['coordinator', 'west'] });
     await h.startApi();
@@ -140,9 +141,7 @@ describe('unplanned failover with east and its bucket gone, two regions and no w
     const fx = h.fx;
     const east = fx.regions.find((r) => r.name === 'east')!;
     await new Promise((resolve) => east.server.close(resolve));
-    const p = stack().processes?.find((x) => x.name === 'versitygw-east');
-    assert.ok(p, 'the harness lists the east S3 server');
-    eastStopped = p.pid;
+    eastStopped = fx.s3Pid('east');
     process.kill(eastStopped, 'SIGSTOP');
 
     const started = Date.now();

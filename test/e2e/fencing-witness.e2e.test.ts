@@ -49,14 +49,10 @@ describe('fencing witness (two regions and a witness bucket)', () => {
       body: { at?: string; error?: string; epoch?: number; message?: string };
     };
   const accepting = async (region: string) => (await write(region)).status === 201;
-  function s3Pid(name: string): number {
-    const p = stack().processes?.find((x) => x.name === `versitygw-${name}`);
-    assert.ok(p, `the harness lists the ${name} S3 server`);
-    return p.pid;
-  }
 
   before(async () => {
-    fx = await startAppFixture({ fencing: { witness: true } });
+    // Its own S3 servers: the witness's and east's are stopped (SIGSTOP) while other test files run.
+    fx = await startAppFixture({ fencing: { witness: true }, privateS3: true });
     worker = await startWorker(fx);
     client = await fx.temporal();
     store = new ControlStateStore(fx.config, { requestTimeoutMs: 2_000, maxAttempts: 1 });
@@ -74,8 +70,9 @@ describe('fencing witness (two regions and a witness bucket)', () => {
   });
 
   it('mirrors every change to both regions and the witness', async () => {
-    assert.equal(stack().witness?.region, 'witness');
-    assert.ok(fx.config.apps[fx.app]!.fencing.witness, 'the fixture declares the witness');
+    const witness = fx.config.apps[fx.app]!.fencing.witness;
+    assert.ok(witness, 'the fixture declares the witness');
+    assert.notEqual(witness.bucket.endpoint, stack().witness?.endpoint, "the fixture's own witness server");
     const claim = await apply({ type: 'claim', operationId: OP });
     assert.deepEqual(
       claim.mirrored.map((m) => [m.region, m.ok]),
@@ -92,7 +89,7 @@ describe('fencing witness (two regions and a witness bucket)', () => {
   });
 
   it('the witness is no single point: with it stopped, the writer keeps its lease on two of three', async () => {
-    const witness = s3Pid('witness');
+    const witness = fx.s3Pid('witness');
     process.kill(witness, 'SIGSTOP');
     try {
       // Longer than the lease: only refreshes of two of three buckets can have kept it.
@@ -109,7 +106,7 @@ describe('fencing witness (two regions and a witness bucket)', () => {
   });
 
   it("east's bucket stopped: fence east + promote west complete; west gets the lease, east refuses, never both", async () => {
-    const east = s3Pid('east');
+    const east = fx.s3Pid('east');
     const accepted: { region: string; at: number }[] = [];
     let running = true;
     const hammer = async (region: string) => {

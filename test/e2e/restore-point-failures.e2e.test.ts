@@ -10,7 +10,6 @@ import { parseConfig } from '../../infra/config/config.loader';
 import type { OperationStatus } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
 import { type AppFixture, startAppFixture, startWorker } from '../support/app-fixture';
-import { stack } from '../support/stack';
 
 /**
  * Restore points under failure: the worker killed during a snapshot, and one region's S3 server
@@ -85,15 +84,6 @@ function addService(
   fx.config = parseConfig(text, fx.configFile, {});
 }
 
-function s3Pid(region: string): number {
-  const p = stack().processes?.find((x) => x.name.includes('versitygw') && x.name.includes(region));
-  assert.ok(
-    p,
-    `the harness lists the ${region} S3 server (${JSON.stringify(stack().processes?.map((x) => x.name))})`,
-  );
-  return p.pid;
-}
-
 describe('restore points under failure', () => {
   let h: ApiHarness;
   let store: ArtifactStore;
@@ -101,7 +91,8 @@ describe('restore points under failure', () => {
 
   before(async () => {
     const url = await hook.listen();
-    const fx = await startAppFixture({ services: true });
+    // Its own S3 servers: west's is stopped (SIGSTOP) while other test files run.
+    const fx = await startAppFixture({ services: true, privateS3: true });
     addService(
       fx,
       { name: 'slow', type: 'http', regions: { east: { url }, west: { url } } },
@@ -184,7 +175,7 @@ describe('restore points under failure', () => {
   });
 
   test('a region unreachable during the copy: no manifest anywhere, the attempt fails and is cleaned up', async () => {
-    const west = s3Pid('west');
+    const west = h.fx.s3Pid('west');
     const started = hook.snapshotStarted();
     const { operationId, restorePointId } = await take('west unreachable during the copy');
     await started;

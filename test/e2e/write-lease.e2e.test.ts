@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ControlStateStore, type ControlState } from '../../infra/storage/control-state.store';
 import { WRITE_LEASE_MS } from '../../workflows/definitions';
 import { startAppFixture, type AppFixture } from '../support/app-fixture';
-import { stack, waitFor } from '../support/stack';
+import { waitFor } from '../support/stack';
 
 /**
  * The demo app's write lease with two real instances (east, west) reading the two real S3
@@ -62,14 +62,10 @@ describe('write lease (two demo instances, two buckets)', () => {
       JSON.stringify(results),
     );
   }
-  function s3Pid(region: string): number {
-    const p = stack().processes?.find((x) => x.name.includes('versitygw') && x.name.includes(region));
-    assert.ok(p, `the harness lists the ${region} S3 server`);
-    return p.pid;
-  }
 
   before(async () => {
-    fx = await startAppFixture({ fencing: true });
+    // Its own S3 servers: west's is stopped (SIGSTOP) while other test files run.
+    fx = await startAppFixture({ fencing: true, privateS3: true });
     store = new ControlStateStore(fx.config);
   });
   after(async () => {
@@ -86,7 +82,7 @@ describe('write lease (two demo instances, two buckets)', () => {
   });
 
   it('a writer that cannot read a majority of the buckets stops within the lease', async () => {
-    const west = s3Pid('west');
+    const west = fx.s3Pid('west');
     await waitFor(() => accepting('east'), { what: 'east to accept writes' });
     process.kill(west, 'SIGSTOP');
     const stoppedAt = Date.now();

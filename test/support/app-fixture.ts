@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,9 @@ import {
   type LocalServiceSpec,
 } from '../../infra/stack/app-config';
 import { freePort } from '../../infra/stack/free-port';
+import type { StackInfo } from '../../infra/stack/stack-info';
+import { Supervisor } from '../../infra/stack/supervisor';
+import { startS3Servers } from '../../infra/stack/test-servers';
 import { createMotoZoneWithA, motoRoute53Client } from '../../infra/stack/moto.component';
 import { createPowerDnsZoneWithA } from '../../infra/stack/powerdns.component';
 import { taskQueueHasPollers } from '../../infra/stack/temporal.component';
@@ -57,6 +60,11 @@ export interface AppFixture {
   temporal(): Promise<Client>;
   route53A(): Promise<string[]>;
   powerDnsA(): Promise<string[]>;
+  /**
+   * The pid of the fixture's own S3 server of a region (`east`, `west`, `witness`), to stop it with
+   * SIGSTOP; only with `privateS3` (stopping a shared server would disturb other test files).
+   */
+  s3Pid(region: string): number;
   /** Stops a region's demo instance and starts a new one on the same address and state (a restart). */
   restartDemo(region: string): Promise<void>;
   stop(): Promise<void>;
@@ -64,53 +72,105 @@ export interface AppFixture {
 
 export const REGION_IPS = ['127.0.1.1', '127.0.1.2'] as const;
 
-export async function startAppFixture(
-  options: Partial<
-    Pick<
-      LocalAppSpec,
-      | 'ttl'
-      | 'verifyPath'
-      | 'verifyTimeoutSeconds'
-      | 'failoverApproval'
-      | 'notifications'
-      | 'restorePoints'
-      | 'softDelete'
-      | 'rpoSeconds'
-    >
-  > & {
-    /** Another Temporal server than the harness's shared one (a test that restarts its own). */
-    temporal?: { address: string; namespace: string };
-    /**
-     * Run the demo app's two services: a fresh orders database per region on the harness's
-     * PostgreSQL (`<app>_<region>`, dropped by stop()), the ledger hooks behind a bearer token,
-     * and both services in the configuration.
-     */
-    services?: boolean;
-    /** The demo apps' handoff delay between orders and ledger (default: the app's). */
-    handoffDelayMs?: number;
-    /**
-     * The demo instances accept writes only under the write lease, reading the app's control
-     * state from both regions' buckets (docs/fencing.md). Off by default: without it only the
-     * `/fence` hook fences an instance, so tests that stop a bucket do not fence the app.
-     * `{ witness: true }`: also declare the harness's witness S3 server as `fencing.witness`, so
-     * the controller mirrors to and the instances read three buckets (two of three suffice).
-     */
-    fencing?: boolean | { witness?: boolean };
-    /**
-     * With `services`: a scratch demo instance in the standby region (its orders database is the
-     * derived scratch database, its health path /numbers), declared as `regions[1].scratch`.
-     */
-    scratch?: boolean;
-    /** The app's `checks`. */
-    checks?: Record<string, unknown>[];
-    /** More services after the demo's two (e.g. an s3 prefix). */
-    extraServices?: LocalServiceSpec[];
-    /** Fields merged into the app's `dns` section (strategy, records...), given its zone and record name. */
-    dns?: (zone: string, record: string) => Record<string, unknown>;
-  } = {},
-): Promise<AppFixture> {
+export type AppFixtureOptions = Partial<
+  Pick<
+    LocalAppSpec,
+    | 'ttl'
+    | 'verifyPath'
+    | 'verifyTimeoutSeconds'
+    | 'failoverApproval'
+    | 'notifications'
+    | 'restorePoints'
+    | 'softDelete'
+    | 'rpoSeconds'
+  >
+> & {
+  /** Another Temporal server than the harness's shared one (a test that restarts its own). */
+  temporal?: { address: string; namespace: string };
+  /**
+   * Run the demo app's two services: a fresh orders database per region on the harness's
+   * PostgreSQL (`<app>_<region>`, dropped by stop()), the ledger hooks behind a bearer token,
+   * and both services in the configuration.
+   */
+  services?: boolean;
+  /** The demo apps' handoff delay between orders and ledger (default: the app's). */
+  handoffDelayMs?: number;
+  /**
+   * The demo instances accept writes only under the write lease, reading the app's control
+   * state from both regions' buckets (docs/fencing.md). Off by default: without it only the
+   * `/fence` hook fences an instance, so tests that stop a bucket do not fence the app.
+   * `{ witness: true }`: also declare the harness's witness S3 server as `fencing.witness`, so
+   * the controller mirrors to and the instances read three buckets (two of three suffice).
+   */
+  fencing?: boolean | { witness?: boolean };
+  /**
+   * With `services`: a scratch demo instance in the standby region (its orders database is the
+   * derived scratch database, its health path /numbers), declared as `regions[1].scratch`.
+   */
+  scratch?: boolean;
+  /** The app's `checks`. */
+  checks?: Record<string, unknown>[];
+  /** More services after the demo's two (e.g. an s3 prefix). */
+  extraServices?: LocalServiceSpec[];
+  /** Fields merged into the app's `dns` section (strategy, records...), given its zone and record name. */
+  dns?: (zone: string, record: string) => Record<string, unknown>;
+  /**
+   * The app's buckets on its own versitygw servers (east, west, and the witness with
+   * `fencing: { witness: true }`), started for it and stopped by stop(), instead of the harness's
+   * shared ones. For a test that stops an S3 server (SIGSTOP, through `s3Pid`): test files run
+   * concurrently, and stopping a shared server would stall every other file's buckets.
+   */
+  privateS3?: boolean;
+};
+
+export async function startAppFixture(options: AppFixtureOptions = {}): Promise<AppFixture> {
   const shared = stack();
   const s = options.temporal ? { ...shared, temporal: { ...shared.temporal, ...options.temporal } } : shared;
+  if (!options.privateS3) return startFixtureOn(s, options);
+
+  const supervisor = new Supervisor(mkdtempSync(path.join(tmpdir(), 'switchyard-s3-')), {
+    handleSignals: false,
+  });
+  try {
+    const servers = await startS3Servers(supervisor, {
+      witness: typeof options.fencing === 'object' && Boolean(options.fencing.witness),
+    });
+    const fx = await startFixtureOn({ ...s, s3: servers.s3, witness: servers.witness }, options);
+    const own = [...servers.s3, ...(servers.witness ? [servers.witness] : [])];
+    return {
+      ...fx,
+      s3Pid(region: string) {
+        const server = own.find((x) => x.region === region);
+        if (!server)
+          throw new Error(
+            `the fixture has no S3 server "${region}" (${own.map((x) => x.region).join(', ')})`,
+          );
+        return server.pid;
+      },
+      async stop() {
+        await fx.stop();
+        // A server a test left stopped would ignore SIGTERM until the grace period runs out.
+        for (const server of own) {
+          try {
+            process.kill(server.pid, 'SIGCONT');
+          } catch {
+            // already gone
+          }
+        }
+        await supervisor.stopAll();
+        rmSync(supervisor.runDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await supervisor.stopAll();
+    throw new Error(`${(err as Error).message} (private S3 logs in ${supervisor.logDir})`, { cause: err });
+  }
+}
+
+async function startFixtureOn(
+  s: Pick<StackInfo, 'temporal' | 's3' | 'witness' | 'moto' | 'powerdns'>,
+  options: AppFixtureOptions,
+): Promise<AppFixture> {
   const app = uniqueName('shop').slice(0, 40);
   const zone = `${app}.switchyard.test`;
   const record = `www.${zone}`;
@@ -272,6 +332,9 @@ export async function startAppFixture(
       if (sets.length !== 1)
         throw new Error(`expected one A record set for ${record}, moto holds ${sets.length}`);
       return (sets[0]!.ResourceRecords ?? []).map((r) => r.Value!).sort();
+    },
+    s3Pid() {
+      throw new Error('the fixture uses the shared S3 servers: start it with privateS3 to stop one');
     },
     powerDnsA: () => resolveA(record, [`${s.powerdns.dnsHost}:${s.powerdns.dnsPort}`]),
     async restartDemo(region: string) {
