@@ -466,7 +466,9 @@ export async function startWorker(
     },
     {
       what: `worker polling ${polled.join(', ')} (log: ${logFile})`,
-      timeoutMs: options.readyTimeoutMs ?? 30_000,
+      // A worker starts in ~2 s on an idle machine; with two test files (and their servers and
+      // processes) sharing two cores it has taken up to 28 s, so the bound is generous.
+      timeoutMs: options.readyTimeoutMs ?? 60_000,
       intervalMs: 100,
     },
   );
