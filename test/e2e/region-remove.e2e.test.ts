@@ -191,6 +191,18 @@ describe('soft removal of a region', () => {
     assert.equal(failover.body.error, 'region-removed');
     assert.equal(failover.body.details.operationId, operationId);
     assert.match(failover.body.message, new RegExp(`by operation ${operationId}`));
+    const restore = await h
+      .http()
+      .post(`/v1/apps/${app()}/restores`)
+      .set(operator())
+      .send({
+        restorePointId: `${app()}-20261122T090000Z-0000abcd`,
+        region: 'south',
+        reason: 'restore test',
+      });
+    assert.equal(restore.status, 409, JSON.stringify(restore.body));
+    assert.equal(restore.body.error, 'region-removed');
+    assert.equal(restore.body.details.operationId, operationId);
     const lastStandby = await remove('west');
     assert.equal(lastStandby.status, 409, JSON.stringify(lastStandby.body));
     assert.equal(lastStandby.body.error, 'last-standby');

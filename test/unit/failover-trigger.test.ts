@@ -18,6 +18,8 @@ function setup(
     automatic?: Record<string, unknown>;
     states?: Record<string, RegionState>;
     halted?: string[];
+    /** Regions removed by a region-remove operation (control-state tombstones). */
+    removed?: string[];
     start?: (s: Started) => Promise<{ operationId: string }>;
   } = {},
 ) {
@@ -50,7 +52,19 @@ function setup(
   };
   let downSince = '';
   const control = {
-    read: async () => ({ view: { state: { activeRegion: 'east', halted: options.halted ?? [] } } }),
+    read: async () => ({
+      view: {
+        state: {
+          activeRegion: 'east',
+          halted: options.halted ?? [],
+          tombstones: (options.removed ?? []).map((r) => ({
+            target: `region:${r}`,
+            kind: 'region-remove',
+            operationId: 'shop-rm1',
+          })),
+        },
+      },
+    }),
   };
   const operations = {
     startFailover: async (app: string, req: Record<string, unknown>, principal: { name: string }) => {
@@ -144,6 +158,14 @@ describe('failover trigger', () => {
     assert.equal(s.started.length, 0);
     assert.equal(s.events[0]!.action, 'failover.not-triggered');
     assert.equal(s.events[0]!.details?.code, 'no-standby');
+  });
+
+  it('never picks a removed region (region-remove), however healthy', async () => {
+    const s = setup({ states: { east: 'down', west: 'degraded', north: 'healthy' }, removed: ['north'] });
+    s.transition('east', 'down');
+    await s.service.idle();
+    assert.equal(s.started.length, 1);
+    assert.equal(s.started[0]!.req.to, 'west', 'the healthy north is removed: the degraded west is chosen');
   });
 
   it('records a 409 (an operation already running) once, without retrying', async () => {
