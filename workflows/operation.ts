@@ -313,7 +313,16 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   // A failover's steps depend on its mode: FAILOVER_PLAN_STEPS (initialOperationStatus picks them).
   failover: FAILOVER_PLAN_STEPS.planned,
   failback: FAILOVER_PLAN_STEPS.failback,
-  'restore-point': ['preflight', 'quiesce', 'snapshot', 'release', 'replicate', 'commit', 'retention'],
+  'restore-point': [
+    'preflight',
+    'quiesce',
+    'snapshot',
+    'release',
+    'replicate',
+    'commit',
+    'lock',
+    'retention',
+  ],
   restore: ['preflight', 'approval', 'verify-artifacts', 'restore', 'verify'],
   // test-restore: Skipped unless the spec (or restorePoints.verification.testRestore) asks for one.
   verification: ['inventory', 'verify', 'repair', 'record', 'test-restore'],

@@ -1,4 +1,5 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, sleep } from '@temporalio/workflow';
+import type { ObjectLockActivities } from '../infra/activities/object-lock.activities';
 import type { SoftDeleteActivities } from '../infra/activities/soft-delete.activities';
 import type { OperationStatus } from './operation';
 import { type RestorePointDeleteInput, TOMBSTONE_SCHEMA } from './soft-delete';
@@ -8,8 +9,9 @@ import { runSoftDelete, softDeleteStatus } from './soft-delete-flow';
  * Soft-deletes restore points (docs/soft-deletes.md): one, or several at once (a bulk delete,
  * `spec.restorePointIds`), along runSoftDelete's steps: the guard rails against the buckets as they
  * are now; a tombstone per restore point in every reachable region (hidden at once, nothing
- * removed); undo removes the tombstones (back, byte for byte); the purge removes manifest,
- * artifacts and every version in every region, then the tombstones.
+ * removed); undo removes the tombstones (back, byte for byte); the purge waits until no version is
+ * Object-Locked any more (a durable timer), then removes manifest, artifacts and every version in
+ * every region, then the tombstones.
  */
 
 const buckets = proxyActivities<SoftDeleteActivities>({
@@ -22,6 +24,14 @@ const everywhere = proxyActivities<SoftDeleteActivities>({
   startToCloseTimeout: '10m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
+
+const locks = proxyActivities<ObjectLockActivities>({
+  startToCloseTimeout: '10m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** Past a lock's date before deleting: S3 compares it with its own clock, at whole seconds. */
+const LOCK_MARGIN_MS = 1000;
 
 export async function restorePointDeleteWorkflow(input: RestorePointDeleteInput): Promise<OperationStatus> {
   const { app, spec } = input;
@@ -91,7 +101,22 @@ export async function restorePointDeleteWorkflow(input: RestorePointDeleteInput)
       step.detail = `${bulk ? 'tombstones' : 'tombstone'} removed in ${[...removed].join(', ') || 'no region (none was left)'}; ${what} ${bulk ? 'are' : 'is'} back`;
     },
 
-    async purge(step) {
+    async purge(step, publish) {
+      // A locked version cannot be deleted by anyone before its date (compliance mode): wait for
+      // the latest one instead of failing. Read again after the wait, as a lock step that listed
+      // the restore points just before the tombstone may have extended it.
+      for (;;) {
+        const locked = await locks.restorePointsLockedUntil({ app, restorePointIds: ids });
+        const wait = locked.lockedUntil ? Date.parse(locked.lockedUntil) + LOCK_MARGIN_MS - Date.now() : 0;
+        if (wait <= 0) break;
+        status.facts.lockedUntil = locked.lockedUntil;
+        step.detail = `locked until ${locked.lockedUntil} (${locked.regions
+          .filter((r) => r.lockedUntil)
+          .map((r) => r.region)
+          .join(', ')}): the purge waits`;
+        publish();
+        await sleep(wait);
+      }
       const all: { restorePointId: string; region: string; removed: number }[] = [];
       for (const id of ids) {
         const r = await everywhere.purgeDeletedRestorePoint({

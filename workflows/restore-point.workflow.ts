@@ -13,6 +13,7 @@ import type {
   RestorePointPlan,
 } from '../infra/activities/restore-point.activities';
 import type { ArtifactRef, RestorePointManifest, ServiceCut } from '../infra/backup/manifest';
+import type { ObjectLockActivities } from '../infra/activities/object-lock.activities';
 import {
   appOwnOperationWorkflowId,
   MANIFEST_SCHEMA,
@@ -24,6 +25,7 @@ import {
 } from './definitions';
 import { OPERATION_STEPS, type OperationStatus, type RestorePointInput } from './operation';
 import { OperationRuntime, toOperationError } from './operation-runtime';
+import { lockUntil } from './object-lock';
 import { planRetention } from './retention';
 import type { restorePointDeleteWorkflow } from './restore-point-delete.workflow';
 import type { RestorePointDeleteInput } from './soft-delete';
@@ -35,6 +37,7 @@ import type { RestorePointDeleteInput } from './soft-delete';
  *   → snapshot (in parallel, heartbeating, streamed to the source region's bucket with SHA-256)
  *   → release → replicate (every artifact into every other region's bucket, checked)
  *   → commit (the manifest, last, into every region)
+ *   → lock (with restorePoints.objectLock: the newest N restore points locked in compliance mode)
  *   → retention (every restore point past the policy is handed to a soft delete of its own)
  *
  * The restore point exists in a region only once its manifest is there. Any failure before the
@@ -43,6 +46,12 @@ import type { RestorePointDeleteInput } from './soft-delete';
 
 const coordinator = proxyActivities<BackupCoordinatorActivities>({
   startToCloseTimeout: '60s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+});
+
+/** Locking lists every version of the newest restore points in every region: allow it time. */
+const locker = proxyActivities<ObjectLockActivities>({
+  startToCloseTimeout: '10m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
 
@@ -287,6 +296,43 @@ export async function restorePointWorkflow(
   } catch (err) {
     await op.failAndCompensate(err, failedStep);
     return op.end();
+  }
+
+  // The lock runs after the commit and never undoes it: a restore point not locked now is locked
+  // (or its lock extended) by the next commit.
+  if (plan.objectLock) {
+    const { keepNewest, retainSeconds } = plan.objectLock;
+    try {
+      await op.runStep('lock', async (step) => {
+        const until = lockUntil(Date.now(), retainSeconds);
+        const r = await locker.lockNewestRestorePoints({
+          app,
+          operationId: status.operationId,
+          keepNewest,
+          until,
+        });
+        status.facts.objectLock = {
+          lockedUntil: until,
+          restorePointIds: r.restorePointIds,
+          regions: r.regions,
+        };
+        const locked = r.regions.filter((x) => x.objectLock === 'locked');
+        step.detail =
+          (locked.length
+            ? `${r.restorePointIds.length} newest restore point(s) locked (COMPLIANCE) until ${until} in ${locked.map((x) => x.region).join(', ')}`
+            : 'nothing locked') +
+          r.regions
+            .filter((x) => x.objectLock !== 'locked')
+            .map((x) => `; ${x.region}: objectLock ${x.objectLock}${x.error ? ` (${x.error})` : ''}`)
+            .join('');
+      });
+    } catch (err) {
+      status.facts.objectLockError = toOperationError(err, 'lock').message;
+    }
+  } else {
+    const step = op.step('lock');
+    step.status = 'Skipped';
+    step.detail = `apps.${app}.restorePoints.objectLock is not set`;
   }
 
   // Retention runs after the commit and never undoes it. Each expired restore point gets a soft

@@ -55,8 +55,8 @@ export interface SoftDeleteTarget {
   /** Returns audit details of the tombstone; `undoableUntil` is the window's end as it stands now. */
   tombstone(step: OperationStep, undoableUntil: string): Promise<Record<string, unknown>>;
   undo(step: OperationStep): Promise<void>;
-  /** Returns audit details of the purge. */
-  purge(step: OperationStep): Promise<Record<string, unknown>>;
+  /** Returns audit details of the purge; `publish` shows a changed step (e.g. a wait) at once. */
+  purge(step: OperationStep, publish: () => void): Promise<Record<string, unknown>>;
 }
 
 export interface SoftDeleteStart {
@@ -290,7 +290,7 @@ export async function runSoftDelete(
   let purged: Record<string, unknown> = {};
   try {
     await op.runStep('purge', async (step) => {
-      purged = await target.purge(step);
+      purged = await target.purge(step, () => op.publish());
     });
   } catch (err) {
     status.error = toOperationError(err, 'purge');

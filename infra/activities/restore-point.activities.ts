@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import {
   type AppConfig,
+  objectLockRetainSeconds,
   type ServiceConfig,
   softDeleteWindowSeconds,
   type SwitchyardConfig,
@@ -56,6 +57,8 @@ export interface RestorePointPlan {
   retention: AppConfig['restorePoints']['retention'];
   /** The undo window of the soft deletes retention starts. */
   softDeleteWindowSeconds: number;
+  /** restorePoints.objectLock, its retainSeconds resolved; absent: nothing is locked. */
+  objectLock?: { keepNewest: number; retainSeconds: number };
 }
 
 export interface ServiceCall {
@@ -156,6 +159,14 @@ export function createBackupCoordinatorActivities(deps: BackupDeps) {
         replicateTimeoutSeconds: app.restorePoints.replicateTimeoutSeconds,
         retention: app.restorePoints.retention,
         softDeleteWindowSeconds: softDeleteWindowSeconds(app, 'restore-point-delete'),
+        ...(app.restorePoints.objectLock
+          ? {
+              objectLock: {
+                keepNewest: app.restorePoints.objectLock.keepNewest,
+                retainSeconds: objectLockRetainSeconds(app),
+              },
+            }
+          : {}),
       };
     },
 

@@ -116,7 +116,7 @@ export function createSoftDeleteActivities(
 
     /**
      * Purges a soft-deleted restore point from every region: manifest, artifacts and objects
-     * (every version), its verification record, and last its tombstone. Refuses when no region
+     * (every version), its verification record and lock record, and last its tombstone. Refuses when no region
      * holds this operation's tombstone while a manifest remains (someone else changed it).
      */
     async purgeDeletedRestorePoint(input: {
@@ -143,6 +143,7 @@ export function createSoftDeleteActivities(
       for (const region of regions) {
         let removed = await deps.artifacts.purge(app, region, id);
         removed += await deps.artifacts.removeVerification(app, region, id);
+        removed += await deps.artifacts.removeLock(app, region, id);
         removed += await deps.artifacts.removeTombstone(app, region, id);
         out.push({ region, removed });
       }

@@ -2,6 +2,7 @@ import { describeS3Error } from '../storage/s3.client';
 import type { ArtifactStore } from './artifact.store';
 import type { VerificationRecord, VerificationStatus } from '../../workflows/verification';
 import type { Tombstone } from '../../workflows/soft-delete';
+import type { ObjectLockState } from '../../workflows/object-lock';
 import { parseRestorePointId, type RestorePointManifest } from './manifest';
 
 /**
@@ -20,6 +21,13 @@ export interface RestorePointCopy {
   region: string;
   /** The manifest is in this region's bucket (undefined: the bucket could not be read). */
   present?: boolean;
+  /**
+   * Its S3 Object Lock in this region, from the region's lock record (`GET /v1/restore-points/{id}`
+   * only): `locked` until `lockedUntil` (in the past once the lock has run out), or `unsupported`
+   * (the bucket has no Object Lock). Absent: never locked.
+   */
+  objectLock?: ObjectLockState;
+  lockedUntil?: string;
 }
 
 export interface RestorePointView {
@@ -308,13 +316,26 @@ export class RestorePointCatalog {
       }
       return null;
     }
-    const copies = reads.map((r) => ({
-      region: r.region,
-      present: r.manifest === undefined ? undefined : r.manifest !== null,
-    }));
-    const [verification, tombstone] = await Promise.all([
+    const [verification, tombstone, copies] = await Promise.all([
       this.verificationOf(app, id),
       this.tombstoneOf(app, id),
+      Promise.all(
+        reads.map(async (r): Promise<RestorePointCopy> => {
+          const copy = {
+            region: r.region,
+            present: r.manifest === undefined ? undefined : r.manifest !== null,
+          };
+          if (!r.manifest) return copy;
+          // The lock record is a detail: a region that cannot give it still counts as present.
+          const lock = await this.store.readLock(app, r.region, id).catch(() => null);
+          if (!lock) return copy;
+          return {
+            ...copy,
+            objectLock: lock.objectLock,
+            ...(lock.lockedUntil ? { lockedUntil: lock.lockedUntil } : {}),
+          };
+        }),
+      ),
     ]);
     return { view: view(found.manifest, copies, now, verification, tombstone), manifest: found.manifest };
   }

@@ -13,6 +13,7 @@ export { MANIFEST_SCHEMA, parseRestorePointId, restorePointIdOf } from '../../wo
  *   <prefix>apps/<app>/restore-points/<id>/<service>/...   objects of an object-set artifact (S3 services)
  *   <prefix>apps/<app>/verifications/<id>.json             the latest verification of the restore point
  *   <prefix>apps/<app>/tombstones/<id>.json                a soft delete: hidden, purged when its window ends
+ *   <prefix>apps/<app>/locks/<id>.json                     its Object Lock in this region: until when (object-lock.ts)
  *
  * A restore point exists in a region exactly when its manifest is there; readers ignore
  * everything else (leftovers of failed attempts are removed by the attempt's own cleanup).
@@ -91,4 +92,6 @@ export const layout = {
   tombstonesFolder: () => 'tombstones/',
   /** The restore point is soft-deleted (docs/soft-deletes.md): hidden, never restored from. */
   tombstone: (id: string) => `tombstones/${id}.json`,
+  /** The restore point's Object Lock in this region (see workflows/object-lock.ts). */
+  lock: (id: string) => `locks/${id}.json`,
 };

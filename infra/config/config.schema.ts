@@ -426,6 +426,20 @@ const restorePointsSchema = z
       })
       .strict()
       .default({ depth: 3, enabled: false, testRestore: false }),
+    /**
+     * S3 Object Lock (docs/soft-deletes.md#object-lock): after each commit the newest `keepNewest`
+     * restore points (not soft-deleted) are locked in compliance mode in every region whose bucket
+     * has Object Lock enabled, each version until now + `retainSeconds` (extended at every commit,
+     * never shortened). Absent: nothing is locked.
+     */
+    objectLock: z
+      .object({
+        keepNewest: z.number().int().min(1).max(1000).default(3),
+        /** Default: the restore-point-delete undo window plus rpoSeconds (objectLockRetainSeconds). */
+        retainSeconds: seconds(1, 366 * 86400).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -635,6 +649,7 @@ const appSchema = z
     checkDnsStrategy(app.dns, ctx);
     checkScratch(app, ctx);
     checkFailoverMode(app, ctx);
+    checkObjectLock(app, ctx);
     const regionNames = app.regions.map((r) => r.name);
     for (const region of Object.keys(app.monitoring.targets ?? {})) {
       if (!regionNames.includes(region)) {
@@ -646,6 +661,29 @@ const appSchema = z
       }
     }
   });
+
+/**
+ * A compliance lock shorter than the restore-point-delete undo window would let an admin credential
+ * remove a soft-deleted restore point's data while its delete can still be undone.
+ */
+function checkObjectLock(
+  app: {
+    restorePoints: z.output<typeof restorePointsSchema>;
+    softDelete: z.output<typeof softDeleteSchema>;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const lock = app.restorePoints.objectLock;
+  if (!lock || lock.retainSeconds === undefined) return;
+  const window = softDeleteWindowSeconds(app, 'restore-point-delete');
+  if (lock.retainSeconds < window) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['restorePoints', 'objectLock', 'retainSeconds'],
+      message: `must be at least the restore-point-delete undo window (${window} s): a deleted restore point must stay locked while its delete can be undone`,
+    });
+  }
+}
 
 /** Service names unique, dependencies known and acyclic, a place in every region and no other. */
 function checkServices(
@@ -799,3 +837,17 @@ export function softDeleteWindowSeconds(
 export type ApprovalPolicyConfig = z.output<typeof approvalPolicySchema>;
 export type Route53ProviderConfig = Extract<DnsProviderConfig, { type: 'route53' }>;
 export type PowerDnsProviderConfig = Extract<DnsProviderConfig, { type: 'powerdns' }>;
+
+/**
+ * How far past each commit the newest restore points are locked: `restorePoints.objectLock.retainSeconds`,
+ * else the restore-point-delete undo window plus the RPO (a restore point deleted up to one RPO after
+ * the last commit that locked it stays locked for its whole undo window).
+ */
+export function objectLockRetainSeconds(
+  app: Pick<AppConfig, 'restorePoints' | 'softDelete' | 'policies'>,
+): number {
+  return (
+    app.restorePoints.objectLock?.retainSeconds ??
+    softDeleteWindowSeconds(app, 'restore-point-delete') + app.policies.rpoSeconds
+  );
+}

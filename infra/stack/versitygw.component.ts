@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   CreateBucketCommand,
   GetBucketVersioningCommand,
+  GetObjectLockConfigurationCommand,
   PutBucketVersioningCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -33,7 +34,9 @@ export function localS3Client(
 
 /**
  * Starts one S3 "region": versitygw with the posix backend and versioning, its own data dir,
- * and one bucket with versioning Enabled (checked by reading it back).
+ * and one bucket with versioning and S3 Object Lock enabled (both checked by reading them back).
+ * Object Lock protects only versions given a retention (restore points locked by
+ * `restorePoints.objectLock`); everything else is written and deleted as in any versioned bucket.
  */
 export async function startVersitygw(
   sup: Supervisor,
@@ -77,13 +80,17 @@ export async function startVersitygw(
   const info = { region, endpoint, accessKeyId, secretAccessKey, bucket, dataDir };
   const s3 = localS3Client(info);
   try {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
     await s3.send(
       new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
     );
     const { Status } = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
       throw new Error(`bucket ${bucket} reports versioning ${Status ?? '(unset)'} after enabling it`);
+    }
+    const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+    if (lock.ObjectLockConfiguration?.ObjectLockEnabled !== 'Enabled') {
+      throw new Error(`bucket ${bucket} reports no Object Lock after creating it with Object Lock enabled`);
     }
   } catch (err) {
     await proc.stop();

@@ -17,6 +17,7 @@ import {
 } from '../activities/scratch.activities';
 import { createRegionRemoveActivities } from '../activities/region-remove.activities';
 import { createSoftDeleteActivities } from '../activities/soft-delete.activities';
+import { createObjectLockActivities } from '../activities/object-lock.activities';
 import {
   createVerificationCoordinatorActivities,
   createVerificationRegionActivities,
@@ -79,6 +80,8 @@ export function createWorkerActivities(deps: WorkerActivityDeps) {
       ...createVerificationCoordinatorActivities(backup),
       ...createSoftDeleteActivities(backup),
       ...createRegionRemoveActivities(backup),
+      // Object Lock of the newest restore points (#7): the lock step, the purge's wait
+      ...createObjectLockActivities(backup),
       ...createCustomStepActivities(base),
       ...createControlActivities(control),
       ...createDnsActivities(base),

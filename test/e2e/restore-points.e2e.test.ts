@@ -83,9 +83,11 @@ describe('restore points end to end', () => {
         ['release', 'Completed'],
         ['replicate', 'Completed'],
         ['commit', 'Completed'],
+        ['lock', 'Skipped'],
         ['retention', 'Completed'],
       ],
     );
+    assert.equal(op.steps[6]!.detail, `apps.${h.fx.app}.restorePoints.objectLock is not set`);
 
     // The manifest is in both buckets, and identical.
     const [east, west] = await Promise.all(

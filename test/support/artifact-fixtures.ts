@@ -25,15 +25,15 @@ import { verifyingStream } from '../../infra/backup/artifact-io';
 /** A bucket of one of the harness's S3 servers, as configuration. */
 export const bucketConfig = localBucketConfig;
 
-/** Creates a bucket on a harness S3 server (versioned unless told otherwise). */
+/** Creates a bucket on a harness S3 server (versioned unless told otherwise; Object Lock when asked). */
 export async function createBucket(
   region: S3RegionInfo,
   name: string,
-  opts: { versioned?: boolean } = {},
+  opts: { versioned?: boolean; objectLock?: boolean } = {},
 ): Promise<BucketConfig> {
   const s3 = localS3Client(region);
   try {
-    await s3.send(new CreateBucketCommand({ Bucket: name }));
+    await s3.send(new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: opts.objectLock }));
     if (opts.versioned ?? true) {
       await s3.send(
         new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }),
