@@ -34,7 +34,8 @@ export interface RestorePointLock {
 /** One region's outcome of a lock step. */
 export interface RegionLockResult {
   region: string;
-  objectLock: ObjectLockState | 'unreachable';
+  /** `removed`: the region is removed from the app (a region-remove tombstone): nothing locked there. */
+  objectLock: ObjectLockState | 'unreachable' | 'removed';
   /** Restore points locked there (empty when unsupported). */
   restorePointIds: string[];
   lockedUntil?: string;

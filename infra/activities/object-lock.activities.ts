@@ -4,6 +4,8 @@ import {
   type RegionLockResult,
   restorePointsToLock,
 } from '../../workflows/object-lock';
+import { isRemoved, regionTarget } from '../../workflows/control';
+import type { ControlStateStore } from '../storage/control-state.store';
 import { describeS3Error } from '../storage/s3.client';
 import type { BackupDeps } from './restore-point.activities';
 
@@ -12,13 +14,32 @@ import type { BackupDeps } from './restore-point.activities';
  * reach every region's bucket directly. Locking is idempotent: a version locked as long already is
  * left as it is, a retry puts the same date again.
  */
-export function createObjectLockActivities(deps: Pick<BackupDeps, 'artifacts' | 'catalog' | 'logger'>) {
+export function createObjectLockActivities(
+  deps: Pick<BackupDeps, 'artifacts' | 'catalog' | 'logger'> & {
+    controlState?: Pick<ControlStateStore, 'read'>;
+  },
+) {
+  /**
+   * Regions removed from the app (region-remove): never locked again, so that the removal's purge
+   * can delete their copies once the last lock runs out. Unreadable control state: none skipped.
+   */
+  const removedRegions = async (app: string): Promise<Set<string>> => {
+    if (!deps.controlState) return new Set();
+    try {
+      const { state } = await deps.controlState.read(app);
+      return new Set(deps.artifacts.regions(app).filter((r) => isRemoved(state, regionTarget(r))));
+    } catch {
+      return new Set();
+    }
+  };
+
   return {
     /**
      * Locks the newest `keepNewest` committed, not soft-deleted restore points of the app until
      * `until`, in every region whose bucket has Object Lock enabled and holds the restore point's
      * manifest, and records each region's lock (`locks/<id>.json`). A region without Object Lock
-     * is reported `unsupported` (and recorded so), an unreadable one `unreachable`; neither fails.
+     * is reported `unsupported` (and recorded so), an unreadable one `unreachable`, a region removed
+     * from the app `removed` (not locked); none of them fails.
      */
     async lockNewestRestorePoints(input: {
       app: string;
@@ -36,8 +57,10 @@ export function createObjectLockActivities(deps: Pick<BackupDeps, 'artifacts' | 
         listing.items.map((i) => [i.id, new Set(i.copies.filter((c) => c.present).map((c) => c.region))]),
       );
       const lockedAt = new Date().toISOString();
+      const removed = await removedRegions(app);
       const regions = await Promise.all(
         deps.artifacts.regions(app).map(async (region): Promise<RegionLockResult> => {
+          if (removed.has(region)) return { region, objectLock: 'removed', restorePointIds: [] };
           try {
             if (!(await deps.artifacts.objectLockEnabled(app, region))) {
               for (const id of ids) {
