@@ -325,6 +325,15 @@ export async function restorePointWorkflow(
             .filter((x) => x.objectLock !== 'locked')
             .map((x) => `; ${x.region}: objectLock ${x.objectLock}${x.error ? ` (${x.error})` : ''}`)
             .join('');
+        await op.audit('restore-point.locked', locked.length ? 'succeeded' : 'info', {
+          restorePointIds: r.restorePointIds,
+          lockedUntil: until,
+          regions: r.regions.map((x) => ({
+            region: x.region,
+            objectLock: x.objectLock,
+            restorePointIds: x.restorePointIds,
+          })),
+        });
       });
     } catch (err) {
       status.facts.objectLockError = toOperationError(err, 'lock').message;

@@ -230,14 +230,23 @@ interface RestorePointItem {
   sourceRegion: string;
   totalBytes: number;
   complete: boolean;
-  copies: { region: string; present?: boolean }[];
+  copies: { region: string; present?: boolean; objectLock?: string; lockedUntil?: string }[];
   services: { name: string; type: string; size: number; sha256: string; objects?: number; marker: unknown }[];
 }
+
+/** A copy's Object Lock, as `show` has it (docs/soft-deletes.md#object-lock). */
+const lockText = (x: RestorePointItem['copies'][number]) =>
+  x.objectLock === 'locked' && x.lockedUntil
+    ? ` (locked until ${x.lockedUntil})`
+    : x.objectLock === 'unsupported'
+      ? ' (no object lock)'
+      : '';
 
 const copiesText = (c: RestorePointItem['copies']) =>
   c
     .map(
-      (x) => `${x.region}${x.present === true ? '' : x.present === false ? ' (missing)' : ' (unreadable)'}`,
+      (x) =>
+        `${x.region}${x.present === true ? '' : x.present === false ? ' (missing)' : ' (unreadable)'}${lockText(x)}`,
     )
     .join(', ');
 

@@ -165,6 +165,17 @@ describe('object lock of the newest restore points', () => {
     // A fell out at C's commit: still locked, until the date B's commit gave it, not extended.
     await assertLocked(a.id, b.lockedUntil);
 
+    const cli = await h.cli(h.fx.tokens.viewer, 'restore-points', 'show', b.id);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(
+      cli.stdout,
+      new RegExp(`copies east \\(locked until ${c.lockedUntil}\\), west \\(locked until ${c.lockedUntil}\\)`),
+    );
+    const audit = await h.audit(`action=restore-point.locked`);
+    const ofC = audit.filter((e) => (e.details as { lockedUntil?: string }).lockedUntil === c.lockedUntil);
+    assert.equal(ofC.length, 1, JSON.stringify(audit.map((e) => e.details)));
+    assert.deepEqual((ofC[0]!.details as { restorePointIds: string[] }).restorePointIds, [c.id, b.id]);
+
     const shown = await h.http().get(`/v1/restore-points/${b.id}`).set(h.as(h.fx.tokens.viewer)).expect(200);
     const copies = (shown.body as RestorePointView).copies;
     assert.deepEqual(
