@@ -134,6 +134,8 @@ export const WORKFLOW_TYPES: Record<OperationKind, string> = {
   'schedule-delete': 'scheduleDeleteWorkflow',
   'region-remove': 'regionRemoveWorkflow',
   'control-override': 'controlOverrideWorkflow',
+  'dns-record-delete': 'dnsRecordDeleteWorkflow',
+  'dns-override': 'dnsOverrideWorkflow',
 };
 
 /**
@@ -145,6 +147,8 @@ export const SOFT_DELETE_KINDS = [
   'schedule-delete',
   'region-remove',
   'control-override',
+  'dns-record-delete',
+  'dns-override',
 ] as const;
 export type SoftDeleteKind = (typeof SOFT_DELETE_KINDS)[number];
 

@@ -34,6 +34,11 @@ export interface DnsSwitchInput {
   app: string;
   taskQueuePrefix: string;
   plan: DnsSwitchPlan;
+  /**
+   * Records removed from the app (a dns-record-delete's tombstone, in its window or purged): never
+   * read, written nor checked by the switch, and named on the step (docs/soft-deletes.md).
+   */
+  skip?: { name: string; operationId: string }[];
 }
 
 /** What every record of the app should point at after one step of a switch. */
@@ -137,7 +142,16 @@ export async function runDnsSwitch(
   input: DnsSwitchInput,
 ): Promise<void> {
   const { app, plan } = input;
-  const captured = await deps.captureDnsState({ app });
+  const skip = (input.skip ?? []).map((x) => x.name);
+  const skipped = (input.skip ?? []).map((x) => `${x.name} (removed by ${x.operationId})`).join(', ');
+  if (skip.length > 0) op.status.facts.dnsSkipped = input.skip;
+  const captured = await deps.captureDnsState({ app, ...(skip.length ? { skip } : {}) });
+  if (captured.length === 0) {
+    throw ApplicationFailure.nonRetryable(
+      `every DNS record of app "${app}" is removed: ${skipped}; undo one of those operations first`,
+      'dns-records-removed',
+    );
+  }
   op.status.facts.previousDns = captured;
   const restore = async () => {
     const changes = await deps.restoreDnsState({ app, records: captured });
@@ -157,7 +171,7 @@ export async function runDnsSwitch(
         ? `step ${i + 1}/${targets.length}: ${what}`
         : `switching ${captured.length} record(s) to ${what}`;
     op.publish();
-    const changes = await deps.applyDnsTarget({ app, target });
+    const changes = await deps.applyDnsTarget({ app, target, ...(skip.length ? { skip } : {}) });
     applied.push(...changes);
     await deps.waitDnsChangesInSync({ app, changes });
     if (target.strategy === 'weighted') {
@@ -210,8 +224,11 @@ export async function runDnsSwitch(
       expected: plan.targetAddress,
       resolvers: plan.resolvers,
       timeoutSeconds: plan.resolverTimeoutSeconds,
+      ...(skip.length ? { skip } : {}),
     });
     op.status.facts.dnsResolverAnswers = answers;
   }
-  step.detail = `${captured.length} record(s) point at ${describeDnsTarget(targets[targets.length - 1]!)}`;
+  step.detail =
+    `${captured.length} record(s) point at ${describeDnsTarget(targets[targets.length - 1]!)}` +
+    (skipped ? `; skipped ${skipped}` : '');
 }

@@ -25,6 +25,7 @@ import {
 } from './definitions';
 import { type CustomStepPlan, expandSteps, installCheckpointHandler, runCustomStepsAt } from './custom-steps';
 import { type DnsSwitchPlan, switchDns } from './dns-switch';
+import { removedDnsRecords } from './dns-record-soft';
 import { takeRestorePoint } from './final-restore-point';
 import { OperationRuntime, toOperationError } from './operation-runtime';
 import {
@@ -564,11 +565,14 @@ async function promoteStep(s: FailoverSession): Promise<void> {
 
 async function dnsStep(s: FailoverSession): Promise<void> {
   await s.runStep('dns', async (step) => {
+    // Removed records (dns-record-delete) are never written; the claim keeps the list as read here.
+    const skip = removedDnsRecords(await s.readControl());
     // switchDns registers its own compensation (the records as they were) before any change.
     await switchDns(s.op, step, {
       app: s.app,
       taskQueuePrefix: s.input.taskQueuePrefix,
       plan: s.input.plan.dns,
+      ...(skip.length ? { skip } : {}),
     });
     s.faultPoint('dns');
   });

@@ -14,3 +14,5 @@ export { scheduleDeleteWorkflow } from './schedule-delete.workflow';
 export { failbackWorkflow } from './failback.workflow';
 export { regionRemoveWorkflow } from './region-remove.workflow';
 export { controlOverrideWorkflow } from './control-override.workflow';
+export { dnsRecordDeleteWorkflow } from './dns-record-delete.workflow';
+export { dnsOverrideWorkflow } from './dns-override.workflow';

@@ -19,6 +19,8 @@ export const OPERATION_KINDS = [
   'schedule-delete',
   'region-remove',
   'control-override',
+  'dns-record-delete',
+  'dns-override',
 ] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -194,6 +196,24 @@ export interface ControlOverrideSpec {
   trigger: 'api';
 }
 
+/**
+ * Remove one of an app's DNS records (every `dns.records[]` entry of that name): tombstoned in the
+ * control state and removed from its providers at once, final when the undo window ends.
+ */
+export interface DnsRecordDeleteSpec {
+  recordName: string;
+  reason: string;
+  trigger: 'api';
+}
+
+/** Point one of an app's DNS records at a region now (a simple record set), undoable within the window. */
+export interface DnsOverrideSpec {
+  recordName: string;
+  region: string;
+  reason: string;
+  trigger: 'api';
+}
+
 export type OperationSpec =
   | RegionRemoveSpec
   | ControlOverrideSpec
@@ -204,7 +224,9 @@ export type OperationSpec =
   | VerificationSpec
   | RestorePointDeleteSpec
   | ScheduleDeleteSpec
-  | DrillSpec;
+  | DrillSpec
+  | DnsRecordDeleteSpec
+  | DnsOverrideSpec;
 
 export interface OperationStatus {
   operationId: string;
@@ -234,6 +256,7 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
     restorePointId?: string;
     restorePointIds?: string[];
     scheduleName?: string;
+    recordName?: string;
   };
   switch (op.kind) {
     case 'failover':
@@ -256,6 +279,10 @@ export function describeOperation(op: Pick<OperationStatus, 'kind' | 'app' | 'sp
       return `removal of region ${s.region ?? '?'} from ${op.app}`;
     case 'control-override':
       return `override of ${op.app}'s control state: ${(op.spec as Partial<ControlOverrideSpec>).action ?? '?'} ${s.region ?? '?'}`;
+    case 'dns-record-delete':
+      return `removal of DNS record ${s.recordName ?? '?'} of ${op.app}`;
+    case 'dns-override':
+      return `override of DNS record ${s.recordName ?? '?'} of ${op.app} to ${s.region ?? '?'}`;
   }
 }
 
@@ -336,6 +363,9 @@ export const OPERATION_STEPS: Record<OperationKind, readonly string[]> = {
   'region-remove': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
   // override: the change applied at once (nothing is hidden); purge drops the saved previous state.
   'control-override': ['preflight', 'approval', 'override', 'window', 'undo', 'purge'],
+  'dns-record-delete': ['preflight', 'approval', 'tombstone', 'window', 'undo', 'purge'],
+  // override: the record written to the region at once (nothing is hidden: no tombstone).
+  'dns-override': ['preflight', 'approval', 'override', 'window', 'undo', 'purge'],
 };
 
 /** What a restore point or verification operation is started with (by the API or by a schedule). */

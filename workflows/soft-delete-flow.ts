@@ -28,7 +28,7 @@ import { type SoftDeleteApproval, UNDO_REFUSALS, type UndoResult } from './soft-
 
 export interface SoftDeleteTarget {
   /** Prefix of the audit events: `<noun>.tombstoned`, `<noun>.undeleted`, `<noun>.purged`. */
-  noun: 'restore-point' | 'schedule' | 'region' | 'control';
+  noun: 'restore-point' | 'schedule' | 'region' | 'control' | 'dns-record';
   /**
    * The audit events' names when they are not `<noun>.tombstoned|undeleted|purged` (an override
    * hides nothing: `control.overridden`, `control.override-undone`, `control.override-purged`).
@@ -42,7 +42,8 @@ export interface SoftDeleteTarget {
   names:
     | { restorePointId: string; restorePointIds?: string[] }
     | { scheduleName: string }
-    | { region: string; action?: string };
+    | { region: string; action?: string }
+    | { recordName: string; region?: string };
   /**
    * Failure types of `undo` that mean "refused, nothing changed" (e.g. the state was changed
    * since): the undo's caller gets that refusal (type, message, details) and the operation stays

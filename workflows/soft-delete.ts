@@ -77,6 +77,8 @@ export interface UndoResult {
   scheduleName?: string;
   /** The region that is back (region-remove), or whose override was undone (control-override). */
   region?: string;
+  /** The DNS record that is back (dns-record-delete), or whose override was undone (dns-override). */
+  recordName?: string;
   /** The override that was undone (control-override): halt, unhalt or set-active. */
   action?: string;
   undoneAt: string;

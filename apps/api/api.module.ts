@@ -25,6 +25,8 @@ import { SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import { AppsController } from './apps/apps.controller';
 import { AppsService } from './apps/apps.service';
 import { ControlViewService } from './apps/control-view.service';
+import { DnsRecordsController } from './apps/dns-records.controller';
+import { DnsRecordsService } from './apps/dns-records.service';
 import { AuditController } from './audit/audit.controller';
 import { AuditInterceptor } from './common/audit.interceptor';
 import { AuditTrail } from './common/audit-trail';
@@ -103,6 +105,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         CheckpointsController,
         DrillsController,
         AppControlController,
+        DnsRecordsController,
       ],
       providers: [
         { provide: CONFIG, useValue: options.config },
@@ -161,6 +164,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         AppsService,
         OperationsService,
         SchedulesService,
+        DnsRecordsService,
         RestorePointsService,
         DrillsService,
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -10,6 +10,7 @@ import {
 } from '../../workflows/operation';
 import { ApiClient, ApiRequestError } from './api-client';
 import { registerCheckpointCommands } from './checkpoints.commands';
+import { registerDnsRecordCommands } from './dns-records.commands';
 import { registerScheduleCommands } from './schedules.commands';
 import { registerSoftDeleteCommands } from './soft-delete.commands';
 import { registerControlCommands } from './control.commands';
@@ -635,6 +636,7 @@ registerVerifyCommands(program, { client, table, print, watch });
 registerDrillCommands(program, { client, table, watch });
 registerSoftDeleteCommands(program, { client, table, print });
 registerControlCommands(program, { client, print });
+registerDnsRecordCommands(program, { client, print });
 registerCheckpointCommands(program, { client, print });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

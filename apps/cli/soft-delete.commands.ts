@@ -20,6 +20,7 @@ interface PendingDelete {
     scheduleName?: string;
     region?: string;
     action?: string;
+    recordName?: string;
     reason?: string;
     trigger?: string;
   };
@@ -54,6 +55,17 @@ function until(iso?: string): string {
           ? `in ${Math.round(s / 60)}m`
           : `in ${Math.round(s / 3600)}h`;
   return `${iso} (${left})`;
+}
+
+/** What a pending soft delete is about, in words. */
+function pendingWhat(d: PendingDelete): string {
+  const s = d.spec ?? {};
+  if (d.kind === 'dns-record-delete') return `DNS record ${s.recordName ?? '?'} (removed)`;
+  if (d.kind === 'dns-override') return `DNS record ${s.recordName ?? '?'} (pointed at ${s.region ?? '?'})`;
+  if (d.kind === 'region-remove') return `region ${s.region ?? '?'}`;
+  if (d.kind === 'control-override') return `override: ${s.action ?? '?'} ${s.region ?? '?'}`;
+  if (s.scheduleName !== undefined) return `schedule ${s.scheduleName}`;
+  return `restore point ${s.restorePointId ?? '?'}`;
 }
 
 /** `restore-points delete`, `undo` and `pending-deletes` (docs/soft-deletes.md). */
@@ -102,13 +114,7 @@ export function registerSoftDeleteCommands(program: Command, ctx: SoftDeleteComm
           t.push([
             d.operationId,
             d.app,
-            d.kind === 'region-remove'
-              ? `region ${d.spec?.region ?? '?'}`
-              : d.kind === 'control-override'
-                ? `override: ${d.spec?.action ?? '?'} ${d.spec?.region ?? '?'}`
-                : d.spec?.scheduleName !== undefined
-                  ? `schedule ${d.spec.scheduleName}`
-                  : `restore point ${d.spec?.restorePointId ?? '?'}`,
+            pendingWhat(d),
             until(d.undoableUntil),
             d.requestedBy ?? '',
             d.spec?.reason ?? '',

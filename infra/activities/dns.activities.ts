@@ -15,6 +15,7 @@ import {
   type DnsRecordSet,
   type RoutedRecordSet,
 } from '../dns/dns.port';
+import { recordName } from '../dns/dns-record-state';
 import type { DnsTarget } from '../../workflows/dns-switch';
 
 /**
@@ -74,12 +75,16 @@ function classify(err: unknown): never {
   throw err;
 }
 
-function records(app: AppConfig) {
-  return app.dns.records.map((rec, index) => ({
-    index,
-    provider: rec.provider,
-    ref: { zone: rec.zone, name: rec.name, type: rec.type } as DnsRecordRef,
-  }));
+/** The app's records but those named in `skip` (removed: docs/soft-deletes.md), with their index. */
+function records(app: AppConfig, skip: readonly string[] = []) {
+  const skipped = new Set(skip.map(recordName));
+  return app.dns.records
+    .map((rec, index) => ({
+      index,
+      provider: rec.provider,
+      ref: { zone: rec.zone, name: rec.name, type: rec.type } as DnsRecordRef,
+    }))
+    .filter((r) => !skipped.has(recordName(r.ref.name)));
 }
 
 export function createDnsActivities(deps: DnsActivityDeps) {
@@ -108,10 +113,10 @@ export function createDnsActivities(deps: DnsActivityDeps) {
   }
 
   return {
-    async captureDnsState(input: { app: string }): Promise<CapturedDnsRecord[]> {
+    async captureDnsState(input: { app: string; skip?: string[] }): Promise<CapturedDnsRecord[]> {
       const app = appOf(deps.config, input.app);
       return Promise.all(
-        records(app).map(async (r) => {
+        records(app, input.skip).map(async (r) => {
           const state = await providerOf(deps, r.provider).getState(r.ref).catch(classify);
           return { ...r, previous: state.simple, routed: state.routed };
         }),
@@ -119,10 +124,14 @@ export function createDnsActivities(deps: DnsActivityDeps) {
     },
 
     /** Every record of the app to `target`; only what differs is submitted. */
-    async applyDnsTarget(input: { app: string; target: DnsTarget }): Promise<AppliedDnsChange[]> {
+    async applyDnsTarget(input: {
+      app: string;
+      target: DnsTarget;
+      skip?: string[];
+    }): Promise<AppliedDnsChange[]> {
       const app = appOf(deps.config, input.app);
       const out: AppliedDnsChange[] = [];
-      for (const r of records(app)) {
+      for (const r of records(app, input.skip)) {
         const provider = providerOf(deps, r.provider);
         const t = input.target;
         const ids =
@@ -208,10 +217,11 @@ export function createDnsActivities(deps: DnsActivityDeps) {
       expected: string;
       resolvers: string[];
       timeoutSeconds: number;
+      skip?: string[];
     }): Promise<ResolverAnswer[]> {
       const app = appOf(deps.config, input.app);
       const ctx = Context.current();
-      const names = [...new Set(app.dns.records.map((r) => r.name))];
+      const names = [...new Set(records(app, input.skip).map((r) => r.ref.name))];
       const started = Date.now();
       const deadline = started + input.timeoutSeconds * 1000;
       for (;;) {

@@ -469,6 +469,14 @@ const softDeleteSchema = z
           .object({ windowSeconds: seconds(1, 90 * 86400) })
           .strict()
           .optional(),
+        'dns-record-delete': z
+          .object({ windowSeconds: seconds(1, 90 * 86400) })
+          .strict()
+          .optional(),
+        'dns-override': z
+          .object({ windowSeconds: seconds(1, 90 * 86400) })
+          .strict()
+          .optional(),
         'region-remove': z
           .object({ windowSeconds: seconds(1, 90 * 86400) })
           .strict()
@@ -548,6 +556,9 @@ const appSchema = z
              */
             'restore-point-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
             'schedule-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
+            /** Removing a DNS record from an app, and overriding where one points (docs/soft-deletes.md). */
+            'dns-record-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
+            'dns-override': approvalPolicySchema.default(NO_APPROVAL_POLICY),
             'region-remove': approvalPolicySchema.default(NO_APPROVAL_POLICY),
             /**
              * Overrides that can give a region writes (unhalt, set-active) wait for one approval by
@@ -563,6 +574,8 @@ const appSchema = z
             restore: DEFAULT_APPROVAL_POLICY,
             'restore-point-delete': NO_APPROVAL_POLICY,
             'schedule-delete': NO_APPROVAL_POLICY,
+            'dns-record-delete': NO_APPROVAL_POLICY,
+            'dns-override': NO_APPROVAL_POLICY,
             'region-remove': NO_APPROVAL_POLICY,
             'control-override': DEFAULT_APPROVAL_POLICY,
           }),
@@ -576,6 +589,8 @@ const appSchema = z
           restore: DEFAULT_APPROVAL_POLICY,
           'restore-point-delete': NO_APPROVAL_POLICY,
           'schedule-delete': NO_APPROVAL_POLICY,
+          'dns-record-delete': NO_APPROVAL_POLICY,
+          'dns-override': NO_APPROVAL_POLICY,
           'region-remove': NO_APPROVAL_POLICY,
           'control-override': DEFAULT_APPROVAL_POLICY,
         },

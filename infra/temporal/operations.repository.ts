@@ -36,6 +36,7 @@ import {
   type UndoRequest,
   type UndoResult,
 } from '../../workflows/soft-delete';
+import type { DnsOverrideInput, DnsRecordDeleteInput } from '../../workflows/dns-record-soft';
 import type { FailoverInput } from '../../workflows/failover.workflow';
 import type { ControlOverrideInput } from '../../workflows/control-override.workflow';
 import type { RegionRemoveInput } from '../../workflows/region-remove.workflow';
@@ -105,6 +106,8 @@ const PURGED: Partial<Record<OperationKind, string>> = {
   'schedule-delete': 'the schedule was purged',
   'region-remove': 'the region was removed for good',
   'control-override': 'the override stays (the state before it is no longer kept)',
+  'dns-record-delete': 'the removal of the DNS record is final',
+  'dns-override': 'the override stays (the record sets before it are no longer kept)',
 };
 
 /** The operation id of a workflow execution: `<app>-<uuid>` of its own workflow id, else of its run id. */
@@ -202,6 +205,23 @@ export class OperationsRepository {
     return this.startSoftDelete('schedule-delete', input, { scheduleName: input.spec.scheduleName });
   }
 
+  /** Starts the removal of one of an app's DNS records (see startRestorePointDelete). */
+  startDnsRecordDelete(
+    input: Omit<DnsRecordDeleteInput, 'operationId'>,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    return this.startSoftDelete('dns-record-delete', input, { recordName: input.spec.recordName });
+  }
+
+  /** Starts an override of one of an app's DNS records (see startRestorePointDelete). */
+  startDnsOverride(
+    input: Omit<DnsOverrideInput, 'operationId'>,
+  ): Promise<{ operationId: string; undoableUntil: string }> {
+    return this.startSoftDelete('dns-override', input, {
+      recordName: input.spec.recordName,
+      region: input.spec.region,
+    });
+  }
+
   /** Starts a region's soft removal (see startRestorePointDelete). */
   startRegionRemove(
     input: Omit<RegionRemoveInput, 'operationId'>,
@@ -222,7 +242,12 @@ export class OperationsRepository {
   private async startSoftDelete(
     kind: SoftDeleteKind,
     input: Omit<
-      RestorePointDeleteInput | ScheduleDeleteInput | RegionRemoveInput | ControlOverrideInput,
+      | RestorePointDeleteInput
+      | ScheduleDeleteInput
+      | RegionRemoveInput
+      | ControlOverrideInput
+      | DnsRecordDeleteInput
+      | DnsOverrideInput,
       'operationId'
     >,
     facts: Record<string, unknown>,

@@ -166,8 +166,13 @@ function harness(
     },
   };
   const step: { detail?: string } = {};
-  const run = (p: DnsSwitchPlan) =>
-    runDnsSwitch(deps, op, step, { app: 'shop', taskQueuePrefix: 'switchyard', plan: p });
+  const run = (p: DnsSwitchPlan, skip?: { name: string; operationId: string }[]) =>
+    runDnsSwitch(deps, op, step, {
+      app: 'shop',
+      taskQueuePrefix: 'switchyard',
+      plan: p,
+      ...(skip ? { skip } : {}),
+    });
   return { provider, events, audits, undo, op, step, run };
 }
 
@@ -200,6 +205,41 @@ describe('switchDns: simple', () => {
     const writes = h.provider.writes.length;
     await h.undo[0]!.run();
     assert.equal(h.provider.writes.length, writes);
+  });
+
+  it('a removed record (dns-record-delete) is never read nor written, and is named on the step', async () => {
+    const h = harness('simple');
+    h.provider.states.set(WWW, simpleAt('10.0.0.1'));
+    await h.run(plan('simple', { resolvers: [], waitForTtl: false }), [
+      { name: API, operationId: 'shop-op-1' },
+    ]);
+    assert.deepEqual(h.provider.states.get(WWW), simpleAt('10.0.0.2'));
+    assert.equal(h.provider.states.has(API), false, 'the removed record stays absent');
+    assert.deepEqual(
+      (h.op.status.facts.previousDns as { ref: { name: string } }[]).map((c) => c.ref.name),
+      [WWW],
+    );
+    assert.equal(h.step.detail, `1 record(s) point at 10.0.0.2; skipped ${API} (removed by shop-op-1)`);
+  });
+
+  it('with every record removed the switch refuses before changing anything (dns-records-removed)', async () => {
+    const h = harness('simple');
+    h.provider.states.set(WWW, simpleAt('10.0.0.1'));
+    const removed = [
+      { name: WWW, operationId: 'shop-op-1' },
+      { name: API, operationId: 'shop-op-2' },
+    ];
+    await assert.rejects(h.run(plan('simple'), removed), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'dns-records-removed');
+      assert.match(
+        err.message,
+        /every DNS record of app "shop" is removed: www\.shop\.test \(removed by shop-op-1\)/,
+      );
+      return true;
+    });
+    assert.equal(h.provider.writes.length, 0);
+    assert.equal(h.undo.length, 0);
   });
 
   it('a retried apply (same target) submits nothing: no change twice', async () => {

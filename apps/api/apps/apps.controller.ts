@@ -23,7 +23,7 @@ export class AppsController {
   @Roles('viewer')
   @ApiOperation({
     summary: 'Topology, active region, fencing epoch and region health of one app',
-    description: 'Removed regions are listed only with `include=deleted`, marked `deleted`.',
+    description: 'Removed regions and DNS records are listed only with `include=deleted`, marked `deleted`.',
   })
   @ApiQuery({ name: 'include', required: false, enum: ['deleted'] })
   get(

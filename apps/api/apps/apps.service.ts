@@ -5,11 +5,13 @@ import { probeHttp, type ProbeResult } from '../../../infra/health/http-probe';
 import { describeS3Error } from '../../../infra/storage/s3.client';
 import type { RegionState } from '../../../infra/health/region-detector';
 import {
+  type ControlState,
   type ControlStateRead,
   ControlStateStore,
   type ControlTombstone,
 } from '../../../infra/storage/control-state.store';
-import { regionTarget, tombstoneOf } from '../../../workflows/control';
+import { dnsRecordTarget, regionTarget, tombstoneOf } from '../../../workflows/control';
+import { normalizeRecordName } from '../../../workflows/dns-record-soft';
 import { OperationsRepository } from '../../../infra/temporal/operations.repository';
 import { ApiError } from '../common/api-error';
 import { RegionHealthService } from '../regions/region-health.service';
@@ -45,10 +47,28 @@ export interface AppView {
   regions: RegionView[];
   /** Regions whose removal is final (purged): drop them from switchyard.yaml. */
   removedRegions: (ControlTombstone & { region: string; note: string })[];
-  dns: { ttl: number; records: { provider: string; zone: string; name: string; type: string }[] };
+  /**
+   * The app's DNS records. A removed one (dns-record-delete) is listed only with `include=deleted`,
+   * marked `deleted`; one removed for good (purged) is named in `removedRecords`, always:
+   * switchyard.yaml should drop it (docs/soft-deletes.md).
+   */
+  dns: {
+    ttl: number;
+    records: DnsRecordView[];
+    removedRecords: (ControlTombstone & { name: string; note: string })[];
+  };
   policies: AppConfig['policies'];
   /** The RPO truth, from the catalog and the verification records; null when no bucket answered. */
   restorePoints: RestorePointsStatus | null;
+}
+
+export interface DnsRecordView {
+  provider: string;
+  zone: string;
+  name: string;
+  type: string;
+  /** Removed (docs/soft-deletes.md): by which operation, until when it can be undone, whether purged. */
+  deleted?: Omit<ControlTombstone, 'target' | 'kind'>;
 }
 
 export interface RestorePointRef {
@@ -190,17 +210,40 @@ export class AppsService {
           region: t.target.slice(regionTarget('').length),
           note: 'removed for good: drop it from switchyard.yaml',
         })),
-      dns: {
-        ttl: app.dns.ttl,
-        records: app.dns.records.map((r) => ({
-          provider: r.provider,
-          zone: r.zone,
-          name: r.name,
-          type: r.type,
-        })),
-      },
+      dns: dnsView(name, app, control.state, opts.includeDeleted === true),
       policies: app.policies,
       restorePoints: catalog ? restorePointsStatus(catalog.items, app.policies.rpoSeconds) : null,
     };
   }
+}
+
+/** The app's DNS records as GET /v1/apps/{app} shows them: removed ones hidden unless asked for. */
+export function dnsView(
+  appName: string,
+  app: AppConfig,
+  state: ControlState,
+  includeDeleted: boolean,
+): AppView['dns'] {
+  const records: DnsRecordView[] = [];
+  const removedRecords = new Map<string, AppView['dns']['removedRecords'][number]>();
+  for (const r of app.dns.records) {
+    const t = tombstoneOf(state, dnsRecordTarget(normalizeRecordName(r.name)));
+    if (t?.purgedAt) {
+      removedRecords.set(t.target, {
+        ...t,
+        name: normalizeRecordName(r.name),
+        note: `removed for good: drop it from apps.${appName}.dns.records in switchyard.yaml`,
+      });
+    }
+    if (t && !includeDeleted) continue;
+    const { target: _target, kind: _kind, ...deleted } = t ?? ({} as ControlTombstone);
+    records.push({
+      provider: r.provider,
+      zone: r.zone,
+      name: r.name,
+      type: r.type,
+      ...(t ? { deleted } : {}),
+    });
+  }
+  return { ttl: app.dns.ttl, records, removedRecords: [...removedRecords.values()] };
 }

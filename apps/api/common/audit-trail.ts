@@ -51,6 +51,14 @@ const ROUTE_ACTIONS: Record<string, { action: string; target: (req: Request) => 
   },
   'POST /v1/apps/:app/overrides': { action: 'control.override', target: (r) => `app:${r.params.app}` },
   ...scheduleActions(),
+  'DELETE /v1/apps/:app/dns-records/:name': {
+    action: 'dns-record.delete',
+    target: (r) => `dns-record:${r.params.app}/${r.params.name}`,
+  },
+  'PUT /v1/apps/:app/dns-records/:name': {
+    action: 'dns-record.override',
+    target: (r) => `dns-record:${r.params.app}/${r.params.name}`,
+  },
   'POST /v1/tokens': { action: 'token.create', target: () => 'token:new' },
   'DELETE /v1/tokens/:id': { action: 'token.revoke', target: (r) => `token:${r.params.id}` },
 };

@@ -13,6 +13,8 @@ import type { OperationSlot, SlottedOperationKind } from '../../../workflows/def
 import type { AppConfig } from '../../../infra/config/config.schema';
 import { buildCustomSteps } from '../../../infra/config/custom-steps';
 import { buildDnsSwitchPlan } from '../../../infra/dns/dns-plan';
+import type { ControlState } from '../../../infra/storage/control-state.store';
+import { everyDnsRecordRemoved } from '../../../workflows/dns-record-soft';
 import type { FailoverMode } from '../../../workflows/operation';
 import type { FailbackInput } from '../../../workflows/failback.workflow';
 import type { FailoverInput, FailoverPlan } from '../../../workflows/failover.workflow';
@@ -61,6 +63,7 @@ export class OperationsService {
         epoch: control.state.epoch,
       });
     }
+    refuseWithoutDnsRecords(appName, app, control.state);
     if (control.state.halted.includes(req.to)) {
       throw ApiError.conflict(
         'region-halted',
@@ -124,6 +127,7 @@ export class OperationsService {
         { halted: candidates },
       );
     }
+    refuseWithoutDnsRecords(appName, app, control.state);
     const to = req.to ?? candidates[0]!;
     const removed = removedRegionRefusal(control.state, appName, to, 'a failback target');
     if (removed) throw new ApiError(removed.status, removed.code, removed.message, removed.details);
@@ -195,6 +199,20 @@ export class OperationsService {
   async startScheduleDelete(input: Parameters<OperationsRepository['startScheduleDelete']>[0]) {
     const started = await orUnavailable(this.operations.startScheduleDelete(input));
     this.metrics.operationsStarted.inc({ kind: 'schedule-delete', app: input.app });
+    return started;
+  }
+
+  /** Starts the removal of one of an app's DNS records (no slot: its own workflow id). */
+  async startDnsRecordDelete(input: Parameters<OperationsRepository['startDnsRecordDelete']>[0]) {
+    const started = await orUnavailable(this.operations.startDnsRecordDelete(input));
+    this.metrics.operationsStarted.inc({ kind: 'dns-record-delete', app: input.app });
+    return started;
+  }
+
+  /** Starts an override of one of an app's DNS records (no slot: its own workflow id). */
+  async startDnsOverride(input: Parameters<OperationsRepository['startDnsOverride']>[0]) {
+    const started = await orUnavailable(this.operations.startDnsOverride(input));
+    this.metrics.operationsStarted.inc({ kind: 'dns-override', app: input.app });
     return started;
   }
 
@@ -275,6 +293,27 @@ export class OperationsService {
     if (filter.app) this.apps.appConfig(filter.app);
     return orUnavailable(this.operations.list(filter));
   }
+}
+
+/**
+ * 409 dns-records-removed when every DNS record of the app is removed (dns-record-delete): a
+ * failover would have nothing to move. Names the operations to undo.
+ */
+function refuseWithoutDnsRecords(
+  appName: string,
+  app: AppConfig,
+  state: Pick<ControlState, 'tombstones'>,
+): void {
+  const removed = everyDnsRecordRemoved(
+    app.dns.records.map((r) => r.name),
+    state,
+  );
+  if (removed.length === 0) return;
+  throw ApiError.conflict(
+    'dns-records-removed',
+    `every DNS record of app "${appName}" is removed (${removed.map((r) => `${r.name} by operation ${r.operationId}`).join(', ')}): a failover would move nothing; undo one of those operations first`,
+    { removed },
+  );
 }
 
 /** The facts of a failover's plan, taken from configuration when it starts (kept in history). */

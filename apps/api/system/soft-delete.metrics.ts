@@ -10,9 +10,30 @@ const CACHE_MS = 10_000;
 
 /** The audit events of each soft-delete outcome (docs/soft-deletes.md), for every target noun. */
 const EVENTS = {
-  tombstones: ['restore-point.tombstoned', 'schedule.tombstoned', 'region.tombstoned', 'control.overridden'],
-  undos: ['restore-point.undeleted', 'schedule.undeleted', 'region.undeleted', 'control.override-undone'],
-  purges: ['restore-point.purged', 'schedule.purged', 'region.purged', 'control.override-purged'],
+  tombstones: [
+    'restore-point.tombstoned',
+    'schedule.tombstoned',
+    'region.tombstoned',
+    'control.overridden',
+    'dns-record.tombstoned',
+    'dns-record.overridden',
+  ],
+  undos: [
+    'restore-point.undeleted',
+    'schedule.undeleted',
+    'region.undeleted',
+    'control.override-undone',
+    'dns-record.undeleted',
+    'dns-record.override-undone',
+  ],
+  purges: [
+    'restore-point.purged',
+    'schedule.purged',
+    'region.purged',
+    'control.override-purged',
+    'dns-record.purged',
+    'dns-record.override-purged',
+  ],
 } as const;
 type Outcome = keyof typeof EVENTS;
 

@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { reasonSchema } from '../operations/failover.dto';
+
+/** `DELETE /v1/apps/{app}/dns-records/{name}?reason=`: the removal says why. */
+export const deleteDnsRecordQuerySchema = z.object({ reason: reasonSchema }).strict();
+
+/** `PUT /v1/apps/{app}/dns-records/{name}`: point the record at a region now, and say why. */
+export const overrideDnsRecordSchema = z
+  .object({
+    region: z
+      .string({ error: 'required: the region the record should point at' })
+      .min(1, 'required: the region the record should point at'),
+    reason: reasonSchema,
+  })
+  .strict();
+export type OverrideDnsRecordRequest = z.output<typeof overrideDnsRecordSchema>;
