@@ -656,11 +656,14 @@ export class ArtifactStore {
   /** Every object version (no delete markers) of a restore point in one region: manifest, artifacts, objects. */
   private async restorePointVersions(app: string, region: string, id: string): Promise<ObjectVersion[]> {
     const p = this.place(app, region);
-    const out: ObjectVersion[] = [];
+    const out = new Map<string, ObjectVersion>();
     for (const prefix of [layout.manifest(id), layout.attemptFolder(id)]) {
-      for await (const v of this.io.versions(p.bucket, p.folder + prefix)) if (!v.deleteMarker) out.push(v);
+      // Keyed by key and version: versitygw lists the version at a page boundary on both pages.
+      for await (const v of this.io.versions(p.bucket, p.folder + prefix)) {
+        if (!v.deleteMarker) out.set(`${v.key}\u0000${v.versionId ?? ''}`, v);
+      }
     }
-    return out;
+    return [...out.values()];
   }
 
   /**
