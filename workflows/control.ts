@@ -35,7 +35,7 @@ export type ControlChange =
   /**
    * An operator's override (docs/fencing.md#overrides): `halt` (epoch + 1, halted += region, no
    * writer if it was the writer), `unhalt` (halted -= region), `set-active` (activeRegion and
-   * writer := region; epoch + 1 when the writer moves). Refused when it would change nothing
+   * writer := region; epoch + 1 when the writer changes). Refused when it would change nothing
    * (`override-no-op`), for a removed region (`region-removed`, halt excepted) and set-active of a
    * halted one (`region-halted`).
    */
@@ -334,8 +334,9 @@ export function applyControlChange(state: ControlState, change: ControlChange, a
       } else if (change.action === 'unhalt') {
         next.halted = next.halted.filter((r) => r !== region);
       } else {
-        // A writer elsewhere loses its fencing token: its epoch is no longer the current one.
-        if (state.writer !== null && state.writer !== region) next.epoch = state.epoch + 1;
+        // A new writer gets a new fencing epoch: whatever wrote before (also before a hand-over
+        // that cleared the writer) holds an epoch that is no longer the current one.
+        if (state.writer !== region) next.epoch = state.epoch + 1;
         next.activeRegion = region;
         next.writer = region;
       }

@@ -234,4 +234,55 @@ describe('overrides of the control state', () => {
     const purged = await h.audit(`target=operation:${operationId}&action=control.override-purged`);
     assert.equal(purged.length, 1);
   });
+
+  it('set-active moves the writer with no overlap (no writer for the write lease), and its undo moves it back', async () => {
+    h.fx.config.apps[app()]!.softDelete.kinds['control-override'] = { windowSeconds: WINDOW_SECONDS };
+    const before = await controlled();
+    assert.deepEqual([before.activeRegion, before.writer], ['west', 'west']);
+    assert.ok(!before.halted.includes('south'));
+    const res = await override('set-active', 'south', 'the app was moved to south by hand');
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.awaitingApproval, true);
+    const operationId = res.body.operationId as string;
+    await h.phase(operationId, (p) => p === 'AwaitingApproval', 'awaiting approval');
+    const approved = await h.decide(operationId, h.fx.tokens.approver, 'approve');
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    const op = await h.phase(operationId, (p) => p === 'Undoable', 'applied');
+    assert.match(
+      op.steps.find((s) => s.name === 'override')!.detail!,
+      /no writer for the write lease \(2000 ms\) before south/,
+    );
+    const moved = await controlled();
+    assert.deepEqual(fields(moved), {
+      activeRegion: 'south',
+      writer: 'south',
+      halted: fields(before).halted,
+    });
+    assert.equal(moved.epoch, before.epoch + 1, "the old writer's epoch is no longer current");
+    // The controller's transitions: no moment with two writers (west's writer cleared before south's).
+    const v = (await h.http().get(`/v1/apps/${app()}`).set(viewer()).expect(200)).body as AppView;
+    const mine = [...v.control.transitions]
+      .reverse()
+      .filter((t) => t.requestId.startsWith(`${operationId}:override`));
+    assert.deepEqual(
+      mine.map((t) => [t.change.type, t.writer]),
+      [
+        ['claim', 'west'],
+        ['quiesce', null],
+        ['override', 'south'],
+        ['release', 'south'],
+      ],
+    );
+
+    const undo = await h
+      .http()
+      .post(`/v1/operations/${operationId}/undo`)
+      .set(operator())
+      .send({ reason: 'moved back' });
+    assert.equal(undo.status, 200, JSON.stringify(undo.body));
+    await h.phase(operationId, (p) => p === 'Undone', 'undone');
+    const back = await controlled();
+    assert.deepEqual(fields(back), fields(before));
+    await mirrored(fields(before));
+  });
 });

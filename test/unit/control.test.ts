@@ -438,7 +438,13 @@ describe('control state overrides (an operator by hand)', () => {
     assert.equal(moved.epoch, lifted.epoch + 1, "the old writer's epoch is no longer the current one");
     const noWriter = applyControlChange({ ...initial, writer: null }, override('set-active', 'east'), AT);
     assert.equal(noWriter.writer, 'east');
-    assert.equal(noWriter.epoch, initial.epoch, 'no writer moved: the epoch stays');
+    assert.equal(noWriter.epoch, initial.epoch + 1, 'a new writer, a new epoch (also after a hand-over)');
+    const sameWriter = applyControlChange(
+      { ...initial, activeRegion: 'west' },
+      override('set-active', 'east'),
+      AT,
+    );
+    assert.equal(sameWriter.epoch, initial.epoch, 'the writer stays: so does the epoch');
   });
 
   it('refuses an override that changes nothing, and set-active of a halted or removed region', () => {
