@@ -16,7 +16,14 @@ import {
   type ControlResult,
   type ControlTransition,
 } from './control';
-import { applyControlChangeUpdate, controllerQuery, readControlUpdate } from './definitions';
+import {
+  applyControlChangeUpdate,
+  controllerQuery,
+  readControlUpdate,
+  recordRegionTransitionUpdate,
+  regionHealthQuery,
+} from './definitions';
+import { recordRegionTransition, regionTransitionProblem, type RegionHealthBook } from './region-health';
 
 /**
  * An app's controller (docs/fencing.md): the one place its control state changes. Changes arrive
@@ -40,6 +47,8 @@ export interface CarriedControl {
   transitions: ControlTransition[];
   applied: AppliedChange[];
   generation: number;
+  /** Region health (workflows/region-health.ts); absent in runs from before it existed. */
+  regionHealth?: RegionHealthBook;
 }
 
 interface AppliedChange {
@@ -67,6 +76,7 @@ export async function appControllerWorkflow(input: AppControllerInput): Promise<
     (input.carried?.applied ?? []).map((a) => [a.requestId, a.result]),
   );
   const generation = (input.carried?.generation ?? 0) + 1;
+  let regionHealth: RegionHealthBook = input.carried?.regionHealth ?? {};
 
   // One change at a time, in the order the updates were accepted: each handler chains on the last.
   let tail: Promise<unknown> = state
@@ -144,6 +154,29 @@ export async function appControllerWorkflow(input: AppControllerInput): Promise<
   // A read that waits for every change accepted before it (and for the first load).
   setHandler(readControlUpdate, () => serial(async (current) => current));
 
+  // Region health transitions from the API's quorum: independent of the control state (no wait for
+  // its first read, no mirroring), applied in the order accepted.
+  setHandler(
+    recordRegionTransitionUpdate,
+    (req) => {
+      const out = recordRegionTransition(regionHealth, req.transition);
+      regionHealth = out.book;
+      return { recorded: out.recorded, state: regionHealth[req.transition.region]!.state };
+    },
+    {
+      validator: (req) => {
+        if (req.app !== app)
+          throw ApplicationFailure.nonRetryable(
+            `this controller is app "${app}"'s, not "${req.app}"'s`,
+            'invalid-transition',
+          );
+        const problem = regionTransitionProblem(req.transition, regions);
+        if (problem) throw ApplicationFailure.nonRetryable(problem, 'invalid-transition');
+      },
+    },
+  );
+  setHandler(regionHealthQuery, () => regionHealth);
+
   setHandler(controllerQuery, () => {
     if (!state) throw new Error(`the controller of app "${app}" is still reading its state from the buckets`);
     return { state, currentOperation: state.currentOperation ?? null, transitions, generation };
@@ -165,6 +198,7 @@ export async function appControllerWorkflow(input: AppControllerInput): Promise<
       transitions,
       applied: [...applied].map(([requestId, result]) => ({ requestId, result })),
       generation,
+      regionHealth,
     },
   });
 }

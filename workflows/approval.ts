@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
  * the update handler then calls `applyDecision`. Loaded in the workflow sandbox: no I/O.
  */
 
-export type Role = 'viewer' | 'operator' | 'approver' | 'admin';
+export type Role = 'viewer' | 'operator' | 'approver' | 'admin' | 'monitor';
 
 export interface ApprovalPolicy {
   required: number;

@@ -32,7 +32,15 @@ export interface FailoverTrigger {
   from: string;
   /** The transition's reason, as the quorum gave it. */
   transition: string;
-  votes: { up: number; down: number; unknown: number; total: number; byVantage: Record<string, string> };
+  /** The quorum's votes (infra/health/region-detector.ts `Votes`): counts and each vantage point's vote. */
+  votes: {
+    up: number;
+    down: number;
+    unknown: number;
+    silent?: number;
+    total: number;
+    byVantage: Record<string, { verdict: string; silentSince: string | null }>;
+  };
   /** The standby's health state when it was chosen. */
   targetState: string;
   /** With `failoverMode: automatic`: the policy the workflow decides by. */

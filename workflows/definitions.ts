@@ -4,6 +4,11 @@ import type { ApprovalState, DecisionRequest } from './approval';
 import type { ControlRequest, ControlResult, ControlTransition } from './control';
 import type { ControlState } from '../infra/storage/control-state.store';
 import type { OperationKind, OperationStatus } from './operation';
+import type {
+  RecordRegionTransitionRequest,
+  RecordRegionTransitionResult,
+  RegionHealthBook,
+} from './region-health';
 import type { UndoRequest, UndoResult } from './soft-delete';
 
 /**
@@ -90,6 +95,18 @@ export const readControlUpdate = defineUpdate<ControlState, []>('readControl');
 
 /** The controller's state; the API falls back to the buckets when Temporal cannot answer. */
 export const controllerQuery = defineQuery<ControllerView>('controller');
+
+/**
+ * Records one region health transition from the API's quorum (workflows/region-health.ts): the
+ * controller keeps each region's state and newest transitions, so a restarted API restores them.
+ */
+export const recordRegionTransitionUpdate = defineUpdate<
+  RecordRegionTransitionResult,
+  [RecordRegionTransitionRequest]
+>('recordRegionTransition');
+
+/** Each region's health state and transitions as the controller keeps them (answers before the control state is read). */
+export const regionHealthQuery = defineQuery<RegionHealthBook>('regionHealth');
 
 /** The id of an app's schedule (`name` is the schedule's name within the app, e.g. `restore-point`). */
 export function appScheduleId(app: string, name: string): string {

@@ -20,6 +20,7 @@ import { ControlStateStore } from '../../infra/storage/control-state.store';
 import { connectClient } from '../../infra/temporal/connection';
 import { OperationsRepository } from '../../infra/temporal/operations.repository';
 import { ControllerRepository } from '../../infra/temporal/controller.repository';
+import { RegionHealthRepository } from '../../infra/temporal/region-health.repository';
 import { CheckpointsRepository } from '../../infra/temporal/checkpoints.repository';
 import { SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import { AppsController } from './apps/apps.controller';
@@ -156,6 +157,11 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         // The app controller's state, falling back to the buckets (docs/fencing.md).
         { provide: ControllerRepository, useFactory: () => new ControllerRepository(client) },
         ControlViewService,
+        // Region health kept by each app's controller, restored after a restart (docs/health-monitoring.md).
+        {
+          provide: RegionHealthRepository,
+          useFactory: () => new RegionHealthRepository(client, options.config),
+        },
         RegionHealthService,
         // Opens an unplanned failover when the active region goes down (docs/health-monitoring.md).
         FailoverTriggerService,

@@ -559,7 +559,10 @@ tokens
   .command('create')
   .description('create a token; it is printed once and never stored')
   .requiredOption('--principal <name>', 'who the token stands for')
-  .requiredOption('--roles <roles>', 'comma list of viewer, operator, approver, admin')
+  .requiredOption(
+    '--roles <roles>',
+    'comma list of viewer, operator, approver, admin, monitor (reports region health only)',
+  )
   .requiredOption('--reason <text>', 'why (audited)')
   .action(async (o: { principal: string; roles: string; reason: string }) => {
     const { api, opts } = client();

@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { parse as parseYaml } from 'yaml';
 import { createLogger, type Logger } from '../../infra/logging/logger';
+import { monitorConfigFromEnv } from '../../infra/health/monitor-config';
 import {
-  monitorFileSchema,
+  reportEverySeconds,
   settingsFor,
-  type MonitoringSettings,
   type ProbeSettings,
   type ProbeTarget,
 } from '../../infra/health/monitor-settings';
@@ -16,17 +14,18 @@ import { VantageVerdict } from '../../infra/health/region-detector';
 
 /**
  * The monitor: one vantage point. Probes every region on its own schedule (same-site settings for
- * the region it runs in, cross-site for the others), turns probe results into a verdict per region
- * and reports only verdict changes. See docs/health-monitoring.md.
+ * the region it runs in, cross-site for the others), turns probe results into a verdict per region,
+ * reports each verdict change at once and re-sends its current verdicts every `reportEverySeconds`
+ * (a heartbeat: the coordinator notices a silent monitor and a restarted one rebuilds its votes).
+ * See docs/health-monitoring.md.
  *
  *   SWITCHYARD_MONITOR_VANTAGE=east-1 SWITCHYARD_MONITOR_SITE=east \
- *   SWITCHYARD_MONITOR_SETTINGS=monitor.yaml node dist/apps/monitor/main.js
+ *   SWITCHYARD_CONFIG=switchyard.yaml SWITCHYARD_MONITOR_APP=shop node dist/apps/monitor/main.js
  */
 
 interface Env {
   vantage: string;
   site: string;
-  settingsFile: string;
   reportUrl: string | undefined;
   /** Sent with every report, for a coordinator that watches several apps (the API's /v1/monitor/reports). */
   app: string | undefined;
@@ -44,22 +43,11 @@ function readEnv(): Env {
   return {
     vantage: need('SWITCHYARD_MONITOR_VANTAGE'),
     site: need('SWITCHYARD_MONITOR_SITE'),
-    settingsFile: need('SWITCHYARD_MONITOR_SETTINGS'),
     reportUrl: process.env.SWITCHYARD_MONITOR_REPORT_URL || undefined,
     app: process.env.SWITCHYARD_MONITOR_APP || undefined,
     token: process.env.SWITCHYARD_MONITOR_TOKEN || undefined,
     metricsAddress: process.env.SWITCHYARD_MONITOR_METRICS_ADDRESS || undefined,
   };
-}
-
-function loadSettings(file: string): MonitoringSettings & { targets: Record<string, ProbeTarget> } {
-  const parsed = monitorFileSchema.safeParse(parseYaml(readFileSync(file, 'utf8')));
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new Error(`${file}: ${issues.join('; ')}`);
-  }
-  const m = parsed.data.monitoring;
-  return { ...m, targets: m.targets ?? {} };
 }
 
 class MonitorMetrics {
@@ -88,6 +76,12 @@ class MonitorMetrics {
     help: 'Verdict reports that could not be delivered (each is retried until a newer verdict replaces it)',
     registers: [this.registry],
   });
+  readonly reports = new Counter({
+    name: 'switchyard_monitor_reports_total',
+    help: 'Verdict reports delivered, by kind: change (a new verdict) or heartbeat (the current one again)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
 
   constructor(vantage: string) {
     this.registry.setDefaultLabels({ vantage });
@@ -101,12 +95,12 @@ class MonitorMetrics {
 }
 
 /**
- * Delivers reports: a log line always, an HTTP POST when a URL is configured. Per region only the
- * newest report waits for delivery; a failed POST is retried with backoff until it succeeds or a
- * newer verdict replaces it.
+ * Delivers reports: a log line for each change, an HTTP POST when a URL is configured. Per region
+ * only the newest report waits for delivery; a failed POST is retried with backoff until it
+ * succeeds or a newer report (a change or a heartbeat) replaces it.
  */
 class Reporter {
-  private readonly pending = new Map<string, VerdictReport>();
+  private readonly pending = new Map<string, { report: VerdictReport; kind: 'change' | 'heartbeat' }>();
   private readonly sending = new Set<string>();
   private stopped = false;
 
@@ -115,13 +109,25 @@ class Reporter {
     private readonly auth: { app?: string; token?: string },
     private readonly log: Logger,
     private readonly metrics: MonitorMetrics,
+    /** Longest wait between two attempts: a heartbeat would come by then anyway (at least 1 s, at most 10 s). */
+    private readonly maxRetryMs = 10_000,
   ) {}
 
   report(r: VerdictReport): void {
     this.log.info({ report: r }, `verdict on ${r.region}: ${r.verdict} (${r.reason})`);
+    this.enqueue(r, 'change');
+  }
+
+  /** The current verdict again; never replaces a change still waiting for delivery. */
+  heartbeat(r: VerdictReport): void {
+    if (this.pending.get(r.region)?.kind === 'change') return;
+    this.enqueue(r, 'heartbeat');
+  }
+
+  private enqueue(report: VerdictReport, kind: 'change' | 'heartbeat'): void {
     if (!this.url) return;
-    this.pending.set(r.region, r);
-    if (!this.sending.has(r.region)) void this.drain(r.region);
+    this.pending.set(report.region, { report, kind });
+    if (!this.sending.has(report.region)) void this.drain(report.region);
   }
 
   stop(): void {
@@ -133,8 +139,9 @@ class Reporter {
     let attempt = 0;
     try {
       for (;;) {
-        const r = this.pending.get(region);
-        if (!r || this.stopped) return;
+        const next = this.pending.get(region);
+        if (!next || this.stopped) return;
+        const r = next.report;
         try {
           const res = await fetch(this.url!, {
             method: 'POST',
@@ -147,11 +154,12 @@ class Reporter {
           });
           await res.arrayBuffer().catch(() => undefined);
           if (!res.ok) throw new Error(`HTTP ${res.status}`);
-          if (this.pending.get(region) === r) this.pending.delete(region);
+          if (this.pending.get(region) === next) this.pending.delete(region);
+          this.metrics.reports.inc({ kind: next.kind });
           attempt = 0;
         } catch (err) {
           this.metrics.reportFailures.inc();
-          const waitMs = Math.min(10_000, 250 * 2 ** attempt++);
+          const waitMs = Math.min(this.maxRetryMs, 250 * 2 ** attempt++);
           this.log.warn({ err: (err as Error).message, region, retryInMs: waitMs }, 'report not delivered');
           await new Promise((resolve) => setTimeout(resolve, waitMs));
         }
@@ -168,6 +176,8 @@ class RegionProber {
   private nextStart = 0;
   private readonly verdict: VantageVerdict;
   private stopped = false;
+  /** The report of the current verdict, re-sent as the heartbeat. */
+  private current: VerdictReport | undefined;
 
   constructor(
     private readonly vantage: string,
@@ -191,6 +201,11 @@ class RegionProber {
     clearTimeout(this.timer);
   }
 
+  /** Re-sends the current verdict (none before the first one). */
+  heartbeat(): void {
+    if (this.current) this.reporter.heartbeat({ ...this.current, at: new Date().toISOString() });
+  }
+
   private async run(): Promise<void> {
     if (this.stopped) return;
     const intervalMs = this.settings.intervalSeconds * 1000;
@@ -209,14 +224,15 @@ class RegionProber {
     const changed = this.verdict.observe(o.ok);
     if (!changed) return;
     this.metrics.setVerdict(this.region, changed);
-    this.reporter.report({
+    this.current = {
       vantage: this.vantage,
       region: this.region,
       verdict: changed,
       at: new Date().toISOString(),
       latencyMs: o.latencyMs,
       reason: o.reason,
-    });
+    };
+    this.reporter.report(this.current);
   }
 }
 
@@ -231,9 +247,22 @@ function listen(server: Server, address: string): Promise<void> {
 async function main(): Promise<void> {
   const log = createLogger('monitor');
   const env = readEnv();
-  const settings = loadSettings(env.settingsFile);
+  const config = monitorConfigFromEnv();
+  const settings = config.settings;
+  if (!config.vantagePoints.includes(env.vantage))
+    log.warn(
+      { vantage: env.vantage, vantagePoints: config.vantagePoints },
+      `${env.vantage} is not one of the quorum's vantage points (monitoring.vantagePoints): the coordinator will refuse its reports`,
+    );
   const metrics = new MonitorMetrics(env.vantage);
-  const reporter = new Reporter(env.reportUrl, { app: env.app, token: env.token }, log, metrics);
+  const everyMs = reportEverySeconds(settings) * 1000;
+  const reporter = new Reporter(
+    env.reportUrl,
+    { app: env.app, token: env.token },
+    log,
+    metrics,
+    Math.min(10_000, Math.max(1_000, everyMs)),
+  );
 
   let metricsServer: Server | undefined;
   if (env.metricsAddress) {
@@ -249,7 +278,7 @@ async function main(): Promise<void> {
     await listen(metricsServer, env.metricsAddress);
   }
 
-  const probers = Object.entries(settings.targets).map(([region, target]) => {
+  const probers = Object.entries(config.targets).map(([region, target]) => {
     const s = settingsFor(settings, env.site, region);
     log.info(
       { region, target: describeTarget(target), settings: s, sameSite: env.site === region },
@@ -258,13 +287,24 @@ async function main(): Promise<void> {
     return new RegionProber(env.vantage, region, target, s, reporter, metrics);
   });
   for (const p of probers) p.start();
+  const heartbeat = setInterval(() => {
+    for (const p of probers) p.heartbeat();
+  }, everyMs);
   log.info(
-    { vantage: env.vantage, site: env.site, reportUrl: env.reportUrl, metrics: env.metricsAddress },
+    {
+      vantage: env.vantage,
+      site: env.site,
+      settingsFrom: config.source,
+      reportUrl: env.reportUrl,
+      reportEverySeconds: everyMs / 1000,
+      metrics: env.metricsAddress,
+    },
     'monitor started',
   );
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'monitor stopping');
+    clearInterval(heartbeat);
     for (const p of probers) p.stop();
     reporter.stop();
     metricsServer?.close();

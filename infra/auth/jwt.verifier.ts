@@ -18,7 +18,7 @@ import type { Role } from './token.port';
  * The token never appears in a log line or an error: a bearer token is a credential.
  */
 
-const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const satisfies readonly Role[];
+const ROLES = ['viewer', 'operator', 'approver', 'admin', 'monitor'] as const satisfies readonly Role[];
 
 /** Asymmetric algorithms only: a JWKS publishes public keys, so HS* (and `none`) make no sense. */
 export const OIDC_ALGORITHMS = [

@@ -4,7 +4,7 @@ import type { Database } from '../database/database';
 import type { ApiTokensTable } from '../database/schema';
 import type { Role, TokenRecord, TokenStore } from './token.port';
 
-const ROLES: readonly Role[] = ['viewer', 'operator', 'approver', 'admin'];
+const ROLES: readonly Role[] = ['viewer', 'operator', 'approver', 'admin', 'monitor'];
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** A token request the store refuses: the caller's mistake (HTTP 400/409), never the store's. */

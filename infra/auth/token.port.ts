@@ -3,7 +3,8 @@
  * stored; the token itself is shown once, at creation. Tokens listed in switchyard.yaml
  * (`auth.tokens`) are bootstrap tokens and cannot be revoked through the API.
  */
-export type Role = 'viewer' | 'operator' | 'approver' | 'admin';
+/** `monitor`: may report region health (POST /v1/monitor/reports) and nothing else, not even read. */
+export type Role = 'viewer' | 'operator' | 'approver' | 'admin' | 'monitor';
 
 export interface TokenRecord {
   id: string;

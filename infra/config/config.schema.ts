@@ -70,7 +70,7 @@ const apiSchema = z
 const tokenSchema = z
   .object({
     principal: z.string().min(1),
-    roles: z.array(z.enum(['viewer', 'operator', 'approver', 'admin'])).min(1),
+    roles: z.array(z.enum(['viewer', 'operator', 'approver', 'admin', 'monitor'])).min(1),
     /** SHA-256 (hex) of the bearer token; the token itself is never stored. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 of the token, 64 hex characters'),
   })

@@ -67,6 +67,10 @@ export const DEFAULT_CROSS_SITE: ProbeSettings = {
 };
 
 export const DEFAULT_RECOVER_AFTER_SECONDS = 30;
+/** How often a monitor re-sends its current verdicts (a heartbeat), besides each change at once. */
+export const DEFAULT_REPORT_EVERY_SECONDS = 10;
+/** A vantage point silent for this many report intervals counts as silent. */
+export const STALE_AFTER_REPORTS = 3;
 
 export const monitoringSchema = z
   .object({
@@ -76,6 +80,13 @@ export const monitoringSchema = z
     crossSite: probeSettingsSchema.default(DEFAULT_CROSS_SITE),
     /** Flap damping: how long a recovered region must stay healthy before it counts as healthy. */
     recoverAfterSeconds: z.number().min(0).max(86400).default(DEFAULT_RECOVER_AFTER_SECONDS),
+    /** Each monitor re-sends its current verdicts this often (a heartbeat); changes go at once. */
+    reportEverySeconds: z.number().min(0.1).max(3600).optional(),
+    /**
+     * A vantage point with no report for this long is silent: its verdicts count as `unknown`.
+     * Default: 3 × reportEverySeconds. Must exceed reportEverySeconds.
+     */
+    staleAfterSeconds: z.number().min(0.1).max(86400).optional(),
     /**
      * The vantage points whose verdicts form the quorum; a majority of this list decides `down`.
      * A vantage point missing from the list is refused when it reports.
@@ -88,8 +99,23 @@ export const monitoringSchema = z
   .refine((m) => !m.vantagePoints || new Set(m.vantagePoints).size === m.vantagePoints.length, {
     message: 'vantage points must be unique',
     path: ['vantagePoints'],
+  })
+  .refine((m) => m.staleAfterSeconds === undefined || m.staleAfterSeconds > reportEverySeconds(m), {
+    message:
+      'staleAfterSeconds must exceed reportEverySeconds (a vantage point would be silent between two heartbeats)',
+    path: ['staleAfterSeconds'],
   });
 export type MonitoringSettings = z.infer<typeof monitoringSchema>;
+
+/** How often monitors re-send their verdicts: `reportEverySeconds`, else 10. */
+export function reportEverySeconds(m: { reportEverySeconds?: number }): number {
+  return m.reportEverySeconds ?? DEFAULT_REPORT_EVERY_SECONDS;
+}
+
+/** When a vantage point counts as silent: `staleAfterSeconds`, else 3 × the report interval. */
+export function staleAfterSeconds(m: { reportEverySeconds?: number; staleAfterSeconds?: number }): number {
+  return m.staleAfterSeconds ?? reportEverySeconds(m) * STALE_AFTER_REPORTS;
+}
 
 /** The monitor process's own file: the settings, with a target for every region to probe. */
 export const monitorFileSchema = z

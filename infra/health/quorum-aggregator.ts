@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { RegionDetector, type RegionState, type RegionTransition, type Votes } from './region-detector';
+import {
+  RegionDetector,
+  type RegionSnapshot,
+  type RegionState,
+  type RegionTransition,
+  type Votes,
+} from './region-detector';
 
 /**
  * Collects the verdict reports of every vantage point (monitor processes), feeds one
@@ -9,9 +15,13 @@ import { RegionDetector, type RegionState, type RegionTransition, type Votes } f
  *
  * Its own clock decides (the time a report is received): monitors run on other hosts whose
  * clocks may differ; their `at` only orders the reports of one vantage point.
+ *
+ * Monitors also re-send their current verdicts every `reportEverySeconds` (a heartbeat). A vantage
+ * point with no report for `staleAfterSeconds` is silent: its verdicts count as `unknown` in every
+ * region until it reports again (RegionDetector.setSilent).
  */
 
-/** What a monitor sends when its verdict on a region changes. */
+/** What a monitor sends when its verdict on a region changes, and again as a heartbeat. */
 export const verdictReportSchema = z
   .object({
     vantage: z.string().min(1),
@@ -31,12 +41,35 @@ export interface QuorumAggregatorOptions {
   regions: string[];
   vantagePoints: string[];
   recoverAfterSeconds: number;
+  /** A vantage point without a report for this long is silent; unset: never. */
+  staleAfterSeconds?: number;
   /** Clock and timer, injectable for tests; default Date.now and setTimeout. */
   now?: () => number;
   setTimer?: (fn: () => void, ms: number) => { clear(): void };
 }
 
 export type TransitionListener = (t: RegionTransition) => void;
+
+/** A vantage point falling silent or reporting again after a silence. */
+export interface VantageSilence {
+  vantage: string;
+  silent: boolean;
+  /** When it was noticed (the aggregator's clock, ms). */
+  at: number;
+  /** Its last report before the silence (the aggregator's clock), undefined when none since the start. */
+  lastReportAt: number | undefined;
+  /** While resuming: since when it had been silent. */
+  silentSince?: number;
+}
+export type SilenceListener = (s: VantageSilence) => void;
+
+export interface ReceiveResult {
+  transition: RegionTransition | undefined;
+  /** Whether the report changed the vantage point's counted verdict (false for a heartbeat, an overtaken retry). */
+  changed: boolean;
+  /** Set when this report ended the vantage point's silence. */
+  resumed: VantageSilence | undefined;
+}
 
 export class UnknownReporterError extends Error {
   override name = 'UnknownReporterError';
@@ -47,6 +80,13 @@ export class QuorumAggregator {
   private readonly timers = new Map<string, { at: number; clear(): void }>();
   private readonly lastAt = new Map<string, number>();
   private readonly listeners = new Set<TransitionListener>();
+  private readonly silenceListeners = new Set<SilenceListener>();
+  /** Per vantage point: its last report (any region), the silence timer, since when silent. */
+  private readonly vantages = new Map<
+    string,
+    { lastReportAt: number | undefined; timer?: { clear(): void }; silentSince?: number }
+  >();
+  private readonly staleAfterMs: number | undefined;
   private readonly now: () => number;
   private readonly setTimer: (fn: () => void, ms: number) => { clear(): void };
   private closed = false;
@@ -60,6 +100,8 @@ export class QuorumAggregator {
         t.unref();
         return { clear: () => clearTimeout(t) };
       });
+    this.staleAfterMs =
+      options.staleAfterSeconds === undefined ? undefined : options.staleAfterSeconds * 1000;
     for (const region of options.regions)
       this.detectors.set(
         region,
@@ -69,6 +111,40 @@ export class QuorumAggregator {
           recoverAfterMs: options.recoverAfterSeconds * 1000,
         }),
       );
+    for (const v of options.vantagePoints) this.vantages.set(v, { lastReportAt: undefined });
+  }
+
+  /**
+   * Starts counting silence for the vantage points that have not reported yet: one that still
+   * has not reported `staleAfterSeconds` from now is silent. Called when reports can start to
+   * arrive (the API's start takes a while; before it listens nobody can report).
+   */
+  startSilenceClock(): void {
+    for (const [v, s] of this.vantages) if (s.lastReportAt === undefined && !s.timer) this.armSilence(v);
+  }
+
+  /** Calls `fn` when a vantage point falls silent or reports again; returns a function that unsubscribes. */
+  onSilence(fn: SilenceListener): () => void {
+    this.silenceListeners.add(fn);
+    return () => this.silenceListeners.delete(fn);
+  }
+
+  /** Each vantage point's last report and, while silent, since when (the aggregator's clock, ms). */
+  vantageStatus(): Record<string, { lastReportAt: number | undefined; silentSince: number | undefined }> {
+    return Object.fromEntries(
+      [...this.vantages].map(([v, s]) => [v, { lastReportAt: s.lastReportAt, silentSince: s.silentSince }]),
+    );
+  }
+
+  /**
+   * Takes over a region's state and history kept by the coordinator (after a restart); ignored
+   * once the region has a state of its own here. Returns whether it was taken.
+   */
+  restore(region: string, snapshot: RegionSnapshot): boolean {
+    const detector = this.detector(region);
+    const taken = detector.restore(snapshot);
+    if (taken) this.arm(detector);
+    return taken;
   }
 
   /** Calls `fn` with every transition; returns a function that unsubscribes. */
@@ -83,15 +159,41 @@ export class QuorumAggregator {
    * Throws UnknownReporterError for a region or vantage point outside the configuration.
    */
   receive(report: VerdictReport): RegionTransition | undefined {
+    return this.receiveReport(report).transition;
+  }
+
+  /** `receive`, also saying whether the verdict changed and whether a silence ended. */
+  receiveReport(report: VerdictReport): ReceiveResult {
     const detector = this.detectors.get(report.region);
     if (!detector) throw new UnknownReporterError(`unknown region "${report.region}"`);
-    if (!(report.vantage in detector.votes().byVantage))
-      throw new UnknownReporterError(`unknown vantage point "${report.vantage}"`);
+    const vantage = this.vantages.get(report.vantage);
+    if (!vantage) throw new UnknownReporterError(`unknown vantage point "${report.vantage}"`);
+    const now = this.now();
+    // Any report, even an overtaken retry, shows that the vantage point is alive.
+    const lastReportAt = vantage.lastReportAt;
+    vantage.lastReportAt = now;
+    let resumed: VantageSilence | undefined;
+    if (vantage.silentSince !== undefined) {
+      resumed = {
+        vantage: report.vantage,
+        silent: false,
+        at: now,
+        lastReportAt,
+        silentSince: vantage.silentSince,
+      };
+      vantage.silentSince = undefined;
+    }
+    this.armSilence(report.vantage);
+    if (resumed) for (const fn of this.silenceListeners) fn(resumed);
+
     const key = `${report.vantage}\u0000${report.region}`;
     const at = Date.parse(report.at);
-    if (at < (this.lastAt.get(key) ?? -Infinity)) return undefined;
+    if (at < (this.lastAt.get(key) ?? -Infinity)) return { transition: undefined, changed: false, resumed };
     this.lastAt.set(key, at);
-    return this.after(detector, detector.report(report.vantage, report.verdict, this.now()));
+    const before = detector.verdictOf(report.vantage);
+    const wasSilent = detector.votes().byVantage[report.vantage]?.silentSince !== null;
+    const transition = this.after(detector, detector.report(report.vantage, report.verdict, now));
+    return { transition, changed: before !== report.verdict || wasSilent, resumed };
   }
 
   /** Marks a region fenced (halted) or lifts it; set by the coordinator, not by probes. */
@@ -118,6 +220,7 @@ export class QuorumAggregator {
 
   close(): void {
     this.closed = true;
+    for (const v of this.vantages.values()) v.timer?.clear();
     for (const t of this.timers.values()) t.clear();
     this.timers.clear();
     this.listeners.clear();
@@ -134,6 +237,27 @@ export class QuorumAggregator {
     if (t) for (const fn of this.listeners) fn(t);
     this.arm(detector);
     return t;
+  }
+
+  /** (Re)arms the vantage point's silence timer from its last report (or from now, before any). */
+  private armSilence(vantage: string): void {
+    const v = this.vantages.get(vantage)!;
+    v.timer?.clear();
+    v.timer = undefined;
+    if (this.closed || this.staleAfterMs === undefined || v.silentSince !== undefined) return;
+    v.timer = this.setTimer(() => {
+      v.timer = undefined;
+      this.fallSilent(vantage);
+    }, this.staleAfterMs);
+  }
+
+  private fallSilent(vantage: string): void {
+    const v = this.vantages.get(vantage)!;
+    const now = this.now();
+    v.silentSince = now;
+    const event: VantageSilence = { vantage, silent: true, at: now, lastReportAt: v.lastReportAt };
+    for (const fn of this.silenceListeners) fn(event);
+    for (const detector of this.detectors.values()) this.after(detector, detector.setSilent(vantage, now));
   }
 
   private arm(detector: RegionDetector): void {

@@ -61,13 +61,30 @@ export class VantageVerdict {
  */
 export type RegionState = 'unknown' | 'healthy' | 'degraded' | 'down' | 'halted';
 
+/** One vantage point's vote on one region. */
+export interface VantageVote {
+  /** What counts in the quorum: its reported verdict; `unknown` before its first report and while silent. */
+  verdict: Verdict | 'unknown';
+  /** ISO time since when it has been silent (no report for `staleAfterSeconds`); null while it reports. */
+  silentSince: string | null;
+}
+
 export interface Votes {
   up: number;
   down: number;
-  /** Vantage points that have not given a verdict yet. */
+  /** Vantage points without a verdict: none reported yet, or silent. */
   unknown: number;
+  /** Of `unknown`, those that are silent. */
+  silent: number;
   total: number;
-  byVantage: Record<string, Verdict | 'unknown'>;
+  byVantage: Record<string, VantageVote>;
+}
+
+/** What a coordinator keeps of a region's state to restore it after a restart (no votes). */
+export interface RegionSnapshot {
+  state: RegionState;
+  /** Oldest first. */
+  history: RegionTransition[];
 }
 
 export interface RegionTransition {
@@ -95,6 +112,8 @@ type Reading = 'healthy' | 'degraded' | 'down' | 'undecided';
 
 export class RegionDetector {
   private readonly verdicts = new Map<string, Verdict | 'unknown'>();
+  /** Silent vantage points, with since when (ms). */
+  private readonly silentSince = new Map<string, number>();
   private current: RegionState = 'unknown';
   private halted = false;
   /** Since when a majority has continuously said `up` (undefined while it does not). */
@@ -125,23 +144,61 @@ export class RegionDetector {
   }
 
   votes(): Votes {
-    const byVantage = Object.fromEntries(this.verdicts);
+    const byVantage = Object.fromEntries(
+      [...this.verdicts].map(([v, verdict]) => {
+        const since = this.silentSince.get(v);
+        return [v, { verdict, silentSince: since === undefined ? null : new Date(since).toISOString() }];
+      }),
+    );
     const values = [...this.verdicts.values()];
     return {
       up: values.filter((v) => v === 'up').length,
       down: values.filter((v) => v === 'down').length,
       unknown: values.filter((v) => v === 'unknown').length,
+      silent: this.silentSince.size,
       total: values.length,
       byVantage,
     };
   }
 
-  /** A vantage point's new verdict. Throws for a vantage point outside the quorum. */
+  /** The vantage point's counted verdict (`unknown` while silent). */
+  verdictOf(vantage: string): Verdict | 'unknown' | undefined {
+    return this.verdicts.get(vantage);
+  }
+
+  /** A vantage point's new verdict; a silent one reports again. Throws for one outside the quorum. */
   report(vantage: string, verdict: Verdict, now: number): RegionTransition | undefined {
     if (!this.verdicts.has(vantage))
       throw new Error(`vantage point "${vantage}" is not one of ${this.options.vantagePoints.join(', ')}`);
+    if (this.verdicts.get(vantage) === verdict && !this.silentSince.has(vantage)) return undefined;
     this.verdicts.set(vantage, verdict);
+    this.silentSince.delete(vantage);
     return this.evaluate(now, `${vantage} says ${verdict}`);
+  }
+
+  /**
+   * A vantage point that stopped reporting: its verdict counts as `unknown` until it reports again.
+   * Silence alone never makes a region `down` (that takes a majority of `down` verdicts) nor lets it
+   * recover; it keeps a region from being `healthy` (docs/health-monitoring.md).
+   */
+  setSilent(vantage: string, now: number): RegionTransition | undefined {
+    if (!this.verdicts.has(vantage) || this.silentSince.has(vantage)) return undefined;
+    this.verdicts.set(vantage, 'unknown');
+    this.silentSince.set(vantage, now);
+    return this.evaluate(now, `${vantage} is silent`);
+  }
+
+  /**
+   * Takes over a state and history kept elsewhere (the app's controller) after a restart; the
+   * votes start `unknown` and are rebuilt by the monitors' next reports. Only before anything
+   * happened here: a detector with a state or history of its own ignores it.
+   */
+  restore(snapshot: RegionSnapshot): boolean {
+    if (this.current !== 'unknown' || this.transitions.length > 0) return false;
+    this.current = snapshot.state;
+    this.halted = snapshot.state === 'halted';
+    this.transitions.push(...snapshot.history.slice(-this.historyLimit));
+    return true;
   }
 
   /** A fenced region is `halted` whatever the votes say; lifting it re-reads the votes. */
@@ -176,9 +233,11 @@ export class RegionDetector {
     const v = this.votes();
     const majority = Math.floor(v.total / 2) + 1;
     if (v.down >= majority) return 'down';
-    if (v.up >= majority) return v.down > 0 ? 'degraded' : 'healthy';
-    // Neither side has a majority: with unknowns, wait for them; without, the votes are split.
-    return v.unknown > 0 ? 'undecided' : 'degraded';
+    // A silent vantage point may be the one that would say down: not healthy, at most degraded.
+    if (v.up >= majority) return v.down > 0 || v.silent > 0 ? 'degraded' : 'healthy';
+    // Neither side has a majority: with unknowns, wait for them (unless some are silent: they may
+    // never answer); without, the votes are split.
+    return v.unknown > v.silent ? 'undecided' : 'degraded';
   }
 
   private evaluate(now: number, reason: string): RegionTransition | undefined {
@@ -192,9 +251,13 @@ export class RegionDetector {
     const damped = (since: number | undefined) =>
       since !== undefined && now - since >= this.options.recoverAfterMs;
     switch (this.current) {
-      case 'unknown':
-        // First sight: nothing recovered, nothing to damp.
-        return reading === 'undecided' ? undefined : this.move(reading, now, reason);
+      case 'unknown': {
+        // First sight: nothing recovered, nothing to damp. Unknown until a majority has given a
+        // verdict: silent vantage points alone tell nothing about the region.
+        const v = this.votes();
+        if (reading === 'undecided' || v.up + v.down < Math.floor(v.total / 2) + 1) return undefined;
+        return this.move(reading, now, reason);
+      }
       case 'healthy':
         return reading === 'down' || reading === 'degraded' ? this.move(reading, now, reason) : undefined;
       case 'degraded':

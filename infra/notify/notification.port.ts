@@ -12,6 +12,10 @@ export const NOTIFICATION_EVENT_NAMES = [
   'checkpoint.waiting',
   /** A halted (fenced) region answers healthy again; it stays halted until a failback. */
   'region.halted-returned',
+  /** A monitor (vantage point) stopped reporting for `staleAfterSeconds`; its votes count as unknown. */
+  'monitor.silent',
+  /** A silent monitor reports again. */
+  'monitor.resumed',
 ] as const;
 export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
 

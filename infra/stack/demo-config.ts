@@ -93,6 +93,8 @@ export const DEMO_PRINCIPALS = [
   { principal: 'bob', role: 'approver' },
   { principal: 'carol', role: 'admin' },
   { principal: 'viewer', role: 'viewer' },
+  // The stack's monitors report region health with it (docs/health-monitoring.md); it can do nothing else.
+  { principal: 'monitors', role: 'monitor' },
 ] as const;
 
 export type DemoToken = NonNullable<DemoInfo['tokens']>[number];

@@ -180,9 +180,12 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
   };
 
   const warnings: string[] = [];
-  const startIfBuilt = (file: string, spec: Omit<StartSpec, 'command' | 'args' | 'env'>) => {
+  const startIfBuilt = (
+    file: string,
+    spec: Omit<StartSpec, 'command' | 'args' | 'env'> & { env?: NodeJS.ProcessEnv },
+  ) => {
     if (existsSync(file)) {
-      return supervisor.start({ ...spec, command: process.execPath, args: [file], env: appEnv });
+      return supervisor.start({ env: appEnv, ...spec, command: process.execPath, args: [file] });
     }
     warnings.push(`${file} does not exist (not written or not built yet): the ${spec.name} was NOT started`);
     return undefined;
@@ -210,6 +213,32 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
   ]);
   if (worker) info.worker = { pid: worker.pid };
   if (apiProc) info.api = { url: `http://${api.host}:${api.port}`, pid: apiProc.pid };
+
+  // One monitor per region (the default quorum: vantage points named after the regions), reading
+  // apps.<app>.monitoring and the regions' health URLs from the same switchyard.yaml as the API
+  // and reporting with the monitor token (docs/health-monitoring.md#the-monitor-process).
+  const monitorToken = tokens.find((t) => t.role === 'monitor')!.token;
+  if (apiProc) {
+    await Promise.all(
+      DEMO.regions.map(async (r) => {
+        const metricsPort = await freePort();
+        return startIfBuilt(join(DIST, 'apps/monitor/main.js'), {
+          name: `monitor-${r.name}`,
+          env: {
+            ...appEnv,
+            SWITCHYARD_MONITOR_VANTAGE: r.name,
+            SWITCHYARD_MONITOR_SITE: r.name,
+            SWITCHYARD_MONITOR_APP: DEMO.app,
+            SWITCHYARD_MONITOR_TOKEN: monitorToken,
+            SWITCHYARD_MONITOR_REPORT_URL: `http://${api.host}:${api.port}/v1/monitor/reports`,
+            SWITCHYARD_MONITOR_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+          },
+          readiness: { kind: 'http', url: `http://127.0.0.1:${metricsPort}/metrics` },
+          timeoutMs: 30_000,
+        });
+      }),
+    );
+  }
   info.processes = supervisor.running().map(({ name, pid }) => ({
     name,
     pid,

@@ -18,8 +18,8 @@ import { waitFor } from '../support/stack';
  * real worker, real Temporal, the API listening on a loopback port (the CLI talks to it).
  */
 
-type Who = 'none' | 'viewer' | 'operator' | 'approver' | 'admin';
-const WHO: Who[] = ['none', 'viewer', 'operator', 'approver', 'admin'];
+type Who = 'none' | 'viewer' | 'operator' | 'approver' | 'admin' | 'monitor';
+const WHO: Who[] = ['none', 'viewer', 'operator', 'approver', 'admin', 'monitor'];
 /** 'allowed': anything but 401/403 and below 500. */
 type Expect = number | 'allowed';
 
@@ -108,8 +108,10 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
       operator: e,
       approver: e,
       admin: e,
+      monitor: e,
     });
-    const read = (e: Expect = 200): Record<Who, Expect> => ({ ...all(e), none: 401 });
+    // A monitor token reports region health and nothing else, not even reading.
+    const read = (e: Expect = 200): Record<Who, Expect> => ({ ...all(e), none: 401, monitor: 403 });
     const adminOnly = (e: Expect): Record<Who, Expect> => ({ ...all(403), none: 401, admin: e });
     const operatorOnly = (e: Expect): Record<Who, Expect> => ({ ...adminOnly(e), operator: e });
     const SCHEDULES = () => `/v1/apps/${fx.app}/schedules`;
@@ -133,7 +135,14 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         path: '/v1/apps/{app}/failovers',
         url: () => `/v1/apps/${fx.app}/failovers`,
         body: () => ({ to: 'west', mode: 'planned', reason: 'role matrix' }),
-        expect: { none: 401, viewer: 403, approver: 403, operator: 'allowed', admin: 'allowed' },
+        expect: {
+          none: 401,
+          viewer: 403,
+          approver: 403,
+          monitor: 403,
+          operator: 'allowed',
+          admin: 'allowed',
+        },
       },
       { method: 'GET', path: '/v1/operations', url: () => `/v1/operations?app=${fx.app}`, expect: read() },
       {
@@ -253,6 +262,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         expect: operatorOnly(404),
       },
       // Region health: the report names a vantage point outside the quorum, so nothing changes.
+      // Only monitor tokens (and admin) report; operators no longer do.
       { method: 'GET', path: '/v1/regions', url: () => '/v1/regions', expect: read() },
       {
         method: 'POST',
@@ -267,7 +277,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
           latencyMs: 1,
           reason: 'role matrix',
         }),
-        expect: operatorOnly(422),
+        expect: { ...adminOnly(422), monitor: 422 },
       },
       { method: 'GET', path: '/v1/audit', url: () => '/v1/audit?limit=5', expect: read() },
       { method: 'GET', path: '/v1/audit/verify', url: () => '/v1/audit/verify', expect: read() },
@@ -380,7 +390,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         if (row.method === 'POST' && row.path === '/v1/apps/{app}/failovers' && res.status === 202) {
           operationId = (res.body as { operationId: string }).operationId;
         }
-        if (row.path === '/v1/operations/{id}/approvals' && who !== 'none') {
+        if (row.path === '/v1/operations/{id}/approvals' && who !== 'none' && who !== 'monitor') {
           assert.equal(res.body.error, 'operation-not-found', what);
         }
         if (res.status === 401) assert.equal(res.body.error, 'unauthorized', what);

@@ -40,7 +40,7 @@ describe('app control state and halted regions in the API', () => {
     h
       .http()
       .post('/v1/monitor/reports')
-      .set(h.as(h.fx.tokens.operator))
+      .set(h.as(h.fx.tokens.monitor))
       .send({
         app: h.fx.app,
         vantage,

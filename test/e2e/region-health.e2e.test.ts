@@ -20,7 +20,7 @@ import { WebhookReceiver } from '../support/webhook-receiver';
 
 /**
  * Region health wired into the API: three real monitor processes probe the fixture's demo app
- * instances and report to POST /v1/monitor/reports with an operator token; the API's quorum says
+ * instances and report to POST /v1/monitor/reports with a monitor token; the API's quorum says
  * which region is down, records each transition in the audit log and notifies a webhook. Short
  * settings keep it to seconds; every timing bound is derived from them plus SLACK_MS.
  */
@@ -99,7 +99,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
           SWITCHYARD_MONITOR_SITE: v.site,
           SWITCHYARD_MONITOR_SETTINGS: file,
           SWITCHYARD_MONITOR_APP: fx.app,
-          SWITCHYARD_MONITOR_TOKEN: fx.tokens.operator,
+          SWITCHYARD_MONITOR_TOKEN: fx.tokens.monitor,
           SWITCHYARD_MONITOR_REPORT_URL: `${h.baseUrl}/v1/monitor/reports`,
           SWITCHYARD_MONITOR_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
         },
@@ -161,7 +161,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
     assert.equal(audited.outcome, 'info');
     const reports = await h.audit(`target=${encodeURIComponent(target)}&action=monitor.report`);
     assert.ok(
-      reports.some((e) => e.actor === 'alice' && e.details.verdict === 'down'),
+      reports.some((e) => e.actor === 'monitors' && e.details.verdict === 'down'),
       JSON.stringify(reports),
     );
 
@@ -229,7 +229,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
       latencyMs: 3,
       reason: 'HTTP 503',
     };
-    const post = (body: object, token: string | null = h.fx.tokens.operator) => {
+    const post = (body: object, token: string | null = h.fx.tokens.monitor) => {
       const req = h.http().post('/v1/monitor/reports');
       return (token ? req.set(h.as(token)) : req).send(body);
     };
@@ -248,6 +248,9 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
     }
     const viewer = await post(good, h.fx.tokens.viewer);
     assert.deepEqual([viewer.status, viewer.body.error], [403, 'forbidden']);
+    // Operators no longer report: only the monitor role (and admin) does.
+    const operator = await post(good, h.fx.tokens.operator);
+    assert.deepEqual([operator.status, operator.body.error], [403, 'forbidden']);
     const anonymous = await post(good, null);
     assert.equal(anonymous.status, 401);
 

@@ -313,7 +313,7 @@ describe('monitor processes and quorum (real HTTP regions on loopback)', () => {
     );
     const t = await degraded;
     await westHealthy;
-    assert.equal(t.votes.byVantage.third, 'down');
+    assert.equal(t.votes.byVantage.third!.verdict, 'down');
     assert.equal(t.votes.up, 2);
 
     // Watch for several detection bounds: a `down` would have shown by then.

@@ -31,10 +31,11 @@ export class ApiHarness {
     await this.startApi(options);
   }
 
-  async startApi(options: { listen?: boolean } = {}): Promise<void> {
+  /** `port`: listen there (e.g. the port of an API this one replaces after a restart); default any free one. */
+  async startApi(options: { listen?: boolean; port?: number } = {}): Promise<void> {
     this.api = await createApi({ config: this.fx.config, logger: false });
     if (options.listen) {
-      await this.api.listen(0, '127.0.0.1');
+      await this.api.listen(options.port ?? 0, '127.0.0.1');
       this.baseUrl = `http://127.0.0.1:${(this.api.getHttpServer().address() as AddressInfo).port}`;
     } else {
       await this.api.init();

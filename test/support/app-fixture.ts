@@ -56,7 +56,7 @@ export interface AppFixture {
   config: SwitchyardConfig;
   configFile: string;
   dir: string;
-  tokens: { operator: string; viewer: string; admin: string; approver: string };
+  tokens: { operator: string; viewer: string; admin: string; approver: string; monitor: string };
   temporal(): Promise<Client>;
   route53A(): Promise<string[]>;
   powerDnsA(): Promise<string[]>;
@@ -183,7 +183,7 @@ async function startFixtureOn(
   const names = s.s3.map((r) => r.region);
   // The configuration is built and validated before anything starts, so a bad one leaks nothing.
   const token = () => randomBytes(24).toString('base64url');
-  const tokens = { operator: token(), viewer: token(), admin: token(), approver: token() };
+  const tokens = { operator: token(), viewer: token(), admin: token(), approver: token(), monitor: token() };
   const hookToken = options.services ? token() : undefined;
   const ordersDatabases = options.services ? ordersDatabasesFor(app, names) : undefined;
   const doc = localAppConfig(s, {
@@ -203,6 +203,7 @@ async function startFixtureOn(
       { principal: 'victor', roles: ['viewer'], sha256: sha256Hex(tokens.viewer) },
       { principal: 'carol', roles: ['admin'], sha256: sha256Hex(tokens.admin) },
       { principal: 'bob', roles: ['approver'], sha256: sha256Hex(tokens.approver) },
+      { principal: 'monitors', roles: ['monitor'], sha256: sha256Hex(tokens.monitor) },
     ],
     taskQueuePrefix: `t-${app}`,
     bucketPrefix: `${app}/`,

@@ -21,6 +21,10 @@ function setup(
     /** Regions removed by a region-remove operation (control-state tombstones). */
     removed?: string[];
     start?: (s: Started) => Promise<{ operationId: string }>;
+    /** Regions restored as down after an API restart (their down transitions). */
+    restoredDown?: RegionTransition[];
+    /** Audit events from before the restart. */
+    audited?: AuditEventInput[];
   } = {},
 ) {
   const events: AuditEventInput[] = [];
@@ -40,17 +44,21 @@ function setup(
       },
     },
   };
+  let downSince = '';
   const health = {
     subscribe: (fn: typeof listener) => {
       listener = fn;
       return () => (listener = undefined);
+    },
+    onRestoredDown: (fn: (app: string, t: RegionTransition) => void) => {
+      for (const t of options.restoredDown ?? []) fn('shop', t);
+      return () => undefined;
     },
     states: () => new Map([['shop', states]]),
     app: () => ({
       regions: Object.entries(states).map(([region, state]) => ({ region, state, since: downSince })),
     }),
   };
-  let downSince = '';
   const control = {
     read: async () => ({
       view: {
@@ -73,7 +81,16 @@ function setup(
       return options.start ? options.start(s) : { operationId: `op-${started.length}` };
     },
   };
-  const audit = { append: async (e: AuditEventInput) => (events.push(e), e) };
+  const audit = {
+    append: async (e: AuditEventInput) => (events.push(e), e),
+    list: async (q: { action: string; target: string; since: string }) => ({
+      items: (options.audited ?? []).filter(
+        (e) => e.action === q.action && e.target === q.target && (e.time ?? '') >= q.since,
+      ),
+      nextCursor: null,
+    }),
+  };
+  for (const t of options.restoredDown ?? []) downSince = new Date(t.at).toISOString();
   /* eslint-disable @typescript-eslint/no-explicit-any */
   const service = new FailoverTriggerService(
     config as any,
@@ -96,8 +113,13 @@ function setup(
         up: 0,
         down: 2,
         unknown: 1,
+        silent: 0,
         total: 3,
-        byVantage: { east: 'down', west: 'down', third: 'unknown' },
+        byVantage: {
+          east: { verdict: 'down', silentSince: null },
+          west: { verdict: 'down', silentSince: null },
+          third: { verdict: 'unknown', silentSince: null },
+        },
       },
     };
     listener!('shop', t);
@@ -209,5 +231,55 @@ describe('failover trigger', () => {
     await s.service.idle();
     assert.equal(s.started.length, 0);
     assert.equal(s.events[0]!.details?.code, 'recovered');
+  });
+
+  const restoredDown = (at: number): RegionTransition => ({
+    region: 'east',
+    from: 'healthy',
+    to: 'down',
+    at,
+    reason: 'b says down',
+    votes: { up: 0, down: 3, unknown: 0, silent: 0, total: 3, byVantage: {} },
+  });
+
+  it('after an API restart, a restored down nobody decided on resumes: automatic waits only the rest of downForSeconds', async () => {
+    const downAt = Date.now() - 300;
+    const begun = Date.now();
+    const s = setup({
+      mode: 'automatic',
+      automatic: { downForSeconds: 0.5 },
+      restoredDown: [restoredDown(downAt)],
+    });
+    await s.service.idle();
+    const took = Date.now() - begun;
+    assert.equal(s.started.length, 1);
+    assert.ok(
+      took >= 150 && took < 450,
+      `opened ${took} ms after the restart (down 300 ms before it, downForSeconds 0.5)`,
+    );
+    assert.equal(
+      (s.started[0]!.req.trigger as { downSince: string }).downSince,
+      new Date(downAt).toISOString(),
+    );
+    assert.equal(s.events[0]!.action, 'failover.triggered');
+  });
+
+  it('after an API restart, a restored down already decided on before (audited) opens nothing', async () => {
+    const downAt = Date.now() - 60_000;
+    const s = setup({
+      restoredDown: [restoredDown(downAt)],
+      audited: [
+        {
+          actor: 'system:region-monitor',
+          action: 'failover.not-triggered',
+          target: 'region:shop/east',
+          outcome: 'refused',
+          time: new Date(downAt + 5).toISOString(),
+        },
+      ],
+    });
+    await s.service.idle();
+    assert.equal(s.started.length, 0);
+    assert.equal(s.events.length, 0);
   });
 });

@@ -237,7 +237,7 @@ describe('RegionDetector in simulated time (default settings, 3 vantage points)'
         lossy,
       );
       assert.equal(detector.state, 'degraded');
-      assert.deepEqual(detector.votes().byVantage[lossy], 'down');
+      assert.deepEqual(detector.votes().byVantage[lossy]!.verdict, 'down');
     }
   });
 
@@ -339,7 +339,7 @@ describe('QuorumAggregator', () => {
     assert.equal(agg.state('east'), 'down');
     // A retried older report must not undo the newer one.
     assert.equal(agg.receive(report('a', 'east', 'up', '2026-01-01T00:00:05.000Z')), undefined);
-    assert.equal(agg.votes('east').byVantage.a, 'down');
+    assert.equal(agg.votes('east').byVantage.a!.verdict, 'down');
 
     clock.advance(1000);
     agg.receive(report('a', 'east', 'up', '2026-01-01T00:00:20.000Z'));

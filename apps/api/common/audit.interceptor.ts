@@ -17,7 +17,13 @@ export class AuditInterceptor implements NestInterceptor {
       mergeMap((body: unknown) =>
         from(
           (async () => {
-            const extra = (res.locals.audit ?? {}) as { target?: string; details?: Record<string, unknown> };
+            const extra = (res.locals.audit ?? {}) as {
+              target?: string;
+              details?: Record<string, unknown>;
+              /** A call that changed nothing and would flood the log (a monitor's heartbeat). */
+              skip?: boolean;
+            };
+            if (extra.skip) return body;
             await this.trail.record(req, res.statusCode, 'accepted', extra.details, extra.target);
             return body;
           })(),

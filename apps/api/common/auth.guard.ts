@@ -91,10 +91,11 @@ export class AuthGuard implements CanActivate {
     req.principal = principal;
     const needed = this.reflector.getAllAndOverride<Role[]>(ROLES_KEY, targets) ?? ['viewer'];
     const roles = principal.roles;
+    // Reading needs any role but `monitor`: a monitor token reports region health and nothing else.
     if (
       roles.includes('admin') ||
       needed.some((r) => roles.includes(r)) ||
-      (needed.includes('viewer') && roles.length > 0)
+      (needed.includes('viewer') && roles.some((r) => r !== 'monitor'))
     ) {
       return true;
     }

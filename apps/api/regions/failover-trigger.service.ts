@@ -45,9 +45,36 @@ export class FailoverTriggerService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.unsubscribe = this.health.subscribe((app, t) => {
+    const unsubscribe = this.health.subscribe((app, t) => {
       if (t.to === 'down') this.track(this.onDown(app, t));
     });
+    const unrestored = this.health.onRestoredDown((app, t) => this.track(this.resume(app, t)));
+    this.unsubscribe = () => {
+      unsubscribe();
+      unrestored();
+    };
+  }
+
+  /**
+   * A region restored as `down` after an API restart (docs/health-monitoring.md): if no trigger
+   * decided on that `down` before the restart (no failover.triggered or failover.not-triggered for
+   * it in the audit log), it is handled now as if it had just happened: in automatic mode the
+   * rest of `downForSeconds` from the original `downSince` is waited, none if it has passed.
+   */
+  private async resume(app: string, t: RegionTransition): Promise<void> {
+    const target = `region:${app}/${t.region}`;
+    const since = new Date(t.at).toISOString();
+    try {
+      for (const action of ['failover.triggered', 'failover.not-triggered']) {
+        const page = await this.audit.list({ action, target, since, limit: 1 });
+        if (page.items.length) return;
+      }
+    } catch (err) {
+      this.log.error(`${target} restored down, trigger not resumed: ${(err as Error).message}`);
+      return;
+    }
+    this.log.log(`${target} restored down since ${since}: no trigger decided on it yet, resuming`);
+    await this.onDown(app, t);
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -3,6 +3,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  type OnApplicationBootstrap,
   type OnModuleDestroy,
   type OnModuleInit,
   Optional,
@@ -13,10 +14,16 @@ import {
   monitoringVantagePoints,
   type SwitchyardConfig,
 } from '../../../infra/config/config.schema';
+import { reportEverySeconds, staleAfterSeconds } from '../../../infra/health/monitor-settings';
 import { describeTarget } from '../../../infra/health/probes';
-import { QuorumAggregator } from '../../../infra/health/quorum-aggregator';
+import { QuorumAggregator, type VantageSilence } from '../../../infra/health/quorum-aggregator';
 import type { RegionState, RegionTransition, Votes } from '../../../infra/health/region-detector';
-import type { NotificationSink } from '../../../infra/notify/notification.port';
+import type { NotificationEventName, NotificationSink } from '../../../infra/notify/notification.port';
+import {
+  RegionHealthRepository,
+  RegionTransitionRefusedError,
+} from '../../../infra/temporal/region-health.repository';
+import type { RegionHealthTransition } from '../../../workflows/region-health';
 import { backoffDelay } from '../../../infra/notify/webhook.notifier';
 import { ApiError } from '../common/api-error';
 import { AUDIT_STORE, CONFIG, NOTIFICATION_SINK } from '../tokens';
@@ -45,10 +52,24 @@ export interface RegionHealthView {
   history: TransitionView[];
 }
 
+export interface VantagePointView {
+  vantage: string;
+  /** Its last report received by this API (any region); null before the first. */
+  lastReportAt: string | null;
+  /** Since when it is silent (no report for staleAfterSeconds); null while it reports. */
+  silentSince: string | null;
+}
+
 export interface AppRegionsView {
   app: string;
   vantagePoints: string[];
   recoverAfterSeconds: number;
+  reportEverySeconds: number;
+  staleAfterSeconds: number;
+  /** Each vantage point's last report and silence. */
+  vantages: VantagePointView[];
+  /** Whether the regions' state and history were restored from the app's controller at the start. */
+  restoredFromController: boolean;
   regions: RegionHealthView[];
 }
 
@@ -67,6 +88,28 @@ const WARM_UP_MS = 3_000;
 /** Transitions kept per region (the detector's own bound). */
 const HISTORY_LIMIT = 100;
 const NOTIFY_ATTEMPTS = 5;
+/** Transitions waiting for the controller per app; beyond it the oldest are dropped (logged). */
+const OUTBOX_LIMIT = 1_000;
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+const toRecord = (t: RegionTransition): RegionHealthTransition => ({
+  region: t.region,
+  from: t.from,
+  to: t.to,
+  at: new Date(t.at).toISOString(),
+  reason: t.reason,
+  votes: t.votes,
+});
+
+const fromRecord = (t: RegionHealthTransition): RegionTransition => ({
+  region: t.region,
+  from: t.from,
+  to: t.to,
+  at: Date.parse(t.at),
+  reason: t.reason,
+  votes: t.votes as Votes,
+});
 
 const view = (t: RegionTransition): TransitionView => ({
   from: t.from,
@@ -79,12 +122,14 @@ const view = (t: RegionTransition): TransitionView => ({
 /**
  * Region health inside the API: one QuorumAggregator per app, fed by the monitors' reports
  * (POST /v1/monitor/reports). Only transitions leave it: each one is an audit event
- * `region.state-changed` and a `region.state-changed` notification. Probes and reports never
- * reach a workflow, and nothing here fails over. The state lives in memory: after a restart the
- * regions are `unknown` until the monitors report again.
+ * `region.state-changed`, a `region.state-changed` notification, and is recorded with the app's
+ * controller workflow (recordRegionTransition), from which a restarted API restores each region's
+ * state and history. Probes and reports never reach a workflow. A vantage point that stops
+ * reporting is silent (`monitor.silent`, `monitor.resumed`). Nothing here fails over (the
+ * failover trigger listens to the transitions).
  */
 @Injectable()
-export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
+export class RegionHealthService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly log = new Logger('region-health');
   private readonly aggregators = new Map<string, QuorumAggregator>();
   /** The vantage point whose report is being applied, for the transitions it causes (synchronous). */
@@ -98,18 +143,28 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
   private readonly control = new Map<string, ControlState>();
   private readonly syncTimer: NodeJS.Timeout | undefined;
   private readonly subscribers = new Set<(app: string, t: RegionTransition) => void>();
+  /** Transitions on their way to each app's controller, oldest first, and whether one is being sent. */
+  private readonly outbox = new Map<string, { queue: RegionHealthTransition[]; sending?: Promise<void> }>();
+  /** Apps whose region health has been read from the controller (found or not). */
+  private readonly restored = new Map<string, boolean>();
+  private restoring: Promise<void> | undefined;
+  /** Regions restored as `down` (their `down` transition), for listeners that join late. */
+  private readonly restoredDown: { app: string; t: RegionTransition }[] = [];
+  private readonly restoredListeners = new Set<(app: string, t: RegionTransition) => void>();
+  private closed = false;
 
   constructor(
     @Inject(CONFIG) private readonly config: SwitchyardConfig,
     @Inject(AUDIT_STORE) private readonly audit: AuditStore,
     @Inject(NOTIFICATION_SINK) private readonly notifications: NotificationSink,
     @Optional() private readonly controlView?: ControlViewService,
+    @Optional() private readonly store?: RegionHealthRepository,
   ) {
     if (controlView && HALTED_SYNC_INTERVAL_MS > 0) {
-      this.syncTimer = setInterval(
-        () => void this.refreshHalted(HALTED_SYNC_INTERVAL_MS / 2),
-        HALTED_SYNC_INTERVAL_MS,
-      );
+      this.syncTimer = setInterval(() => {
+        void this.restore();
+        void this.refreshHalted(HALTED_SYNC_INTERVAL_MS / 2);
+      }, HALTED_SYNC_INTERVAL_MS);
       this.syncTimer.unref();
     }
     for (const [app, a] of Object.entries(config.apps)) {
@@ -117,8 +172,10 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
         regions: a.regions.map((r) => r.name),
         vantagePoints: monitoringVantagePoints(a),
         recoverAfterSeconds: a.monitoring.recoverAfterSeconds,
+        staleAfterSeconds: staleAfterSeconds(a.monitoring),
       });
       agg.onTransition((t) => this.onTransition(app, t));
+      agg.onSilence((silence) => this.onSilence(app, silence));
       this.aggregators.set(app, agg);
     }
   }
@@ -130,16 +187,87 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
    */
   async onModuleInit(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    // The controller's region health first: a region that has a state of its own (halted, from
+    // the control state) no longer takes the restored one.
     await Promise.race([
-      this.refreshHalted(0),
+      this.restore().then(() => this.refreshHalted(0)),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, WARM_UP_MS))),
     ]);
     clearTimeout(timer);
   }
 
+  /** Reports can arrive from now on: a vantage point that sends none for staleAfterSeconds is silent. */
+  onApplicationBootstrap(): void {
+    for (const agg of this.aggregators.values()) agg.startSilenceClock();
+  }
+
   onModuleDestroy(): void {
+    this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
     for (const agg of this.aggregators.values()) agg.close();
+  }
+
+  /**
+   * Restores every app's region states and histories from its controller (once per app; retried
+   * with the background sync while the controller cannot be read). A region that has had a
+   * transition here since the start keeps its own state.
+   */
+  restore(): Promise<void> {
+    const store = this.store;
+    if (!store || this.restoring) return this.restoring ?? Promise.resolve();
+    const apps = Object.keys(this.config.apps).filter((app) => !this.restored.has(app));
+    if (!apps.length) return Promise.resolve();
+    this.restoring = Promise.all(
+      apps.map(async (app) => {
+        try {
+          const book = await store.load(app);
+          const agg = this.aggregators.get(app)!;
+          const taken: string[] = [];
+          for (const [region, record] of Object.entries(book ?? {})) {
+            if (!this.config.apps[app]!.regions.some((r) => r.name === region)) continue;
+            const history = record.history.map(fromRecord);
+            if (!agg.restore(region, { state: record.state, history })) continue;
+            taken.push(`${region} ${record.state}`);
+            const last = history[history.length - 1];
+            if (record.state === 'down' && last) this.noteRestoredDown(app, last);
+          }
+          this.restored.set(app, taken.length > 0);
+          if (taken.length)
+            this.log.log(`${app}: region health restored from its controller (${taken.join(', ')})`);
+        } catch (err) {
+          this.log.warn(
+            `${app}: region health not restored from its controller yet: ${(err as Error).message}`,
+          );
+        }
+      }),
+    ).then(() => {
+      this.restoring = undefined;
+    });
+    return this.restoring;
+  }
+
+  /**
+   * Calls `fn` for each region restored as `down` at the start, with the transition that made it
+   * down (also for those restored before `fn` subscribed); the failover trigger resumes there.
+   */
+  onRestoredDown(fn: (app: string, t: RegionTransition) => void): () => void {
+    this.restoredListeners.add(fn);
+    for (const r of this.restoredDown) fn(r.app, r.t);
+    return () => this.restoredListeners.delete(fn);
+  }
+
+  private noteRestoredDown(app: string, t: RegionTransition): void {
+    this.restoredDown.push({ app, t });
+    for (const fn of this.restoredListeners) fn(app, t);
+  }
+
+  /** Resolves once every transition so far is recorded with its controller (or given up). */
+  async persisted(): Promise<void> {
+    for (;;) {
+      const sending = [...this.outbox.values()].map((o) => o.sending).filter(Boolean);
+      if (!sending.length) return;
+      await Promise.all(sending);
+    }
   }
 
   /**
@@ -194,7 +322,9 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
    * Applies one monitor report; resolves once the transition it caused, if any, is in the audit
    * log. 422 for an app, region or vantage point outside the configuration.
    */
-  async receive(report: MonitorReport): Promise<{ state: RegionState; transition: TransitionView | null }> {
+  async receive(
+    report: MonitorReport,
+  ): Promise<{ state: RegionState; transition: TransitionView | null; changed: boolean }> {
     const { app, ...verdict } = report;
     const agg = this.aggregators.get(app);
     const appConfig = this.config.apps[app];
@@ -215,15 +345,16 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
         { vantagePoints },
       );
     this.reporting = verdict.vantage;
-    let t: RegionTransition | undefined;
+    let out: ReturnType<QuorumAggregator['receiveReport']>;
     try {
-      t = agg.receive(verdict);
+      out = agg.receiveReport(verdict);
     } finally {
       this.reporting = undefined;
     }
     if (agg.state(verdict.region) === 'halted') this.watchHalted(app, verdict.region, verdict.vantage);
     await this.recorded;
-    return { state: agg.state(verdict.region), transition: t ? view(t) : null };
+    const t = out.transition;
+    return { state: agg.state(verdict.region), transition: t ? view(t) : null, changed: out.changed };
   }
 
   list(): AppRegionsView[] {
@@ -238,6 +369,14 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
       app,
       vantagePoints: monitoringVantagePoints(a),
       recoverAfterSeconds: a.monitoring.recoverAfterSeconds,
+      reportEverySeconds: reportEverySeconds(a.monitoring),
+      staleAfterSeconds: staleAfterSeconds(a.monitoring),
+      vantages: Object.entries(agg.vantageStatus()).map(([vantage, s]) => ({
+        vantage,
+        lastReportAt: iso(s.lastReportAt),
+        silentSince: iso(s.silentSince),
+      })),
+      restoredFromController: this.restored.get(app) ?? false,
       regions: a.regions.map((r) => {
         const history = agg.history(r.name);
         const last = history[history.length - 1];
@@ -271,6 +410,18 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
   /** The current state of every region, by app. */
   states(): Map<string, Record<string, RegionState>> {
     return new Map([...this.aggregators].map(([app, agg]) => [app, agg.states()]));
+  }
+
+  /** Whether each vantage point is silent now, by app (for the metrics). */
+  silentVantages(): Map<string, Record<string, boolean>> {
+    return new Map(
+      [...this.aggregators].map(([app, agg]) => [
+        app,
+        Object.fromEntries(
+          Object.entries(agg.vantageStatus()).map(([v, s]) => [v, s.silentSince !== undefined]),
+        ),
+      ]),
+    );
   }
 
   /**
@@ -339,6 +490,7 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
       reason: t.reason,
       votes: t.votes,
     });
+    this.persist(app, t);
     for (const fn of this.subscribers) {
       try {
         fn(app, t);
@@ -348,11 +500,90 @@ export class RegionHealthService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
+  /**
+   * A vantage point fell silent or reports again: audit event and notification `monitor.silent` /
+   * `monitor.resumed` (target `vantage:<app>/<vantage>`). Heartbeats themselves are never audited.
+   */
+  private onSilence(app: string, s: VantageSilence): void {
+    const action = s.silent ? 'monitor.silent' : 'monitor.resumed';
+    const target = `vantage:${app}/${s.vantage}`;
+    const at = new Date(s.at).toISOString();
+    const stale = staleAfterSeconds(this.config.apps[app]!.monitoring);
+    const lastReportAt = iso(s.lastReportAt);
+    const silentSince = iso(s.silentSince);
+    const reason = s.silent
+      ? `no report from ${s.vantage} for ${stale} s (last: ${lastReportAt ?? 'none since the API started'}); its votes count as unknown`
+      : `${s.vantage} reports again (silent since ${silentSince})`;
+    (s.silent ? this.log.warn : this.log.log).call(this.log, `${target}: ${reason}`);
+    const details = s.silent
+      ? { lastReportAt, staleAfterSeconds: stale }
+      : { silentSince, silentForSeconds: s.silentSince === undefined ? null : (s.at - s.silentSince) / 1000 };
+    this.recorded = this.recorded.then(async () => {
+      try {
+        await this.audit.append({
+          actor: s.silent ? 'system' : `monitor:${s.vantage}`,
+          action,
+          target,
+          reason,
+          outcome: 'info',
+          time: at,
+          details,
+          idempotencyKey: `${action}:${app}/${s.vantage}/${s.at}`,
+        });
+      } catch (err) {
+        this.log.error(`audit event ${action} not recorded for ${target}: ${(err as Error).message}`);
+      }
+    });
+    void this.notify(action, { app, vantage: s.vantage, at, reason, ...details });
+  }
+
+  /**
+   * Queues the transition for the app's controller and sends the queue in order, retrying with
+   * backoff while Temporal or the worker does not answer. Never blocks a report.
+   */
+  private persist(app: string, t: RegionTransition): void {
+    if (!this.store) return;
+    let box = this.outbox.get(app);
+    if (!box) this.outbox.set(app, (box = { queue: [] }));
+    box.queue.push(toRecord(t));
+    if (box.queue.length > OUTBOX_LIMIT) {
+      const dropped = box.queue.splice(0, box.queue.length - OUTBOX_LIMIT);
+      this.log.error(`${app}: ${dropped.length} region transitions dropped before reaching its controller`);
+    }
+    if (!box.sending) box.sending = this.sendOutbox(app, box);
+  }
+
+  private async sendOutbox(app: string, box: { queue: RegionHealthTransition[]; sending?: Promise<void> }) {
+    let attempt = 0;
+    try {
+      while (box.queue.length && !this.closed) {
+        const next = box.queue[0]!;
+        try {
+          await this.store!.record(app, next);
+          box.queue.shift();
+          attempt = 0;
+        } catch (err) {
+          if (err instanceof RegionTransitionRefusedError) {
+            this.log.error(`${app}/${next.region}: controller refused the transition: ${err.message}`);
+            box.queue.shift();
+            continue;
+          }
+          attempt++;
+          const waitMs = backoffDelay(attempt, { initialDelayMs: 500, maxDelayMs: 10_000 });
+          if (attempt === 1 || attempt % 10 === 0)
+            this.log.warn(
+              `${app}: region transition not recorded with its controller (attempt ${attempt}, next in ${waitMs} ms): ${(err as Error).message}`,
+            );
+          await new Promise((r) => setTimeout(r, waitMs).unref());
+        }
+      }
+    } finally {
+      box.sending = undefined;
+    }
+  }
+
   /** At least once to each subscribed webhook, retried with backoff; never blocks a report. */
-  private async notify(
-    event: 'region.state-changed' | 'region.halted-returned',
-    payload: Record<string, unknown>,
-  ): Promise<void> {
+  private async notify(event: NotificationEventName, payload: Record<string, unknown>): Promise<void> {
     const delivery = { id: randomUUID(), event, payload };
     await Promise.all(
       this.notifications.targets(delivery.event).map(async (target) => {

@@ -33,12 +33,13 @@ export class RegionsController {
 
   @Post('monitor/reports')
   @HttpCode(200)
-  // Monitors report with an operator token until a dedicated role exists (docs/health-monitoring.md).
-  @Roles('operator')
+  // Only monitor tokens (and admin) report: a report moves the quorum, and in automatic mode a
+  // quorum's `down` fails over, so it is not an operator's tool (docs/health-monitoring.md).
+  @Roles('monitor')
   @ApiOperation({
-    summary: "A monitor's verdict change on one region of an app",
+    summary: "A monitor's verdict on one region of an app: a change, or the current one again (heartbeat)",
     description:
-      "200 {state, transition}: the region's state after the report and the transition it caused, or null. 422 unknown-app, unknown-region or unknown-vantage-point.",
+      "200 {state, transition, changed}: the region's state after the report, the transition it caused or null, and whether it changed the vantage point's verdict (a heartbeat does not, and is not audited). 422 unknown-app, unknown-region or unknown-vantage-point.",
   })
   @ApiBody({ schema: jsonSchema(monitorReportSchema) })
   async report(
@@ -46,9 +47,18 @@ export class RegionsController {
     @Res({ passthrough: true }) res: Response,
   ) {
     const out = await this.health.receive(body);
-    res.locals.audit = {
-      details: { vantage: body.vantage, verdict: body.verdict, state: out.state, changed: !!out.transition },
-    };
+    // Heartbeats (the same verdict again) arrive every reportEverySeconds from every monitor for
+    // every region: only changes are audited (silence and its end are, by the service).
+    res.locals.audit = out.changed
+      ? {
+          details: {
+            vantage: body.vantage,
+            verdict: body.verdict,
+            state: out.state,
+            transition: !!out.transition,
+          },
+        }
+      : { skip: true };
     return out;
   }
 }

@@ -28,7 +28,9 @@ export const createTokenSchema = z
       .string()
       .trim()
       .regex(/^[A-Za-z0-9._@-]{1,100}$/, 'expected a name: letters, digits, . _ @ -'),
-    roles: z.array(z.enum(['viewer', 'operator', 'approver', 'admin'])).min(1, 'give at least one role'),
+    roles: z
+      .array(z.enum(['viewer', 'operator', 'approver', 'admin', 'monitor']))
+      .min(1, 'give at least one role'),
     reason: reasonSchema,
   })
   .strict();
