@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, sleep } from '@temporalio/workflow';
 import type { RegionRemoveActivities } from '../infra/activities/region-remove.activities';
 import { regionTarget, tombstoneOf } from './control';
 import { regionRemoveRefusal, usableRegions } from './control-guards';
@@ -33,6 +33,9 @@ const buckets = proxyActivities<RegionRemoveActivities>({
   startToCloseTimeout: '10m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
+
+/** After a retention date, before the delete (clocks of S3 servers and workers differ a little). */
+const LOCK_MARGIN_MS = 1000;
 
 export async function regionRemoveWorkflow(input: RegionRemoveInput): Promise<OperationStatus> {
   const { app, spec } = input;
@@ -100,7 +103,7 @@ export async function regionRemoveWorkflow(input: RegionRemoveInput): Promise<Op
       });
     },
 
-    async purge(step) {
+    async purge(step, publish) {
       const r = await surely.change('purge', {
         type: 'purge-tombstone',
         target,
@@ -113,6 +116,17 @@ export async function regionRemoveWorkflow(input: RegionRemoveInput): Promise<Op
           status: 409,
           message: `the control state holds no tombstone of ${target} by ${status.operationId}: region ${region}'s copies are kept`,
         });
+      }
+      // A locked version cannot be deleted by anyone before its date (compliance mode): wait for
+      // the latest one. The lock step locks nothing more in a removed region.
+      for (;;) {
+        const locked = await buckets.regionCopiesLockedUntil({ app, region });
+        const wait = locked.lockedUntil ? Date.parse(locked.lockedUntil) + LOCK_MARGIN_MS - Date.now() : 0;
+        if (wait <= 0) break;
+        status.facts.lockedUntil = locked.lockedUntil;
+        step.detail = `region ${region} removed for good at ${t.purgedAt}; its copies are locked until ${locked.lockedUntil}: the purge waits`;
+        publish();
+        await sleep(wait);
       }
       const purged = await buckets.purgeRegionCopies({ app, region });
       status.facts.purged = { region, purgedAt: t.purgedAt, removed: purged.removed };

@@ -10,7 +10,7 @@ import { motoRoute53Client } from '../../infra/stack/moto.component';
 import type { OperationStatus } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
 import { startAppFixture } from '../support/app-fixture';
-import { stack } from '../support/stack';
+import { stack, waitFor } from '../support/stack';
 
 /**
  * Soft DNS changes end to end (docs/soft-deletes.md, DNS records), against moto and PowerDNS
@@ -468,5 +468,37 @@ describe('soft DNS changes', () => {
     const undone = await undo(id);
     assert.equal(undone.status, 200, JSON.stringify(undone.body));
     assert.deepEqual(await answer(www()), [WEST]);
+  });
+
+  test('metrics count removals and overrides by kind', async () => {
+    // Visibility (the open windows) is eventually consistent, and the API caches a reading 10 s.
+    const sample = async () => {
+      const text = (await h.http().get('/metrics').expect(200)).text;
+      const value = (name: string, kind: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name}{app="${h.fx.app}",kind="${kind}"}`));
+        return line ? Number(line.split(' ').at(-1)) : 0;
+      };
+      return ['dns-record-delete', 'dns-override'].map((kind) => ({
+        kind,
+        tombstones: value('switchyard_soft_delete_tombstones_total', kind),
+        undos: value('switchyard_soft_delete_undos_total', kind),
+        purges: value('switchyard_soft_delete_purges_total', kind),
+        undoable: value('switchyard_soft_delete_undoable', kind),
+      }));
+    };
+    const want = [
+      // api removed three times (undone, undone after the failover, purged), www once (undone).
+      { kind: 'dns-record-delete', tombstones: 4, undos: 3, purges: 1, undoable: 0 },
+      // www overridden twice: one undone, one still open (its undo refused: app-moved).
+      { kind: 'dns-override', tombstones: 2, undos: 1, purges: 0, undoable: 1 },
+    ];
+    let last: unknown;
+    await waitFor(
+      async () => {
+        last = await sample();
+        return JSON.stringify(last) === JSON.stringify(want);
+      },
+      { what: 'the soft DNS change metrics', timeoutMs: 30_000, intervalMs: 1_000 },
+    ).catch((err: Error) => assert.fail(`${err.message}; last: ${JSON.stringify(last)}`));
   });
 });

@@ -4,6 +4,7 @@ import { createControlActivities } from '../../infra/activities/control.activiti
 import { ArtifactStore } from '../../infra/backup/artifact.store';
 import { layout } from '../../infra/backup/manifest';
 import { type ControlState, ControlStateStore } from '../../infra/storage/control-state.store';
+import { putComplianceRetention } from '../../infra/storage/object-lock';
 import type { AppView } from '../../apps/api/apps/apps.service';
 import type { OperationStatus } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
@@ -270,6 +271,16 @@ describe('soft removal of a region', () => {
     };
     assert.ok((await versions(south)) >= 2);
     const westBefore = await versions(west);
+    // One copy in south is under a compliance lock for a little longer than the window: no one can
+    // delete it before that date, so the purge must wait for it rather than fail.
+    const lockedUntil = new Date(
+      Math.ceil((Date.now() + (SHORT_WINDOW_SECONDS + 8) * 1000) / 1000) * 1000,
+    ).toISOString();
+    const client = artifacts.io.buckets.client(south.bucket);
+    for await (const v of artifacts.io.versions(south.bucket, south.folder + 'restore-points/')) {
+      await putComplianceRetention(client, south.bucket.name, v.key, v.versionId, lockedUntil);
+      break;
+    }
 
     h.fx.config.apps[app()]!.softDelete.kinds['region-remove'] = { windowSeconds: SHORT_WINDOW_SECONDS };
     const cli = await h.cli(
@@ -295,6 +306,8 @@ describe('soft removal of a region', () => {
     );
     assert.equal(done.phase, 'Completed', JSON.stringify(done.error));
     assert.equal(done.steps.find((s) => s.name === 'undo')?.status, 'Skipped');
+    assert.equal(done.facts.lockedUntil, lockedUntil, 'the purge waited for the lock');
+    assert.ok(Date.parse(done.steps.find((s) => s.name === 'purge')!.endedAt!) >= Date.parse(lockedUntil));
 
     const v = await view();
     assert.ok(!v.regions.some((r) => r.name === 'south'));

@@ -4,7 +4,12 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { ConfigError, loadConfigFile, parseConfig } from '../../infra/config/config.loader';
-import { monitoringTargets, monitoringVantagePoints } from '../../infra/config/config.schema';
+import {
+  monitoringTargets,
+  monitoringVantagePoints,
+  softDeleteWindowSeconds,
+} from '../../infra/config/config.schema';
+import { deleteApproval } from '../../apps/api/operations/delete-approval';
 import { ControlStateStore } from '../../infra/storage/control-state.store';
 
 const EXAMPLE = path.resolve(__dirname, '../../../examples/switchyard.yaml');
@@ -279,5 +284,29 @@ describe('configuration', () => {
     assert.deepEqual(issuesOf(doc), [
       'apps.shop.monitoring.sameSite.timeoutSeconds: timeoutSeconds must not exceed intervalSeconds',
     ]);
+  });
+
+  it('soft DNS changes: a window and an approval policy per kind, none needed by default', () => {
+    const shop = loadConfigFile(EXAMPLE, ENV).apps.shop!;
+    assert.equal(deleteApproval(shop, 'dns-record-delete'), undefined);
+    assert.equal(deleteApproval(shop, 'dns-override'), undefined);
+    assert.equal(softDeleteWindowSeconds(shop, 'dns-override'), shop.softDelete.windowSeconds);
+
+    const doc = example();
+    doc.apps.shop.softDelete = { windowSeconds: 3600, kinds: { 'dns-record-delete': { windowSeconds: 60 } } };
+    doc.apps.shop.policies = {
+      ...(doc.apps.shop.policies ?? {}),
+      approvals: { ...(doc.apps.shop.policies?.approvals ?? {}), 'dns-override': { required: 2 } },
+    };
+    const set = parseConfig(stringify(doc), 'test.yaml', ENV).apps.shop!;
+    assert.equal(softDeleteWindowSeconds(set, 'dns-record-delete'), 60);
+    assert.equal(softDeleteWindowSeconds(set, 'dns-override'), 3600);
+    assert.equal(deleteApproval(set, 'dns-record-delete'), undefined);
+    assert.deepEqual(
+      deleteApproval(set, 'dns-override')?.why,
+      'policies.approvals.dns-override requires 2 approval(s)',
+    );
+    doc.apps.shop.softDelete = { kinds: { 'dns-override': { windowSeconds: 0 } } };
+    assert.match(issuesOf(doc).join('\n'), /apps\.shop\.softDelete\.kinds\.dns-override\.windowSeconds/);
   });
 });
