@@ -366,7 +366,21 @@ describe('soft DNS changes', () => {
   });
 
   test('override, then someone changes the record: undo refused with {expected, current}, untouched', async () => {
-    const id = await started(await override(www(), 'west'));
+    // Through the CLI this time.
+    const cli = await h.cli(
+      h.fx.tokens.operator,
+      '--json',
+      'dns-records',
+      'override',
+      h.fx.app,
+      www(),
+      '--region',
+      'west',
+      '--reason',
+      'send www to west again',
+    );
+    assert.equal(cli.code, 0, cli.stderr);
+    const id = await started({ status: 202, body: JSON.parse(cli.stdout) as unknown });
     await pdnsReplace(www(), 1, ['192.0.2.8']);
     const body = refusal(await undo(id), 409, 'dns-record-changed');
     assert.deepEqual(body.details?.expected, {
@@ -454,7 +468,19 @@ describe('soft DNS changes', () => {
   });
 
   test('with every record removed a failback is refused, naming the operations to undo', async () => {
-    const id = await started(await remove(www()));
+    const cli = await h.cli(
+      h.fx.tokens.operator,
+      'dns-records',
+      'delete',
+      h.fx.app,
+      www(),
+      '--reason',
+      'no www',
+    );
+    assert.equal(cli.code, 0, cli.stderr);
+    const id = /\((\S+)\); undoable until/.exec(cli.stdout)?.[1] ?? assert.fail(cli.stdout);
+    assert.match(cli.stdout, new RegExp(`undo it: switchyard undo ${id}`));
+    await h.phase(id, (p) => p === 'Undoable', 'undoable', 30_000);
     const res = await h
       .http()
       .post(`/v1/apps/${h.fx.app}/failbacks`)
