@@ -159,7 +159,9 @@ export async function verificationWorkflow(input: VerificationInput): Promise<Op
     await op.runStep('verify', async (step) => {
       let done = 0;
       await inParallel(points, RESTORE_POINT_CONCURRENCY, async (p) => {
-        const read = await coordinator.readManifestCopies({ app, restorePointId: p.id });
+        const all = await coordinator.readManifestCopies({ app, restorePointId: p.id });
+        // Only the planned regions: one whose removal is final gets no copy back.
+        const read = { ...all, copies: all.copies.filter((c) => regions.includes(c.region)) };
         for (const c of read.copies) if (c.state === 'unreachable') unreachable.set(c.region, c.error ?? '');
         p.regions = read.copies.filter((c) => c.state !== 'unreachable').map((c) => c.region);
         const choice = chooseManifest(read.copies);

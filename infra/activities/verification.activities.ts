@@ -1,3 +1,5 @@
+import type { ControlStateStore } from '../storage/control-state.store';
+import { regionTarget, tombstoneOf } from '../../workflows/control';
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -24,6 +26,8 @@ export interface VerificationDeps {
   artifacts: ArtifactStore;
   catalog: RestorePointCatalog;
   logger: Logger;
+  /** Read for the regions whose removal is final (region-remove purged): never checked nor repaired. */
+  controlState?: ControlStateStore;
 }
 
 /** How many objects of one region's copy are read at once: memory stays a few stream buffers each. */
@@ -49,8 +53,11 @@ export function createVerificationCoordinatorActivities(deps: VerificationDeps) 
       if (!app) throw ApplicationFailure.nonRetryable(`unknown app "${input.app}"`, 'unknown-app');
       const depth = input.depth ?? app.restorePoints.verification.depth;
       const listing = await deps.catalog.list(input.app);
+      const state = deps.controlState ? (await deps.controlState.read(input.app)).state : undefined;
       return {
-        regions: app.regions.map((r) => r.name),
+        regions: app.regions
+          .map((r) => r.name)
+          .filter((r) => !(state && tombstoneOf(state, regionTarget(r))?.purgedAt)),
         depth,
         restorePointIds: listing.items.slice(0, depth).map((i) => i.id),
         testRestore: app.restorePoints.verification.testRestore,
