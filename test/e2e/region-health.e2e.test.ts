@@ -149,7 +149,10 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
     );
     assert.ok(down.votes.down >= 2, JSON.stringify(down.votes));
     assert.equal(down.history[0]!.to, 'down');
-    assert.equal((await region('east')).state, 'healthy');
+    // East is not taken down with west. Not asserted "healthy": on a loaded machine one vantage's
+    // 0.2 s probes of east can time out three times in a row, which makes east degraded (a
+    // minority's vote), never down.
+    assert.notEqual((await region('east')).state, 'down');
 
     // The transition is in the audit log (appended before the report's answer), the report too.
     const target = `region:${h.fx.app}/west`;

@@ -6,8 +6,25 @@ import { Supervisor } from '../../infra/stack/supervisor';
 import { startTestServers, writeStackInfo } from '../../infra/stack/test-servers';
 
 /**
+ * How many test files run at once (SWITCHYARD_TEST_CONCURRENCY, default 2). Files share the
+ * servers but not their state: each app has its own zone, task queues and bucket prefix, and a test
+ * that stops an S3 server or restarts Temporal runs its own (docs/testing.md). Most end-to-end time
+ * is waiting on leases, TTLs and timers, so two files at once nearly halve the run on two cores;
+ * `SWITCHYARD_TEST_CONCURRENCY=1` runs them one after another, for debugging.
+ */
+export function testConcurrency(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SWITCHYARD_TEST_CONCURRENCY;
+  if (raw === undefined || raw === '') return 2;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 16) {
+    throw new Error(`SWITCHYARD_TEST_CONCURRENCY must be a whole number from 1 to 16, got "${raw}"`);
+  }
+  return n;
+}
+
+/**
  * Test harness: starts the servers in a temporary run dir, runs
- * `node --test --test-concurrency=1 <argv>` with SWITCHYARD_TEST_STACK pointing at their
+ * `node --test --test-concurrency=<n> <argv>` with SWITCHYARD_TEST_STACK pointing at their
  * stack.json, stops every server (also on failure or Ctrl-C) and exits with the runner's code.
  * The run dir is removed after a passing run and kept (with its logs) after a failing one.
  *
@@ -17,6 +34,13 @@ async function main(): Promise<number> {
   const targets = process.argv.slice(2);
   if (targets.length === 0) {
     process.stderr.write('usage: run-tests.js <test files or dirs>...\n');
+    return 2;
+  }
+  let concurrency: number;
+  try {
+    concurrency = testConcurrency();
+  } catch (err) {
+    process.stderr.write(`run-tests: ${(err as Error).message}\n`);
     return 2;
   }
   const runDir = process.env.SWITCHYARD_TEST_RUN_DIR ?? mkdtempSync(join(tmpdir(), 'switchyard-test-'));
@@ -36,10 +60,11 @@ async function main(): Promise<number> {
     const servers = await startTestServers(runDir, supervisor);
     const stackFile = writeStackInfo(servers.info);
     process.stdout.write(
-      `run-tests: servers up in ${((Date.now() - started) / 1000).toFixed(1)}s (${runDir})\n`,
+      `run-tests: servers up in ${((Date.now() - started) / 1000).toFixed(1)}s (${runDir}), ` +
+        `${concurrency} test file(s) at a time\n`,
     );
     if (interrupted) return 130;
-    const runner = spawn(process.execPath, ['--test', '--test-concurrency=1', ...targets], {
+    const runner = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...targets], {
       stdio: 'inherit',
       env: { ...process.env, SWITCHYARD_TEST_STACK: stackFile },
     });
@@ -61,4 +86,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-void main().then((code) => process.exit(code));
+if (require.main === module) void main().then((code) => process.exit(code));
