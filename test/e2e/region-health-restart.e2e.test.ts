@@ -7,6 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import type { AppRegionsView, RegionHealthView } from '../../apps/api/regions/region-health.service';
 import { parseConfig } from '../../infra/config/config.loader';
 import type { RegionState } from '../../infra/health/region-detector';
+import type { FailoverTrigger } from '../../workflows/automatic-decision';
+import type { FailoverSpec, OperationStatus } from '../../workflows/operation';
 import { freePort } from '../../infra/stack/free-port';
 import { toYaml } from '../../infra/stack/app-config';
 import { type ManagedProcess, Supervisor } from '../../infra/stack/supervisor';
@@ -80,6 +82,8 @@ describe('region health across an API restart, and silent monitors', () => {
   before(async () => {
     await receiver.start();
     const fx = await startAppFixture({
+      // The last test's automatic failover asks an approver (and nobody answers in time).
+      failoverApproval: { required: 1, roles: ['approver'], expiresAfterSeconds: 600 },
       notifications: {
         webhooks: [
           {
@@ -308,5 +312,75 @@ describe('region health across an API restart, and silent monitors', () => {
     const read = await h.http().get('/v1/regions').set(h.as(h.fx.tokens.monitor));
     assert.deepEqual([read.status, read.body.error], [403, 'forbidden']);
     assert.deepEqual((await region('west')).votes, before, 'the forged report changed nothing');
+  });
+
+  it('automatic mode: an API restart during downForSeconds resumes the wait from the original downSince, one failover', async () => {
+    const DOWN_FOR_S = 10;
+    const API_GONE_MS = 4000;
+    const app = h.fx.config.apps[h.fx.app]!;
+    // approvalWaitSeconds: the failover opens and then waits for an approver long enough to be
+    // looked at and rejected (it never runs).
+    app.failover = {
+      ...app.failover,
+      mode: 'automatic',
+      automatic: { downForSeconds: DOWN_FOR_S, requireStandbyHealthy: false, approvalWaitSeconds: 300 },
+    };
+    await becomes('east', 'healthy');
+    const startedAt = Date.now();
+    await h.setHealthy('east', false);
+    const down = await becomes('east', 'down');
+    const downSince = Date.parse(down.since!);
+    const client = await h.fx.temporal();
+    await waitFor(
+      async () => {
+        const b = await client.workflow.getHandle(appControllerWorkflowId(h.fx.app)).query(regionHealthQuery);
+        return b.east?.state === 'down' && b.east.since === down.since;
+      },
+      { what: "east down in the controller's region health", timeoutMs: WAIT_MS },
+    );
+    // The API goes away in the middle of the wait, for a while, and comes back.
+    await h.api.close();
+    await new Promise((r) => setTimeout(r, API_GONE_MS));
+    const restartedAt = Date.now();
+    await h.startApi({ listen: true, port });
+    assert.equal((await region('east')).state, 'down', 'restored down');
+
+    const opened = await waitFor(
+      async () => {
+        const res = await h
+          .http()
+          .get(`/v1/operations?app=${h.fx.app}&kind=failover`)
+          .set(h.as(h.fx.tokens.viewer))
+          .expect(200);
+        return (res.body as { items: OperationStatus[] }).items.find(
+          (o) => Date.parse(o.startedAt) >= startedAt,
+        );
+      },
+      { what: 'the failover the resumed trigger opens', timeoutMs: WAIT_MS, intervalMs: 100 },
+    );
+    const openedAfterS = (Date.parse(opened.startedAt) - downSince) / 1000;
+    process.stdout.write(
+      `# failover opened ${openedAfterS.toFixed(2)} s after downSince (downForSeconds ${DOWN_FOR_S}, API gone ${API_GONE_MS / 1000} s, back ${((restartedAt - downSince) / 1000).toFixed(2)} s after downSince)\n`,
+    );
+    // From the original downSince, not from the restart (that would be ≥ restart + DOWN_FOR_S).
+    assert.ok(openedAfterS >= DOWN_FOR_S, `opened ${openedAfterS} s after downSince`);
+    assert.ok(
+      Date.parse(opened.startedAt) < restartedAt + DOWN_FOR_S * 1000,
+      `opened ${openedAfterS} s after downSince: the wait restarted with the API`,
+    );
+    const op = await h.phase(opened.operationId, (p) => p === 'AwaitingApproval', 'to await approval');
+    const trigger = (op.spec as FailoverSpec).trigger as FailoverTrigger;
+    assert.equal(op.requestedBy, 'system:region-monitor');
+    assert.equal(trigger.failoverMode, 'automatic');
+    assert.equal(trigger.downSince, down.since);
+    const triggered = (await h.audit('action=failover.triggered')).filter(
+      (e) => Date.parse(e.time) >= startedAt,
+    );
+    assert.equal(triggered.length, 1, JSON.stringify(triggered.map((e) => e.details)));
+
+    const rejected = await h.decide(op.operationId, h.fx.tokens.approver, 'reject', 'restart test: not now');
+    assert.equal(rejected.status, 200, JSON.stringify(rejected.body));
+    await h.phase(op.operationId, (p) => p === 'Rejected', 'to be rejected');
+    await h.setHealthy('east', true);
   });
 });
