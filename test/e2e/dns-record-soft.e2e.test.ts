@@ -496,6 +496,30 @@ describe('soft DNS changes', () => {
     assert.deepEqual(await answer(www()), [WEST]);
   });
 
+  test('a removal the approval policy guards waits for approval: nothing removed until approved', async () => {
+    const config = structuredClone(h.fx.config);
+    const approvals = config.apps[h.fx.app]!.policies.approvals;
+    approvals['dns-record-delete'] = { ...approvals['dns-record-delete'], required: 1 };
+    const guarded = await h.extraApi(config);
+    const res = await remove(www(), 'needs a second pair of eyes', h.http(guarded));
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const { operationId: id, awaitingApproval } = res.body as {
+      operationId: string;
+      awaitingApproval: boolean;
+    };
+    assert.equal(awaitingApproval, true);
+    const waiting = await h.phase(id, (p) => p === 'AwaitingApproval', 'awaiting approval', 30_000);
+    assert.deepEqual(waiting.approval?.facts?.deleting, [`DNS record ${www()}`]);
+    assert.deepEqual(await answer(www()), [WEST], 'nothing is removed while it waits');
+    assert.equal((await appView()).dns.records.filter((r) => r.name === www()).length, 2);
+    assert.equal((await h.decide(id, h.fx.tokens.approver, 'approve')).status, 200);
+    await h.phase(id, (p) => p === 'Undoable', 'undoable', 30_000);
+    assert.deepEqual(await pdnsRaw(www()), []);
+    const undone = await undo(id);
+    assert.equal(undone.status, 200, JSON.stringify(undone.body));
+    assert.deepEqual(await answer(www()), [WEST]);
+  });
+
   test('metrics count removals and overrides by kind', async () => {
     // Visibility (the open windows) is eventually consistent, and the API caches a reading 10 s.
     const sample = async () => {
@@ -513,8 +537,8 @@ describe('soft DNS changes', () => {
       }));
     };
     const want = [
-      // api removed three times (undone, undone after the failover, purged), www once (undone).
-      { kind: 'dns-record-delete', tombstones: 4, undos: 3, purges: 1, undoable: 0 },
+      // api removed three times (undone, undone after the failover, purged), www twice (undone).
+      { kind: 'dns-record-delete', tombstones: 5, undos: 4, purges: 1, undoable: 0 },
       // www overridden twice: one undone, one still open (its undo refused: app-moved).
       { kind: 'dns-override', tombstones: 2, undos: 1, purges: 0, undoable: 1 },
     ];
