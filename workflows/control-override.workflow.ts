@@ -1,4 +1,5 @@
-import { sleep } from '@temporalio/workflow';
+import { proxyActivities, sleep } from '@temporalio/workflow';
+import type { RegionActivities } from '../infra/activities/failover.activities';
 import type { ControlState } from '../infra/storage/control-state.store';
 import {
   type ControlSnapshot,
@@ -10,6 +11,8 @@ import {
 import { ControlSession, refuse } from './control-hold';
 import type { ControlOverrideSpec, OperationStatus } from './operation';
 import type { SoftDeleteApproval } from './soft-delete';
+import { regionTaskQueue } from './definitions';
+import { toOperationError } from './operation-runtime';
 import { runSoftDelete, softDeleteStatus } from './soft-delete-flow';
 
 /**
@@ -59,6 +62,31 @@ export async function controlOverrideWorkflow(input: ControlOverrideInput): Prom
     return `no writer for the write lease (${input.writeLeaseMs} ms) before ${to}; `;
   }
 
+  /**
+   * The region's fence (or unfence) hook, best effort on its own task queue: its instances stop
+   * (or resume) at once; a region whose workers or hook cannot be reached is stopped by the lease.
+   */
+  async function hook(to: string, action: 'fence' | 'unfence', epoch: number): Promise<string> {
+    const region = proxyActivities<RegionActivities>({
+      taskQueue: regionTaskQueue(input.taskQueuePrefix, to),
+      scheduleToCloseTimeout: '15s',
+      startToCloseTimeout: '10s',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s' },
+    });
+    try {
+      const r = await region.callFenceHook({
+        app,
+        region: to,
+        action,
+        epoch,
+        operationId: status.operationId,
+      });
+      return r.detail;
+    } catch (err) {
+      return `${action} hook of ${to} not reached (${toOperationError(err).message}): the write lease stops its instances`;
+    }
+  }
+
   return runSoftDelete(start, status, {
     noun: 'control',
     events: {
@@ -81,7 +109,7 @@ export async function controlOverrideWorkflow(input: ControlOverrideInput): Prom
     },
 
     async tombstone(step) {
-      return control.holding('override', async (state) => {
+      const done = await control.holding('override', async (state) => {
         const refusal = overrideRefusal(state, app, action, region, input.regions, status.operationId);
         if (refusal) refuse(refusal);
         previous = snapshotOf(state);
@@ -100,15 +128,21 @@ export async function controlOverrideWorkflow(input: ControlOverrideInput): Prom
           `${handed}${action} ${region}: ${describeSnapshot(set)} (epoch ${r.state.epoch}), ` +
           `was ${describeSnapshot(previous)} (epoch ${state.epoch})` +
           (missed.length ? `; not mirrored to ${missed.join(', ')}` : '');
-        return { previous: status.facts.previous, set: status.facts.set };
+        return { previous: status.facts.previous, set: status.facts.set, epoch: r.state.epoch };
       });
+      if (action === 'halt') {
+        const hooked = await hook(region, 'fence', done.epoch);
+        step.detail = `${step.detail ?? ''}; ${hooked}`;
+        return { ...done, hook: hooked };
+      }
+      return done;
     },
 
     async undo(step) {
       const n = ++undoAttempt;
       // Who changed the state last, before this operation's own claim does.
       const seen = await surely.read();
-      await surely.holding(`undo-${n}`, async (state) => {
+      const back = await surely.holding(`undo-${n}`, async (state) => {
         const refusal = overrideUndoRefusal(app, status.operationId, set!, state, seen.operationId ?? null);
         if (refusal) refuse(refusal);
         const handed = await handOver(surely, `undo-${n}`, state, previous!.writer);
@@ -118,7 +152,12 @@ export async function controlOverrideWorkflow(input: ControlOverrideInput): Prom
           operationId: status.operationId,
         });
         step.detail = `${handed}back to ${describeSnapshot(snapshotOf(r.state))} (epoch ${r.state.epoch})`;
+        return r.state;
       });
+      // The halt's hook fence lifted, once the region is no longer halted.
+      if (action === 'halt' && !back.halted.includes(region)) {
+        step.detail = `${step.detail ?? ''}; ${await hook(region, 'unfence', back.epoch)}`;
+      }
     },
 
     async purge(step) {

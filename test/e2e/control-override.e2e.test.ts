@@ -108,6 +108,11 @@ describe('overrides of the control state', () => {
         ['purge', 'Pending'],
       ],
     );
+    assert.match(
+      op.steps.find((s) => s.name === 'override')!.detail!,
+      /fence hook answered 200/,
+      "west's instances are fenced at once by its hook",
+    );
     const halted = await controlled();
     assert.deepEqual(fields(halted), { activeRegion: 'east', writer: 'east', halted: ['west'] });
     assert.equal(halted.epoch, before.epoch + 1, 'a halt is a fence');
@@ -151,7 +156,8 @@ describe('overrides of the control state', () => {
       .send({ reason: 'halted the wrong region' });
     assert.equal(undo.status, 200, JSON.stringify(undo.body));
     assert.equal(undo.body.action, 'halt');
-    await h.phase(started.operationId, (p) => p === 'Undone', 'undone');
+    const undone = await h.phase(started.operationId, (p) => p === 'Undone', 'undone');
+    assert.match(undone.steps.find((s) => s.name === 'undo')!.detail!, /unfence hook answered 200/);
     const back = await controlled();
     assert.deepEqual(fields(back), fields(before));
     assert.ok(back.epoch > halted.epoch, 'the fencing epoch never goes back: the undo raises it again');
