@@ -39,6 +39,7 @@ describe('soft DNS changes', () => {
   const operator = () => h.as(h.fx.tokens.operator);
   const viewer = () => h.as(h.fx.tokens.viewer);
   const www = () => h.fx.record;
+  const legacy = () => `legacy.${h.fx.zone}`;
   const base = () => `/v1/apps/${h.fx.app}/dns-records`;
   /** Left open by one test for a later one: api's removal, www's override. */
   let removedApi = '';
@@ -74,6 +75,12 @@ describe('soft DNS changes', () => {
       { Action: 'UPSERT', set: weightedSet(api, 'west', 0, WEST, 30) },
     ]);
     await pdnsReplace(api, 45, [EAST]);
+    // Not the app's: weighted sets sharing api's set identifiers (moto's DELETE by SetIdentifier
+    // removes that identifier under every name of the zone).
+    await motoChange([
+      { Action: 'UPSERT', set: weightedSet(legacy(), 'east', 50, '192.0.2.1', 300) },
+      { Action: 'UPSERT', set: weightedSet(legacy(), 'west', 50, '192.0.2.2', 300) },
+    ]);
   });
   after(async () => {
     await h?.stop();
@@ -243,6 +250,8 @@ describe('soft DNS changes', () => {
   test('remove → gone from both providers and hidden → undo → the record sets are back byte for byte', async () => {
     const before = { moto: await motoRaw(api), pdns: await pdnsRaw(api) };
     assert.equal(before.moto.length, 2);
+    const legacyBefore = await motoRaw(legacy());
+    assert.equal(legacyBefore.length, 2);
     assert.deepEqual(await answer(api), [EAST]);
 
     const id = await started(await remove(api, 'api is retired'));
@@ -250,8 +259,9 @@ describe('soft DNS changes', () => {
     assert.deepEqual(await pdnsRaw(api), []);
     const gone = await answer(api);
     assert.ok(typeof gone === 'string' || gone.length === 0, `PowerDNS answers nothing, not ${String(gone)}`);
-    // The other record was not touched (moto's delete by SetIdentifier hits every name).
+    // Other names were not touched (moto's delete by SetIdentifier hits every name of the zone).
     assert.deepEqual(await answer(www()), [EAST]);
+    assert.deepEqual(await motoRaw(legacy()), legacyBefore);
 
     const op = await h.operation(id);
     assert.equal(op.kind, 'dns-record-delete');
@@ -299,6 +309,7 @@ describe('soft DNS changes', () => {
     assert.equal((res.body as { recordName: string }).recordName, api);
     assert.deepEqual({ moto: await motoRaw(api), pdns: await pdnsRaw(api) }, before);
     assert.deepEqual(await answer(api), [EAST]);
+    assert.deepEqual(await motoRaw(legacy()), legacyBefore);
     assert.equal((await h.operation(id)).phase, 'Undone');
     assert.equal((await appView()).dns.records.filter((r) => r.name === api).length, 2);
     const events = (await h.audit(`target=operation:${id}`)).map((e) => e.action);
