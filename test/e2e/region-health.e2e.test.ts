@@ -159,7 +159,12 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
     const events = await h.audit(`target=${encodeURIComponent(target)}&action=region.state-changed`);
     const audited = events.find((e) => e.details.to === 'down');
     assert.ok(audited, JSON.stringify(events));
-    assert.equal(audited.details.from, 'healthy');
+    // From healthy, or through degraded when one vantage point's down (west's own, probing every
+    // 0.25 s) reached the API before the second one.
+    assert.ok(
+      ['healthy', 'degraded'].includes(String(audited.details.from)),
+      JSON.stringify(audited.details),
+    );
     assert.match(audited.actor, /^monitor:(east|west|third)$/);
     assert.equal(audited.outcome, 'info');
     const reports = await h.audit(`target=${encodeURIComponent(target)}&action=monitor.report`);
@@ -201,10 +206,12 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
     const backMs = Date.parse(healthy.since!) - backAt;
     assert.ok(backMs >= RECOVER_MS, `healthy again after ${backMs} ms < ${RECOVER_MS}`);
     assert.ok(backMs <= RECOVER_MS + upBound('west') + SLACK_MS, `healthy again after ${backMs} ms`);
+    // (Possibly through degraded on the way down, as above.)
     assert.deepEqual(
-      healthy.history.map((t) => t.to),
+      healthy.history.map((t) => t.to).filter((to) => to !== 'degraded'),
       ['healthy', 'down', 'healthy'],
     );
+    assert.equal(healthy.history[0]!.to, 'healthy');
     // The damped recovery was decided by the API's timer, not by a report.
     const recovered = await waitFor(
       async () =>
