@@ -303,6 +303,10 @@ function printSummary(
     `  bin/switchyard verify ${DEMO.app} --now      # verify every copy (a drill needs a verified restore point)`,
     `  bin/switchyard drill ${DEMO.app} --reason "demo drill"   # restore into west's scratch instance (http://${DEMO.scratch.ip}:${DEMO.scratch.port}), check, measure RTO/RPO, clean up`,
     `  bin/switchyard restore-points ls ${DEMO.app}`,
+    `  bin/switchyard restore-points delete <restore-point-id> --reason "demo"   # soft: hidden at once, purged when its window ends`,
+    `  bin/switchyard pending-deletes ${DEMO.app}     # what can still be undone, and until when`,
+    `  bin/switchyard undo <operation-id> --reason "demo undo"   # back exactly as it was`,
+    `  bin/switchyard apps show ${DEMO.app}           # region states from the monitors' quorum, the control state`,
     ...Object.entries(DEMO.databases).map(
       ([region, db]) =>
         `  orders database ${region.padEnd(5)} ${info.postgres?.url.replace(/\/[^/]*$/, `/${db}`) ?? db}`,
