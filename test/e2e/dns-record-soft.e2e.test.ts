@@ -429,6 +429,9 @@ describe('soft DNS changes', () => {
 
   test('undo of an override after a failover moved the app is refused (app-moved), nothing changes', async () => {
     const before = { moto: await motoRaw(www()), pdns: await pdnsRaw(www()) };
+    // The failover left east halted: no record may be pointed at it.
+    const halted = refusal(await override(www(), 'east'), 409, 'region-halted');
+    assert.deepEqual(halted.details?.halted, ['east']);
     const body = refusal(await undo(overrideOfWww), 409, 'app-moved');
     assert.deepEqual(body.details, { activeRegionAtOverride: 'east', activeRegion: 'west' });
     assert.deepEqual({ moto: await motoRaw(www()), pdns: await pdnsRaw(www()) }, before);
