@@ -1,20 +1,12 @@
 import type { Command } from 'commander';
 import { CONTROL_OVERRIDE_ACTIONS } from '../../workflows/control';
 import type { ApiClient } from './api-client';
-import type { SoftDeleteStarted } from './soft-delete.commands';
+import { describeSoftChange, type SoftDeleteStarted } from './soft-delete.commands';
 
 /** What the control-state commands need from the CLI's entry point (main.ts). */
 export interface ControlCommandsContext {
   client(): { api: ApiClient; opts: { json?: boolean } };
   print(opts: { json?: boolean }, data: unknown, render: () => string): void;
-}
-
-function started(what: string, res: SoftDeleteStarted): string {
-  return res.awaitingApproval
-    ? `${what} (${res.operationId}) waits for approval: nothing changes until then\n` +
-        `see it: switchyard approvals; the undo window starts once approved`
-    : `${what} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
-        `undo it: switchyard undo ${res.operationId} --reason "..."`;
 }
 
 /** `regions remove` and `override` (docs/soft-deletes.md, docs/fencing.md#overrides). */
@@ -34,7 +26,7 @@ export function registerControlCommands(program: Command, ctx: ControlCommandsCo
         'DELETE',
         `/v1/apps/${encodeURIComponent(app)}/regions/${encodeURIComponent(region)}?reason=${encodeURIComponent(o.reason)}`,
       );
-      ctx.print(opts, res, () => started(`removed region ${region} from ${app}`, res));
+      ctx.print(opts, res, () => describeSoftChange(`removed region ${region} from ${app}`, res));
     });
 
   program
@@ -54,6 +46,6 @@ export function registerControlCommands(program: Command, ctx: ControlCommandsCo
           reason: o.reason,
         },
       );
-      ctx.print(opts, res, () => started(`${action} ${region} of ${app}`, res));
+      ctx.print(opts, res, () => describeSoftChange(`${action} ${region} of ${app}`, res));
     });
 }

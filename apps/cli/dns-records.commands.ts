@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ApiClient } from './api-client';
-import type { SoftDeleteStarted } from './soft-delete.commands';
+import { describeSoftChange, type SoftDeleteStarted } from './soft-delete.commands';
 
 /** What the DNS record commands need from the CLI's entry point (main.ts). */
 export interface DnsRecordCommandsContext {
@@ -10,14 +10,6 @@ export interface DnsRecordCommandsContext {
 
 function path(app: string, name: string): string {
   return `/v1/apps/${encodeURIComponent(app)}/dns-records/${encodeURIComponent(name)}`;
-}
-
-function started(what: string, res: SoftDeleteStarted): string {
-  return res.awaitingApproval
-    ? `${what} (${res.operationId}) waits for approval: nothing changes until then\n` +
-        `see it: switchyard approvals; the undo window starts once approved`
-    : `${what} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
-        `undo it: switchyard undo ${res.operationId} --reason "..."`;
 }
 
 /** `dns-records delete` and `dns-records override` (docs/soft-deletes.md, DNS records). */
@@ -36,7 +28,7 @@ export function registerDnsRecordCommands(program: Command, ctx: DnsRecordComman
         'DELETE',
         `${path(app, name)}?reason=${encodeURIComponent(o.reason)}`,
       );
-      ctx.print(opts, res, () => started(`removed DNS record ${name} of ${app}`, res));
+      ctx.print(opts, res, () => describeSoftChange(`removed DNS record ${name} of ${app}`, res));
     });
 
   records
@@ -50,6 +42,8 @@ export function registerDnsRecordCommands(program: Command, ctx: DnsRecordComman
         region: o.region,
         reason: o.reason,
       });
-      ctx.print(opts, res, () => started(`DNS record ${name} of ${app} points at ${o.region}`, res));
+      ctx.print(opts, res, () =>
+        describeSoftChange(`DNS record ${name} of ${app} points at ${o.region}`, res),
+      );
     });
 }

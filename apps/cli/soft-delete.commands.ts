@@ -43,6 +43,18 @@ export function describeStarted(what: string, res: SoftDeleteStarted): string {
         `undo it: switchyard undo ${res.operationId} --reason "..."`;
 }
 
+/**
+ * The same for a soft change named by the caller ("removal of region west", "override of www"):
+ * what was started, and how to take it back.
+ */
+export function describeSoftChange(what: string, res: SoftDeleteStarted): string {
+  return res.awaitingApproval
+    ? `${what} (${res.operationId}) waits for approval: nothing changes until then\n` +
+        `see it: switchyard approvals; the undo window starts once approved`
+    : `${what} (${res.operationId}); undoable until ${res.undoableUntil}\n` +
+        `undo it: switchyard undo ${res.operationId} --reason "..."`;
+}
+
 function until(iso?: string): string {
   if (!iso) return '';
   const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
