@@ -9,15 +9,23 @@ import { stack } from './stack';
  * bucket on the harness's third S3 server (the one other tests use as a fencing witness; this app
  * declares none) under the app's own prefix, its DNS target 127.0.1.3. No instance serves it: tests
  * that remove a region or override the control state need a third region, never a failover to it.
+ * An app with services gets a place for each in the new region: a copy of the second region's
+ * (without its scratch place), so the configuration stays valid; nothing is ever restored there.
  */
 export function addThirdRegion(fx: AppFixture, name = 'south'): void {
   const s3 = stack().witness;
   if (!s3) throw new Error('the test servers have no third S3 server (StackInfo.witness)');
   const doc = parse(readFileSync(fx.configFile, 'utf8')) as {
-    apps: Record<string, { regions: Record<string, unknown>[] }>;
+    apps: Record<
+      string,
+      {
+        regions: Record<string, unknown>[];
+        services?: { regions: Record<string, Record<string, unknown>> }[];
+      }
+    >;
   };
   const regions = doc.apps[fx.app]!.regions;
-  const model = regions[1] as { bucket: Record<string, unknown>; healthUrl: string };
+  const model = regions[1] as { name: string; bucket: Record<string, unknown>; healthUrl: string };
   const port = new URL(model.healthUrl).port;
   regions.push({
     name,
@@ -32,6 +40,10 @@ export function addThirdRegion(fx: AppFixture, name = 'south'): void {
     },
     dns: { target: '127.0.1.3' },
   });
+  for (const service of doc.apps[fx.app]!.services ?? []) {
+    const { scratch: _scratch, ...place } = service.regions[model.name] ?? {};
+    service.regions[name] = place;
+  }
   const yaml = stringify(doc);
   writeFileSync(fx.configFile, yaml);
   fx.config = parseConfig(yaml, fx.configFile, {});
