@@ -111,14 +111,29 @@ export async function startPowerDns(
   };
 }
 
+/**
+ * One call of PowerDNS's API. Two writers at once (test files creating their zones concurrently)
+ * make the SQLite backend fail with "database is locked" (SQLITE_BUSY on a lock upgrade, which
+ * SQLite does not wait for; the API answers a bare 500, the reason is only in PowerDNS's log):
+ * a 5xx is retried, with a growing jittered pause, as the DNS provider retries any 5xx. The
+ * calls here are idempotent (REPLACE; a zone created by an attempt that answered 500 is a 409).
+ */
 async function pdnsApi(pdns: PowerDnsInfo, method: string, path: string, body: unknown): Promise<void> {
   const url = `${pdns.apiUrl}/api/v1/servers/${pdns.serverId}${path}`;
-  const res = await fetch(url, {
-    method,
-    headers: { 'X-API-Key': pdns.apiKey, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`PowerDNS ${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(url, {
+      method,
+      headers: { 'X-API-Key': pdns.apiKey, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (res.ok || (attempt > 1 && method === 'POST' && res.status === 409)) return;
+    const text = await res.text();
+    if (res.status >= 500 && attempt < 10) {
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
+      continue;
+    }
+    throw new Error(`PowerDNS ${method} ${path}: HTTP ${res.status} ${text}`);
+  }
 }
 
 /** Creates a Native zone (if it does not exist yet) and sets one A record in it (REPLACE). */

@@ -29,7 +29,7 @@ import { addThirdRegion } from '../support/third-region';
  * (the controller's tombstone has purgedAt ≥ undoableUntil). Runs a Temporal dev server of its own.
  */
 const NAME = 'soft-delete-restart-controller';
-const WINDOW_SECONDS = 40;
+const WINDOW_SECONDS = 45;
 const EAST = '127.0.1.1';
 
 interface Started {
@@ -123,14 +123,21 @@ describe('controller soft operations across a Temporal server restart and a work
 
   const pdnsRecord = (content: string) => ({ content, disabled: false });
 
+  /** PowerDNS's API on the app's zone; a 5xx (SQLite busy: another file writes) is retried. */
   async function pdnsApi(method: string, body?: unknown): Promise<Response> {
-    const res = await fetch(`${pdns.apiUrl}/api/v1/servers/${pdns.serverId}/zones/${h.fx.zone}.`, {
-      method,
-      headers: { 'X-API-Key': pdns.apiKey, 'Content-Type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    assert.ok(res.ok, `PowerDNS ${method}: HTTP ${res.status}`);
-    return res;
+    return waitFor(
+      async () => {
+        const res = await fetch(`${pdns.apiUrl}/api/v1/servers/${pdns.serverId}/zones/${h.fx.zone}.`, {
+          method,
+          headers: { 'X-API-Key': pdns.apiKey, 'Content-Type': 'application/json' },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        if (res.status >= 500) return false;
+        assert.ok(res.ok, `PowerDNS ${method}: HTTP ${res.status}`);
+        return res;
+      },
+      { what: `PowerDNS ${method} to succeed`, timeoutMs: 10_000, intervalMs: 100 },
+    );
   }
 
   const pdnsPatch = (rrset: Record<string, unknown>) => pdnsApi('PATCH', { rrsets: [rrset] });
