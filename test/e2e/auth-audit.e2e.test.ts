@@ -92,7 +92,7 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
     let operationId: string | undefined;
 
     interface Row {
-      method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+      method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
       path: string;
       url: () => string;
       body?: () => object;
@@ -250,6 +250,20 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         body: () => ({ action: 'halt', region: 'north', reason: 'role matrix' }),
         expect: operatorOnly(422),
       },
+      // DNS record changes: refused for a record the app does not have (no change).
+      {
+        method: 'DELETE',
+        path: '/v1/apps/{app}/dns-records/{name}',
+        url: () => `/v1/apps/${fx.app}/dns-records/nope.example.test?reason=role%20matrix`,
+        expect: operatorOnly(404),
+      },
+      {
+        method: 'PUT',
+        path: '/v1/apps/{app}/dns-records/{name}',
+        url: () => `/v1/apps/${fx.app}/dns-records/nope.example.test`,
+        body: () => ({ region: 'west', reason: 'role matrix' }),
+        expect: operatorOnly(404),
+      },
       {
         method: 'POST',
         path: '/v1/apps/{app}/restores',
@@ -381,7 +395,9 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
 
     for (const row of rows) {
       for (const who of WHO) {
-        let req = h.http()[row.method.toLowerCase() as 'get' | 'post' | 'patch' | 'delete'](row.url());
+        let req = h
+          .http()
+          [row.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'](row.url());
         if (who !== 'none') req = req.set(h.as(h.token(who)));
         const res = row.body ? await req.send(row.body()) : await req;
         const what = `${row.method} ${row.path} as ${who}`;
