@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type ControlState, ControlStateStore } from '../../infra/storage/control-state.store';
 import type { AppView } from '../../apps/api/apps/apps.service';
-import { ApiHarness } from '../support/api-harness';
-import { startAppFixture } from '../support/app-fixture';
+import type { ApiHarness } from '../support/api-harness';
 import { waitFor } from '../support/stack';
-import { addThirdRegion } from '../support/third-region';
+import { controlEssence, startThreeRegionHarness } from '../support/third-region';
 
 /**
  * Operator overrides of an app's control state end to end (docs/fencing.md#overrides): a halt by
@@ -23,14 +22,6 @@ const fields = (s: Pick<ControlState, 'activeRegion' | 'writer' | 'halted'>) => 
   halted: [...s.halted].sort(),
 });
 
-/** Everything but the change counter, its time and its author. */
-const essence = (s: ControlState) => ({
-  ...fields(s),
-  epoch: s.epoch,
-  currentOperation: s.currentOperation ?? null,
-  tombstones: s.tombstones ?? [],
-});
-
 describe('overrides of the control state', () => {
   let h: ApiHarness;
   let store: ControlStateStore;
@@ -39,13 +30,10 @@ describe('overrides of the control state', () => {
   const viewer = () => h.as(h.fx.tokens.viewer);
 
   before(async () => {
-    const fx = await startAppFixture({
+    h = await startThreeRegionHarness({
       softDelete: { windowSeconds: 3600, kinds: { 'control-override': { windowSeconds: WINDOW_SECONDS } } },
     });
-    addThirdRegion(fx);
-    h = new ApiHarness(fx);
-    await h.start({ listen: true });
-    store = new ControlStateStore(fx.config);
+    store = new ControlStateStore(h.fx.config);
   });
   after(() => h?.stop());
 
@@ -195,7 +183,7 @@ describe('overrides of the control state', () => {
     assert.equal(undo.body.details.changedBy, failover);
     assert.match(undo.body.message, /it set active east, writer east, halted south, it is now active west/);
     // The undo held the app for its check (claim, release): only the change counter moved.
-    assert.deepEqual(essence(await controlled()), essence(moved), 'nothing changed');
+    assert.deepEqual(controlEssence(await controlled()), controlEssence(moved), 'nothing changed');
     const op = await h.operation(operationId);
     assert.equal(op.phase, 'Undoable', 'the window goes on');
     assert.equal((op.facts.undoRefusals as { code: string }[])[0]?.code, 'control-state-changed');

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AppView } from '../../apps/api/apps/apps.service';
 import type { ControlState } from '../../infra/storage/control-state.store';
-import { ApiHarness } from '../support/api-harness';
-import { startAppFixture } from '../support/app-fixture';
-import { addThirdRegion } from '../support/third-region';
+import type { ApiHarness } from '../support/api-harness';
+import { controlEssence, startThreeRegionHarness } from '../support/third-region';
 
 /**
  * A removed region is never a failback or drill target (docs/soft-deletes.md#removing-a-region),
@@ -16,16 +15,6 @@ import { addThirdRegion } from '../support/third-region';
  */
 const WINDOW_SECONDS = 600;
 
-/** Everything but the change counter, its time and its author. */
-const essence = (s: ControlState) => ({
-  activeRegion: s.activeRegion,
-  epoch: s.epoch,
-  writer: s.writer,
-  halted: [...s.halted].sort(),
-  currentOperation: s.currentOperation ?? null,
-  tombstones: s.tombstones ?? [],
-});
-
 describe('a removed region is no failback or drill target', () => {
   let h: ApiHarness;
   const app = () => h.fx.app;
@@ -33,14 +22,11 @@ describe('a removed region is no failback or drill target', () => {
   const viewer = () => h.as(h.fx.tokens.viewer);
 
   before(async () => {
-    const fx = await startAppFixture({
+    h = await startThreeRegionHarness({
       services: true,
       scratch: true,
       softDelete: { windowSeconds: WINDOW_SECONDS },
     });
-    addThirdRegion(fx);
-    h = new ApiHarness(fx);
-    await h.start({ listen: true });
   });
   after(() => h?.stop());
 
@@ -88,14 +74,14 @@ describe('a removed region is no failback or drill target', () => {
     );
 
     // Drills go to west, the region that holds the scratch places.
-    const beforeDrill = essence(await controlled());
+    const beforeDrill = controlEssence(await controlled());
     const drill = await h
       .http()
       .post(`/v1/apps/${app()}/drills`)
       .set(operator())
       .send({ reason: 'drill into a removed region' });
     refusedNaming(drill, removal, 'a drill target');
-    assert.deepEqual(essence(await controlled()), beforeDrill, 'the drill refusal changed nothing');
+    assert.deepEqual(controlEssence(await controlled()), beforeDrill, 'the drill refusal changed nothing');
     assert.deepEqual(await operationsOf('drill'), [], 'no drill started');
 
     // West halted by hand (a removed region may still be halted): a failback has it to return to.
@@ -106,7 +92,7 @@ describe('a removed region is no failback or drill target', () => {
         .set(operator())
         .send({ action: 'halt', region: 'west', reason: 'halted after its removal' }),
     );
-    const beforeFailback = essence(await controlled());
+    const beforeFailback = controlEssence(await controlled());
     assert.deepEqual(beforeFailback.halted, ['west']);
     const failback = await h
       .http()
@@ -114,7 +100,11 @@ describe('a removed region is no failback or drill target', () => {
       .set(operator())
       .send({ reason: 'fail back into a removed region' });
     refusedNaming(failback, removal, 'a failback target');
-    assert.deepEqual(essence(await controlled()), beforeFailback, 'the failback refusal changed nothing');
+    assert.deepEqual(
+      controlEssence(await controlled()),
+      beforeFailback,
+      'the failback refusal changed nothing',
+    );
     assert.deepEqual(await operationsOf('failback'), [], 'no failback started');
     assert.equal((await h.operation(removal)).phase, 'Undoable', 'the removal is still open');
   });

@@ -7,10 +7,9 @@ import { type ControlState, ControlStateStore } from '../../infra/storage/contro
 import { putComplianceRetention } from '../../infra/storage/object-lock';
 import type { AppView } from '../../apps/api/apps/apps.service';
 import type { OperationStatus } from '../../workflows/operation';
-import { ApiHarness } from '../support/api-harness';
-import { startAppFixture } from '../support/app-fixture';
+import type { ApiHarness } from '../support/api-harness';
 import { waitFor } from '../support/stack';
-import { addThirdRegion } from '../support/third-region';
+import { controlEssence, startThreeRegionHarness } from '../support/third-region';
 
 /**
  * Soft removal of a region end to end (docs/soft-deletes.md#removing-a-region): a three-region app
@@ -22,17 +21,6 @@ import { addThirdRegion } from '../support/third-region';
 const WINDOW_SECONDS = 300;
 const SHORT_WINDOW_SECONDS = 5;
 
-/** What undo must give back: every field but the change counter, its time and its author. */
-const essence = (s: ControlState) => ({
-  app: s.app,
-  activeRegion: s.activeRegion,
-  epoch: s.epoch,
-  writer: s.writer,
-  halted: [...s.halted].sort(),
-  currentOperation: s.currentOperation ?? null,
-  tombstones: s.tombstones ?? [],
-});
-
 describe('soft removal of a region', () => {
   let h: ApiHarness;
   let store: ControlStateStore;
@@ -41,13 +29,10 @@ describe('soft removal of a region', () => {
   const viewer = () => h.as(h.fx.tokens.viewer);
 
   before(async () => {
-    const fx = await startAppFixture({
+    h = await startThreeRegionHarness({
       softDelete: { windowSeconds: 3600, kinds: { 'region-remove': { windowSeconds: WINDOW_SECONDS } } },
     });
-    addThirdRegion(fx);
-    h = new ApiHarness(fx);
-    await h.start({ listen: true });
-    store = new ControlStateStore(fx.config);
+    store = new ControlStateStore(h.fx.config);
   });
   after(() => h?.stop());
 
@@ -74,12 +59,12 @@ describe('soft removal of a region', () => {
   }
 
   /** Every region's bucket copy of the control state. */
-  async function mirrors(): Promise<Record<string, ReturnType<typeof essence>>> {
-    const out: Record<string, ReturnType<typeof essence>> = {};
+  async function mirrors(): Promise<Record<string, ReturnType<typeof controlEssence>>> {
+    const out: Record<string, ReturnType<typeof controlEssence>> = {};
     for (const r of ['east', 'west', 'south']) {
       const s = await store.readRegion(app(), r);
       assert.ok(s, `${r}'s bucket holds the control state`);
-      out[r] = essence(s);
+      out[r] = controlEssence(s);
     }
     return out;
   }
@@ -139,7 +124,7 @@ describe('soft removal of a region', () => {
   });
 
   it('hides the removed region and never uses it; undo gives back exactly the state of before', async () => {
-    const beforeState = essence(await controlled());
+    const beforeState = controlEssence(await controlled());
     const beforeMirrors = await mirrors();
     const { operationId, undoableUntil } = await start('south');
     const op = await h.phase(operationId, (p) => p === 'Undoable', 'undoable');
@@ -236,7 +221,7 @@ describe('soft removal of a region', () => {
     assert.equal(undo.body.region, 'south');
     const undone = await h.phase(operationId, (p) => p === 'Undone', 'undone');
     assert.equal(undone.steps.find((s) => s.name === 'purge')?.status, 'Skipped');
-    assert.deepEqual(essence(await controlled()), beforeState);
+    assert.deepEqual(controlEssence(await controlled()), beforeState);
     await waitFor(async () => JSON.stringify(await mirrors()) === JSON.stringify(beforeMirrors), {
       what: 'every bucket to hold the state of before',
     });

@@ -1,7 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { parseConfig } from '../../infra/config/config.loader';
-import type { AppFixture } from './app-fixture';
+import type { ControlState } from '../../infra/storage/control-state.store';
+import { ApiHarness } from './api-harness';
+import { type AppFixture, startAppFixture } from './app-fixture';
 import { stack } from './stack';
 
 /**
@@ -47,4 +49,34 @@ export function addThirdRegion(fx: AppFixture, name = 'south'): void {
   const yaml = stringify(doc);
   writeFileSync(fx.configFile, yaml);
   fx.config = parseConfig(yaml, fx.configFile, {});
+}
+
+/**
+ * An app fixture with a third region (`south`, see addThirdRegion), driven by an ApiHarness that
+ * listens (for the CLI): what the region-removal and override tests start from.
+ */
+export async function startThreeRegionHarness(
+  options: Parameters<typeof startAppFixture>[0] = {},
+): Promise<ApiHarness> {
+  const fx = await startAppFixture(options);
+  addThirdRegion(fx);
+  const h = new ApiHarness(fx);
+  await h.start({ listen: true });
+  return h;
+}
+
+/**
+ * What an undo (or a refusal) must leave as it was: every field of a control state but the change
+ * counter, its time and its author; halted regions in a stable order.
+ */
+export function controlEssence(s: ControlState) {
+  return {
+    app: s.app,
+    activeRegion: s.activeRegion,
+    epoch: s.epoch,
+    writer: s.writer,
+    halted: [...s.halted].sort(),
+    currentOperation: s.currentOperation ?? null,
+    tombstones: s.tombstones ?? [],
+  };
 }
