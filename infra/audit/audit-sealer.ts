@@ -40,6 +40,8 @@ export interface SealReport {
   targets: SealTargetReport[];
   /** Every bucket holds every segment. */
   ok: boolean;
+  /** Segments a bucket lacked that were not copied: no holder's copy matches the chain. */
+  refused: { segment: string; from: string[]; message: string }[];
 }
 
 /** What verification reads back: sealed copies of events, from whichever regions answer. */
@@ -197,7 +199,7 @@ export class AuditSealer implements SealedAuditSource {
       };
     });
     const sealedThrough = Math.max(index.sealedThrough, ...targets.map((t) => t.sealedThrough));
-    return { sealedThrough, segments: created, targets, ok: targets.every((t) => t.ok) };
+    return { sealedThrough, segments: created, targets, ok: targets.every((t) => t.ok), refused: [] };
   }
 
   async openSealed(): Promise<SealedView> {

@@ -78,6 +78,17 @@ export interface AuditVerification {
   firstBreak: AuditBreak | null;
   /** Regions whose sealed segments could not be read (verification used the others). */
   unreadableRegions: string[];
+  /** Each region whose sealed copy of a segment differs from the database: its first differing event. */
+  regionMismatches: RegionMismatch[];
+}
+
+export interface RegionMismatch {
+  region: string;
+  /** The segment's name, `<from>-<to>.json`. */
+  segment: string;
+  /** The first event of the segment whose copy differs (or the segment's first, when it is malformed). */
+  sequence: number;
+  message: string;
 }
 
 export interface AuditStore {

@@ -137,6 +137,7 @@ export class SqlAuditStore implements AuditStore {
       sealedThrough: sealed?.sealedThrough ?? 0,
       firstBreak,
       unreadableRegions: sealed?.unreadableRegions ?? [],
+      regionMismatches: [],
     };
   }
 

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import type { AuditEvent } from '../../infra/audit/audit.port';
 import { hashEvent } from '../../infra/audit/audit-chain';
 import { toRow } from '../../infra/audit/audit-rows';
@@ -10,6 +15,7 @@ import { SqlTokenStore, TokenInputError } from '../../infra/auth/sql-token.store
 import { type Database, openDatabase } from '../../infra/database/database';
 import { freePort } from '../../infra/stack/free-port';
 import { localS3Client } from '../../infra/stack/versitygw.component';
+import { objectRetention } from '../../infra/storage/object-lock';
 import {
   appendFromProcesses,
   type FreshDatabaseFactory,
@@ -56,6 +62,21 @@ async function appendMany(store: SqlAuditStore, n: number, from = 0): Promise<Au
 }
 
 /** Rewrites rows from `sequence` on so that the chain is valid again: what a careful attacker does. */
+/** Strings that SQLite or PostgreSQL give back differently from what a naive hash covered. */
+const HOSTILE_STRINGS = [
+  '\ud800',
+  'a\udfffb',
+  'x\u0000y',
+  '\u0000',
+  '\u0001\u001b[31m\u007f\u0085\u2028',
+  'e\u0301',
+  '\u202eevil\u202c',
+  '\ud83d\ude00 ok',
+  '\ufeff',
+  'tab\tnew\r\nline',
+  '\udc00\ud800',
+];
+
 async function rechainFrom(database: Database, sequence: number): Promise<void> {
   const store = new SqlAuditStore(database);
   let previousHash = sequence === 1 ? '0'.repeat(64) : (await eventAt(store, sequence - 1)).hash;
@@ -157,6 +178,52 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
         assert.equal((await store.verify()).ok, true);
       }));
 
+    it('hashes exactly what it gives back for any string: lone surrogates, NUL, controls, non-NFC', () =>
+      withDatabase(fresh, async (database) => {
+        const store = new SqlAuditStore(database);
+        const appended: AuditEvent[] = [];
+        for (const s of HOSTILE_STRINGS) {
+          appended.push(
+            await store.append({
+              actor: `anonymous${s}`,
+              action: `http.post${s}`,
+              target: `path:/v1/apps/${s}/failovers`,
+              reason: s,
+              requestId: `req${s}`,
+              outcome: 'refused',
+              details: { [s]: s, nested: [s, { inner: s }], message: `bad ${s}` },
+              idempotencyKey: `key${s}`,
+            }),
+          );
+        }
+        const v = await store.verify();
+        assert.deepEqual([v.ok, v.checked, v.firstBreak], [true, HOSTILE_STRINGS.length, null]);
+        const listed = await store.list({ limit: 1000 });
+        assert.deepEqual(listed.items, appended, 'list() returns exactly what append() hashed and returned');
+        for (const e of listed.items) assert.equal(hashEvent(e), e.hash);
+        // What was stored holds no NUL and no lone surrogate: both would not survive a round trip.
+        const text = JSON.stringify(listed.items.map((e) => [e.actor, e.target, e.reason, e.details]));
+        assert.ok(!/\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(text), text);
+        // A lookup with the raw string finds the event stored under its canonical form.
+        const byTarget = await store.list({ target: `path:/v1/apps/${HOSTILE_STRINGS[0]}/failovers` });
+        assert.deepEqual(
+          byTarget.items.map((e) => e.sequence),
+          [1],
+        );
+        // The same idempotency key, hostile, still finds its one event.
+        const again = await store.append({
+          actor: 'x',
+          action: 'y',
+          target: 'z',
+          outcome: 'info',
+          idempotencyKey: `key${HOSTILE_STRINGS[1]}`,
+        });
+        assert.deepEqual(again, appended[1]);
+        // Non-NFC text is kept as given (canonical composition would change what the caller wrote).
+        const nfd = appended.find((e) => e.reason === 'e\u0301')!;
+        assert.equal(nfd.reason, 'e\u0301');
+      }));
+
     it('stores one event per idempotency key', () =>
       withDatabase(fresh, async (database) => {
         const store = new SqlAuditStore(database);
@@ -196,6 +263,7 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           sealedThrough: 0,
           firstBreak: null,
           unreadableRegions: [],
+          regionMismatches: [],
         });
         await appendMany(store, 30);
         const v = await store.verify();
@@ -307,6 +375,66 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           const rewritten = await store.verify();
           assert.deepEqual(pick(rewritten), [14, 'sealed-mismatch']);
           assert.match(rewritten.firstBreak!.message, /reason/);
+        } finally {
+          sealer.close();
+        }
+      });
+    });
+
+    it('locks sealed segments, names the region whose copy was changed, and never spreads a bad copy', async () => {
+      const prefix = `${uniqueName('audit')}/`;
+      await withDatabase(fresh, async (database) => {
+        const sealer = new AuditSealer(database.db, regionsConfig(prefix), { segmentSize: 10 });
+        const store = new SqlAuditStore(database, { sealer });
+        try {
+          await appendMany(store, 20);
+          assert.equal((await sealer.seal()).ok, true);
+          const first = `${prefix}audit/segments/000000000001-000000000010.json`;
+          const second = `${prefix}audit/segments/000000000011-000000000020.json`;
+          // The stack's buckets have Object Lock: every sealed copy carries a compliance retention.
+          for (const region of ['east', 'west']) {
+            const r = await retentionOf(region, first);
+            assert.equal(r?.mode, 'COMPLIANCE', `${region}: ${JSON.stringify(r)}`);
+            assert.ok(Date.parse(r!.retainUntil!) > Date.now() + 86_400_000, r!.retainUntil);
+          }
+          assert.equal((await store.verify()).ok, true);
+
+          // Someone with write access to east's bucket puts a new version of a segment.
+          const forged = JSON.parse(await objectText('east', first)) as { events: AuditEvent[] };
+          forged.events[3]!.reason = 'nothing to see';
+          await putObjectText('east', first, JSON.stringify(forged));
+          const v = await store.verify();
+          assert.equal(v.ok, false);
+          assert.equal(v.firstBreak, null, 'the database agrees with west: it was not changed');
+          assert.deepEqual(
+            v.regionMismatches.map((m) => [m.region, m.sequence]),
+            [['east', 4]],
+          );
+          assert.match(v.regionMismatches[0]!.message, /reason/);
+
+          // West loses its copy of the second segment, east's is forged too: the sealer must not copy it.
+          const forged2 = JSON.parse(await objectText('east', second)) as { events: AuditEvent[] };
+          forged2.events[0]!.actor = 'mallory';
+          await putObjectText('east', second, JSON.stringify(forged2));
+          await deleteObject('west', second);
+          const report = await sealer.seal();
+          assert.equal(report.ok, false);
+          const west = report.targets.find((t) => t.regions.includes('west'))!;
+          assert.equal(west.copied, 0);
+          assert.match(west.error ?? '', /000000000011-000000000020\.json/);
+          assert.deepEqual(
+            report.refused.map((r) => [r.segment, r.from]),
+            [['000000000011-000000000020.json', ['east']]],
+          );
+          assert.equal((await segmentKeys(prefix)).west!.includes(second), false, 'no bad copy in west');
+          const after = await store.verify();
+          assert.deepEqual(
+            after.regionMismatches.map((m) => [m.region, m.sequence]),
+            [
+              ['east', 4],
+              ['east', 11],
+            ],
+          );
         } finally {
           sealer.close();
         }
@@ -485,6 +613,39 @@ async function objectText(regionName: string, key: string): Promise<string> {
   try {
     const res = await s3.send(new GetObjectCommand({ Bucket: region.bucket, Key: key }));
     return await res.Body!.transformToString('utf8');
+  } finally {
+    s3.destroy();
+  }
+}
+
+async function putObjectText(regionName: string, key: string, body: string): Promise<void> {
+  const region = stack().s3.find((r) => r.region === regionName)!;
+  const s3 = localS3Client(region);
+  try {
+    await s3.send(new PutObjectCommand({ Bucket: region.bucket, Key: key, Body: body }));
+  } finally {
+    s3.destroy();
+  }
+}
+
+async function deleteObject(regionName: string, key: string): Promise<void> {
+  const region = stack().s3.find((r) => r.region === regionName)!;
+  const s3 = localS3Client(region);
+  try {
+    await s3.send(new DeleteObjectCommand({ Bucket: region.bucket, Key: key }));
+  } finally {
+    s3.destroy();
+  }
+}
+
+async function retentionOf(
+  regionName: string,
+  key: string,
+): Promise<{ mode?: string; retainUntil?: string } | null> {
+  const region = stack().s3.find((r) => r.region === regionName)!;
+  const s3 = localS3Client(region);
+  try {
+    return await objectRetention(s3, region.bucket, key, undefined);
   } finally {
     s3.destroy();
   }
