@@ -31,6 +31,7 @@ import { DnsRecordsService } from './apps/dns-records.service';
 import { AuditController } from './audit/audit.controller';
 import { AuditInterceptor } from './common/audit.interceptor';
 import { AuditTrail } from './common/audit-trail';
+import { AnonymousRefusals } from './common/anonymous-refusals';
 import { AuthGuard } from './common/auth.guard';
 import { requestId } from './common/request-id';
 import { ErrorFilter } from './common/error.filter';
@@ -118,6 +119,7 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
           useValue: options.config.auth.oidc ? new JwtVerifier(options.config.auth.oidc) : null,
         },
         AuditTrail,
+        AnonymousRefusals,
         { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
         { provide: ControlStateStore, useFactory: () => new ControlStateStore(options.config) },
         {

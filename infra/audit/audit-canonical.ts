@@ -10,6 +10,31 @@ export function canonicalJson(value: unknown): string {
   return encode(toJsonValue(value));
 }
 
+/** A lone surrogate (either half) or NUL: text that SQLite or PostgreSQL would not give back as given. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this must find
+const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+
+/**
+ * The form every string of an audit event is hashed and stored in. SQLite stores UTF-8, so a lone
+ * surrogate comes back as U+FFFD; PostgreSQL text cannot hold NUL at all. Both are replaced by
+ * U+FFFD before hashing, so what is hashed is exactly what either store gives back. Everything
+ * else (control characters, bidirectional marks, non-NFC text) is kept as the caller wrote it:
+ * both stores keep it byte for byte, and an audit log should not rewrite what it records.
+ */
+export function canonicalText(text: string): string {
+  return text.replace(UNSTORABLE, '\uFFFD');
+}
+
+/** A JSON value with canonicalText applied to every string in it, object keys included. */
+export function canonicalStrings(value: unknown): unknown {
+  if (typeof value === 'string') return canonicalText(value);
+  if (Array.isArray(value)) return value.map(canonicalStrings);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [canonicalText(k), canonicalStrings(v)]));
+  }
+  return value;
+}
+
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
@@ -45,9 +70,12 @@ export function isSecretKey(key: string): boolean {
   return /secret|password|passwd|apikey|privatekey|credential|authorization/.test(k) || k.endsWith('token');
 }
 
-/** A copy of `details` (as JSON) with every secret-named key's value replaced by `[redacted]`. */
+/**
+ * A copy of `details` (as JSON, every string in canonical text form) with every secret-named key's
+ * value replaced by `[redacted]`.
+ */
 export function redactDetails(details: Record<string, unknown> | undefined): Record<string, unknown> {
-  const json = toJsonValue(details ?? {});
+  const json = canonicalStrings(toJsonValue(details ?? {}));
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new TypeError('audit details must be a JSON object');
   }

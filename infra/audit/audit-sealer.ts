@@ -3,14 +3,16 @@ import type { SwitchyardConfig } from '../config/config.schema';
 import type { Schema } from '../database/schema';
 import { describeS3Error } from '../storage/s3.client';
 import type { AuditEvent } from './audit.port';
-import { ChainWalker, GENESIS_HASH } from './audit-chain';
+import { canonicalJson } from './audit-canonical';
+import { ChainWalker, GENESIS_HASH, hashEvent } from './audit-chain';
 import { readEventsAfter } from './audit-rows';
 import {
   type AuditSegment,
   type IndexedSegment,
   indexSegments,
   parseSegmentName,
-  readSegment,
+  readCopy,
+  type SegmentCopy,
   type SegmentIndex,
   type SegmentTarget,
   segmentName,
@@ -44,14 +46,28 @@ export interface SealReport {
   refused: { segment: string; from: string[]; message: string }[];
 }
 
-/** What verification reads back: sealed copies of events, from whichever regions answer. */
+/** One region's (one bucket's) sealed copy of an event, or why it could not be used. */
+export interface SealedCopy {
+  regions: string[];
+  /** The segment it comes from, `<from>-<to>.json`, and that segment's first sequence. */
+  segment: string;
+  fromSequence: number;
+  event?: AuditEvent;
+  problem?: 'unreadable' | 'malformed';
+  message?: string;
+}
+
+/** What verification reads back: every readable region's sealed copies of events. */
 export interface SealedView {
   sealedThrough: number;
-  /** Regions whose buckets could be read. */
+  /** Regions whose buckets could be listed. */
   readableRegions: string[];
   unreadableRegions: string[];
-  /** The sealed copy of an event, undefined when no readable segment covers it. Ascending calls are cheapest. */
-  eventAt(sequence: number): Promise<AuditEvent | undefined>;
+  /**
+   * Each readable bucket's copy of an event, one entry per bucket whose segments cover it (none
+   * when no segment does). Ascending calls are cheapest.
+   */
+  copiesAt(sequence: number): Promise<SealedCopy[]>;
 }
 
 export interface SealedAuditSource {
@@ -72,6 +88,11 @@ export class AuditSealError extends Error {
 export interface AuditSealerOptions {
   /** Events per segment; default 1000. */
   segmentSize?: number;
+  /**
+   * Days each sealed copy is kept under an Object Lock compliance retention, where the bucket has
+   * Object Lock; default 400 (a year and the time to notice). 0: no retention.
+   */
+  retainDays?: number;
   clock?: () => Date;
   requestTimeoutMs?: number;
 }
@@ -87,6 +108,7 @@ export class AuditSealer implements SealedAuditSource {
   private readonly targets: SegmentTarget[];
   private readonly segmentSize: number;
   private readonly clock: () => Date;
+  private readonly retainDays: number;
   private sealing: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -97,6 +119,7 @@ export class AuditSealer implements SealedAuditSource {
     this.targets = segmentTargets(config, options.requestTimeoutMs);
     this.segmentSize = options.segmentSize ?? 1000;
     this.clock = options.clock ?? (() => new Date());
+    this.retainDays = options.retainDays ?? 400;
   }
 
   /**
@@ -129,15 +152,24 @@ export class AuditSealer implements SealedAuditSource {
       throw new Error(`no region's bucket could be listed: ${this.describeErrors(state)}`);
     }
 
+    const refused: SealReport['refused'] = [];
+    const retainUntil = this.retainUntil();
     for (const segment of index.segments) {
       const missing = live().filter((t) => !state.get(t)!.names.has(segment.name));
       if (missing.length === 0) continue;
-      const { body } = await readSegment(segment);
+      // Only a copy that matches the chain in the database is spread; a changed one never is.
+      const good = await this.goodCopy(segment);
+      if ('problems' in good) {
+        const message = `segment ${segment.name} not copied: no region's copy matches the chain (${good.problems.join('; ')})`;
+        refused.push({ segment: segment.name, from: segment.holders.flatMap((h) => h.regions), message });
+        for (const t of missing) state.get(t)!.error ??= message;
+        continue;
+      }
       await Promise.all(
         missing.map(async (t) => {
           const s = state.get(t)!;
           try {
-            await t.write(segment.name, body);
+            await t.write(segment.name, good.body, retainUntil);
             s.names.add(segment.name);
             s.copied++;
           } catch (err) {
@@ -169,7 +201,7 @@ export class AuditSealer implements SealedAuditSource {
         live().map(async (t) => {
           const s = state.get(t)!;
           try {
-            await t.write(name, body);
+            await t.write(name, body, retainUntil);
             s.names.add(name);
             s.written++;
           } catch (err) {
@@ -199,21 +231,40 @@ export class AuditSealer implements SealedAuditSource {
       };
     });
     const sealedThrough = Math.max(index.sealedThrough, ...targets.map((t) => t.sealedThrough));
-    return { sealedThrough, segments: created, targets, ok: targets.every((t) => t.ok), refused: [] };
+    return {
+      sealedThrough,
+      segments: created,
+      targets,
+      ok: targets.every((t) => t.ok) && refused.length === 0,
+      refused,
+    };
   }
 
   async openSealed(): Promise<SealedView> {
     const index = await indexSegments(this.targets);
     const readable: string[] = [];
     const unreadable: string[] = [];
+    const readers: {
+      target: SegmentTarget;
+      copyAt: (sequence: number) => Promise<SealedCopy | undefined>;
+    }[] = [];
     for (const [target, listing] of index.listings) {
-      ('names' in listing ? readable : unreadable).push(...target.regions);
+      if (!('names' in listing)) {
+        unreadable.push(...target.regions);
+        continue;
+      }
+      readable.push(...target.regions);
+      const held = index.segments.filter((s) => s.holders.includes(target));
+      readers.push({ target, copyAt: sealedCopyReader(target, held) });
     }
     return {
       sealedThrough: index.sealedThrough,
       readableRegions: unique(readable),
       unreadableRegions: unique(unreadable),
-      eventAt: sealedEventReader(index.segments),
+      copiesAt: async (sequence) => {
+        const copies = await Promise.all(readers.map((r) => r.copyAt(sequence)));
+        return copies.filter((c): c is SealedCopy => c !== undefined);
+      },
     };
   }
 
@@ -234,10 +285,46 @@ export class AuditSealer implements SealedAuditSource {
     };
   }
 
+  /** The hash sealing continues from: the last sealed event's, from a copy that matches the database. */
   private async lastSealedHash(index: SegmentIndex): Promise<string> {
     if (index.sealedThrough === 0) return GENESIS_HASH;
     const last = index.segments.filter((s) => s.toSequence === index.sealedThrough).at(-1)!;
-    return (await readSegment(last)).parsed.lastHash;
+    const good = await this.goodCopy(last);
+    if ('problems' in good) {
+      throw new AuditSealError(
+        `not sealing past event ${index.sealedThrough}: no copy of ${last.name} matches the database (${good.problems.join('; ')})`,
+        last.fromSequence,
+      );
+    }
+    return good.parsed.lastHash;
+  }
+
+  /**
+   * The first holder's copy of a segment whose events are exactly the database's, each matching its
+   * own hash and linked to the one before; or, per holder, why its copy is not good.
+   */
+  private async goodCopy(
+    segment: IndexedSegment,
+  ): Promise<{ body: string; parsed: AuditSegment } | { problems: string[] }> {
+    const problems: string[] = [];
+    const count = segment.toSequence - segment.fromSequence + 1;
+    const rows = await readEventsAfter(this.db, segment.fromSequence - 1, count, segment.toSequence);
+    for (const holder of segment.holders) {
+      const copy = await readCopy(holder, segment.name);
+      if ('problem' in copy) {
+        problems.push(`${holder.label}: ${copy.problem}: ${copy.message}`);
+        continue;
+      }
+      const mismatch = segmentMismatch(copy.parsed, rows);
+      if (mismatch) problems.push(`${holder.label}: ${mismatch}`);
+      else return copy;
+    }
+    return { problems };
+  }
+
+  private retainUntil(): Date | undefined {
+    if (this.retainDays <= 0) return undefined;
+    return new Date(this.clock().getTime() + this.retainDays * 86_400_000);
   }
 
   private async lastSequence(): Promise<number> {
@@ -253,17 +340,27 @@ export class AuditSealer implements SealedAuditSource {
   }
 }
 
-/** Reads each segment at most once while sequences ascend; keeps only the current one in memory. */
-function sealedEventReader(
+/**
+ * One target's sealed copy of each event, reading each of its segments at most once while
+ * sequences ascend and keeping only the current one in memory.
+ */
+function sealedCopyReader(
+  target: SegmentTarget,
   segments: IndexedSegment[],
-): (sequence: number) => Promise<AuditEvent | undefined> {
-  let current: AuditSegment | undefined;
+): (sequence: number) => Promise<SealedCopy | undefined> {
+  let current: { segment: IndexedSegment; copy: SegmentCopy } | undefined;
   let next = 0;
+  const at = (sequence: number): SealedCopy => {
+    const { segment, copy } = current!;
+    const base = { regions: target.regions, segment: segment.name, fromSequence: segment.fromSequence };
+    if ('problem' in copy) return { ...base, problem: copy.problem, message: copy.message };
+    return { ...base, event: copy.parsed.events[sequence - segment.fromSequence] };
+  };
   return async (sequence) => {
-    if (current && current.fromSequence <= sequence && sequence <= current.toSequence) {
-      return current.events[sequence - current.fromSequence];
+    if (current && current.segment.fromSequence <= sequence && sequence <= current.segment.toSequence) {
+      return at(sequence);
     }
-    if (current && sequence < current.fromSequence) next = 0; // a step back: search from the start
+    if (current && sequence < current.segment.fromSequence) next = 0; // a step back: search from the start
     while (next < segments.length && segments[next]!.toSequence < sequence) next++;
     // The longest segment covering it: overlapping ones (two sealers at once) hold the same events.
     let covering: IndexedSegment | undefined;
@@ -272,9 +369,34 @@ function sealedEventReader(
       if (s.toSequence >= sequence && (!covering || s.toSequence > covering.toSequence)) covering = s;
     }
     if (!covering) return undefined;
-    current = (await readSegment(covering)).parsed;
-    return current.events[sequence - current.fromSequence];
+    current = { segment: covering, copy: await readCopy(target, covering.name) };
+    return at(sequence);
   };
+}
+
+/** Why a sealed copy is not the database's run of events; null when it is. */
+export function segmentMismatch(segment: AuditSegment, rows: AuditEvent[]): string | null {
+  for (let i = 0; i < segment.events.length; i++) {
+    const copy = segment.events[i]!;
+    const row = rows[i];
+    if (!row || row.sequence !== copy.sequence) {
+      return `event ${copy.sequence} is not in the database`;
+    }
+    if (canonicalJson(copy) !== canonicalJson(row)) {
+      return `event ${copy.sequence} differs from the database (${differingFields(row, copy).join(', ')})`;
+    }
+    if (hashEvent(copy) !== copy.hash) return `event ${copy.sequence} does not match its own hash`;
+    if (i > 0 && copy.previousHash !== segment.events[i - 1]!.hash) {
+      return `event ${copy.sequence} does not link to the event before it`;
+    }
+  }
+  return null;
+}
+
+/** The fields of an event whose values differ between two copies of it. */
+export function differingFields(a: AuditEvent, b: AuditEvent): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof AuditEvent>;
+  return [...keys].filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]));
 }
 
 function unique(names: string[]): string[] {

@@ -1,5 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { BucketConfig, SwitchyardConfig } from '../config/config.schema';
+import { objectLockEnabled, putComplianceRetention } from '../storage/object-lock';
 import { createS3Client, describeS3Error } from '../storage/s3.client';
 import type { AuditEvent } from './audit.port';
 
@@ -36,6 +37,7 @@ export class SegmentTarget {
   /** `<bucket prefix>audit/segments/` */
   readonly prefix: string;
   private client: S3Client | undefined;
+  private locking: Promise<boolean> | undefined;
 
   constructor(
     readonly id: string,
@@ -78,8 +80,14 @@ export class SegmentTarget {
     return out.Body!.transformToString('utf8');
   }
 
-  async write(name: string, body: string): Promise<void> {
-    await this.s3().send(
+  /**
+   * Writes a segment and, where the bucket has Object Lock, puts a compliance retention until
+   * `retainUntil` on the version just written: nobody (Switchyard's credentials included) can delete
+   * or overwrite that version before then. A new version of the key can still be put; verification
+   * reads the newest and names the region when it differs from the database.
+   */
+  async write(name: string, body: string, retainUntil?: Date): Promise<{ locked: boolean }> {
+    const out = await this.s3().send(
       new PutObjectCommand({
         Bucket: this.bucket,
         Key: this.prefix + name,
@@ -87,11 +95,30 @@ export class SegmentTarget {
         ContentType: 'application/json',
       }),
     );
+    if (!retainUntil || !(await this.objectLock())) return { locked: false };
+    await putComplianceRetention(
+      this.s3(),
+      this.bucket,
+      this.prefix + name,
+      out.VersionId,
+      retainUntil.toISOString(),
+    );
+    return { locked: true };
+  }
+
+  /** Whether the bucket has Object Lock; asked once per target (a failed answer is asked again). */
+  private objectLock(): Promise<boolean> {
+    this.locking ??= objectLockEnabled(this.s3(), this.bucket).catch((err: unknown) => {
+      this.locking = undefined;
+      throw err;
+    });
+    return this.locking;
   }
 
   close(): void {
     this.client?.destroy();
     this.client = undefined;
+    this.locking = undefined;
   }
 }
 
@@ -182,18 +209,20 @@ export async function indexSegments(targets: SegmentTarget[]): Promise<SegmentIn
   return { segments, sealedThrough, listings };
 }
 
-/** The segment's text from the first holder that returns a well-formed copy. */
-export async function readSegment(
-  segment: IndexedSegment,
-): Promise<{ body: string; parsed: AuditSegment; from: SegmentTarget }> {
-  const errors: string[] = [];
-  for (const holder of segment.holders) {
-    try {
-      const body = await holder.read(segment.name);
-      return { body, parsed: parseSegment(segment.name, body), from: holder };
-    } catch (err) {
-      errors.push(`${holder.label}: ${err instanceof SyntaxError ? err.message : describeS3Error(err)}`);
-    }
+/** One target's copy of a segment: parsed, or why it could not be used. */
+export type SegmentCopy =
+  { body: string; parsed: AuditSegment } | { problem: 'unreadable' | 'malformed'; message: string };
+
+export async function readCopy(target: SegmentTarget, name: string): Promise<SegmentCopy> {
+  let body: string;
+  try {
+    body = await target.read(name);
+  } catch (err) {
+    return { problem: 'unreadable', message: describeS3Error(err) };
   }
-  throw new Error(`sealed segment ${segment.name} could not be read from any region (${errors.join('; ')})`);
+  try {
+    return { body, parsed: parseSegment(name, body) };
+  } catch (err) {
+    return { problem: 'malformed', message: (err as Error).message };
+  }
 }

@@ -9,11 +9,12 @@ import type {
   AuditQuery,
   AuditStore,
   AuditVerification,
+  RegionMismatch,
 } from './audit.port';
-import { canonicalJson, redactDetails } from './audit-canonical';
+import { canonicalJson, canonicalText, redactDetails } from './audit-canonical';
 import { ChainWalker, GENESIS_HASH, hashEvent } from './audit-chain';
 import { streamEvents, toEvent, toRow } from './audit-rows';
-import type { SealedAuditSource, SealedView } from './audit-sealer';
+import { differingFields, type SealedAuditSource, type SealedCopy } from './audit-sealer';
 
 /** A bad query or event: the caller's mistake (HTTP 400), never the store's. */
 export class AuditInputError extends Error {
@@ -91,9 +92,10 @@ export class SqlAuditStore implements AuditStore {
       .selectFrom('audit_events')
       .selectAll()
       .where('sequence', '>', query.cursor ? decodeCursor(query.cursor) : 0);
-    if (query.actor !== undefined) q = q.where('actor', '=', query.actor);
-    if (query.action !== undefined) q = q.where('action', '=', query.action);
-    if (query.target !== undefined) q = q.where('target', '=', query.target);
+    // Stored strings are in canonical text form: a filter is put in that form too.
+    if (query.actor !== undefined) q = q.where('actor', '=', canonicalText(query.actor));
+    if (query.action !== undefined) q = q.where('action', '=', canonicalText(query.action));
+    if (query.target !== undefined) q = q.where('target', '=', canonicalText(query.target));
     if (query.since !== undefined) q = q.where('time', '>=', isoTime(query.since, 'since'));
     if (query.until !== undefined) q = q.where('time', '<=', isoTime(query.until, 'until'));
     const rows = await q
@@ -107,19 +109,25 @@ export class SqlAuditStore implements AuditStore {
 
   /**
    * Recomputes the chain in sequence order, a page at a time, and stops at the first break. With
-   * a sealer, each sealed row must equal its sealed copy and the database must reach the highest
-   * sealed sequence. When a sealer is set but no region's bucket can be read, `ok` is false with
-   * no `firstBreak`: the newest rows cannot be vouched for; `unreadableRegions` says why.
+   * a sealer, every readable region's copy of each sealed event is compared with the database: a
+   * region whose copy differs while another region's agrees is named in `regionMismatches` (its
+   * bucket was written to, the database was not); when no region's copy agrees, the database row is
+   * the break (`sealed-mismatch`). The database must also reach the highest sealed sequence. When a
+   * sealer is set but no region's bucket can be read, `ok` is false with no `firstBreak`: the newest
+   * rows cannot be vouched for; `unreadableRegions` says why.
    */
   async verify(): Promise<AuditVerification> {
     const sealed = this.options.sealer ? await this.options.sealer.openSealed() : undefined;
     const useSealed = sealed && sealed.readableRegions.length > 0 ? sealed : undefined;
     const walker = new ChainWalker();
+    const regions = new RegionFindings(sealed?.unreadableRegions ?? []);
     let checked = 0;
     let firstBreak: AuditBreak | null = null;
     for await (const event of streamEvents(this.database.db, this.options.verifyPageSize)) {
       checked++;
-      firstBreak = walker.next(event) ?? (useSealed ? await compareSealed(event, useSealed) : null);
+      firstBreak =
+        walker.next(event) ??
+        (useSealed ? regions.compare(event, await useSealed.copiesAt(event.sequence)) : null);
       if (firstBreak) break;
     }
     if (!firstBreak && useSealed && walker.lastSequence < useSealed.sealedThrough) {
@@ -131,13 +139,16 @@ export class SqlAuditStore implements AuditStore {
       };
     }
     return {
-      ok: firstBreak === null && (sealed === undefined || useSealed !== undefined),
+      ok:
+        firstBreak === null &&
+        regions.mismatches.length === 0 &&
+        (sealed === undefined || useSealed !== undefined),
       checked,
       lastSequence: firstBreak ? await this.lastSequence() : walker.lastSequence,
       sealedThrough: sealed?.sealedThrough ?? 0,
       firstBreak,
-      unreadableRegions: sealed?.unreadableRegions ?? [],
-      regionMismatches: [],
+      unreadableRegions: regions.unreadable(),
+      regionMismatches: regions.mismatches,
     };
   }
 
@@ -170,29 +181,81 @@ export class SqlAuditStore implements AuditStore {
     }
     return {
       time: input.time !== undefined ? isoTime(input.time, 'time') : this.clock().toISOString(),
-      actor: input.actor,
-      action: input.action,
-      target: input.target,
-      reason: input.reason ?? null,
-      requestId: input.requestId ?? null,
+      actor: canonicalText(input.actor),
+      action: canonicalText(input.action),
+      target: canonicalText(input.target),
+      reason: optionalText(input.reason, 'reason'),
+      requestId: optionalText(input.requestId, 'requestId'),
       outcome: input.outcome,
       details,
-      idempotencyKey: input.idempotencyKey ?? null,
+      idempotencyKey: optionalText(input.idempotencyKey, 'idempotencyKey'),
     };
   }
 }
 
-async function compareSealed(event: AuditEvent, sealed: SealedView): Promise<AuditBreak | null> {
-  const copy = await sealed.eventAt(event.sequence);
-  if (!copy || canonicalJson(copy) === canonicalJson(event)) return null;
-  const differs = (Object.keys(event) as (keyof AuditEvent)[]).filter(
-    (k) => canonicalJson(event[k]) !== canonicalJson(copy[k]),
-  );
-  return {
-    sequence: event.sequence,
-    reason: 'sealed-mismatch',
-    message: `event ${event.sequence} differs from its sealed copy (${differs.join(', ')})`,
-  };
+/** What verification learns about each region's sealed copies, one finding per region and segment. */
+class RegionFindings {
+  readonly mismatches: RegionMismatch[] = [];
+  private readonly unreadableSet: Set<string>;
+  private readonly seen = new Set<string>();
+
+  constructor(unreadable: string[]) {
+    this.unreadableSet = new Set(unreadable);
+  }
+
+  unreadable(): string[] {
+    return [...this.unreadableSet];
+  }
+
+  /**
+   * Compares the copies of one event. A copy that differs from the database while matching its own
+   * hash is evidence against the database: when no copy agrees and one such copy exists, the row is
+   * the break (`sealed-mismatch`). Otherwise each differing region is named.
+   */
+  compare(event: AuditEvent, copies: SealedCopy[]): AuditBreak | null {
+    const differing: { copy: SealedCopy; message: string; selfConsistent: boolean }[] = [];
+    let agreeing = 0;
+    for (const copy of copies) {
+      if (copy.problem === 'unreadable') {
+        for (const r of copy.regions) this.unreadableSet.add(r);
+      } else if (copy.problem === 'malformed' || !copy.event) {
+        const message = `its copy of ${copy.segment} is malformed: ${copy.message ?? ''}`;
+        differing.push({ copy, message, selfConsistent: false });
+      } else if (canonicalJson(copy.event) === canonicalJson(event)) {
+        agreeing++;
+      } else {
+        const fields = differingFields(event, copy.event).join(', ');
+        const selfConsistent = hashEvent(copy.event) === copy.event.hash;
+        const message = `event ${event.sequence} differs from the database (${fields})${selfConsistent ? '' : ' and from its own hash'}`;
+        differing.push({ copy, message, selfConsistent });
+      }
+    }
+    if (differing.length === 0) return null;
+    const evidence = differing.filter((d) => d.selfConsistent);
+    if (agreeing === 0 && evidence.length > 0) {
+      const names = evidence.flatMap((d) => d.copy.regions).join(', ');
+      return {
+        sequence: event.sequence,
+        reason: 'sealed-mismatch',
+        message: `event ${event.sequence} differs from its sealed copy in every region that holds it (${names}): ${evidence[0]!.message}`,
+      };
+    }
+    for (const { copy, message } of differing) {
+      for (const region of copy.regions) {
+        const key = `${region}|${copy.segment}`;
+        if (this.seen.has(key)) continue;
+        this.seen.add(key);
+        this.mismatches.push({ region, segment: copy.segment, sequence: event.sequence, message });
+      }
+    }
+    return null;
+  }
+}
+
+function optionalText(value: string | undefined, field: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new AuditInputError(`audit event: ${field} must be a string`);
+  return canonicalText(value);
 }
 
 /** Times are stored as `toISOString()` text, so they compare as strings in both dialects. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { AuditEvent, AuditVerification } from '../../infra/audit/audit.port';
+import { hashEvent } from '../../infra/audit/audit-chain';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
 import { startAppFixture } from '../support/app-fixture';
 import { ApiHarness } from '../support/api-harness';
@@ -23,7 +24,10 @@ class Harness extends ApiHarness {
   }
 
   async eventsOf(requestId: string, api = this.api): Promise<AuditEvent[]> {
-    const res = await this.http(api).get('/v1/audit?limit=1000').set(this.as(this.fx.tokens.viewer)).expect(200);
+    const res = await this.http(api)
+      .get('/v1/audit?limit=1000')
+      .set(this.as(this.fx.tokens.viewer))
+      .expect(200);
     const all = (res.body as { items: AuditEvent[] }).items;
     return all.filter((e) => e.requestId === requestId);
   }
@@ -108,9 +112,11 @@ describe('hostile clients against the audit log', () => {
       .set('X-Request-Id', 'hostile-operator-1')
       .send(`{"to":"nowhere","mode":"planned","reason":${RAW_LONE_SURROGATE}}`);
     assert.ok(res.status >= 400 && res.status < 500, `${res.status} ${JSON.stringify(res.body)}`);
+    const events = await h.eventsOf('hostile-operator-1');
+    // Each of its own events matches its hash, whatever an earlier test left in the log.
+    for (const e of events) assert.equal(hashEvent(e), e.hash, `event ${e.sequence} vs its hash`);
     const v = await h.verify();
     assert.equal(v.ok, true, JSON.stringify(v));
-    const events = await h.eventsOf('hostile-operator-1');
     assert.deepEqual(
       events.map((e) => [e.action, e.outcome, e.reason]),
       [

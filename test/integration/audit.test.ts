@@ -182,6 +182,7 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
       withDatabase(fresh, async (database) => {
         const store = new SqlAuditStore(database);
         const appended: AuditEvent[] = [];
+        // The canonical form is lossy (NUL and a lone surrogate both become U+FFFD): keys stay apart by index.
         for (const s of HOSTILE_STRINGS) {
           appended.push(
             await store.append({
@@ -192,7 +193,7 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
               requestId: `req${s}`,
               outcome: 'refused',
               details: { [s]: s, nested: [s, { inner: s }], message: `bad ${s}` },
-              idempotencyKey: `key${s}`,
+              idempotencyKey: `key${appended.length}${s}`,
             }),
           );
         }
@@ -204,11 +205,12 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
         // What was stored holds no NUL and no lone surrogate: both would not survive a round trip.
         const text = JSON.stringify(listed.items.map((e) => [e.actor, e.target, e.reason, e.details]));
         assert.ok(!/\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(text), text);
-        // A lookup with the raw string finds the event stored under its canonical form.
+        // A lookup with the raw string finds the events stored under its canonical form (a lone
+        // surrogate and NUL share one: U+FFFD).
         const byTarget = await store.list({ target: `path:/v1/apps/${HOSTILE_STRINGS[0]}/failovers` });
         assert.deepEqual(
           byTarget.items.map((e) => e.sequence),
-          [1],
+          [1, 4],
         );
         // The same idempotency key, hostile, still finds its one event.
         const again = await store.append({
@@ -216,7 +218,7 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           action: 'y',
           target: 'z',
           outcome: 'info',
-          idempotencyKey: `key${HOSTILE_STRINGS[1]}`,
+          idempotencyKey: `key1${HOSTILE_STRINGS[1]}`,
         });
         assert.deepEqual(again, appended[1]);
         // Non-NFC text is kept as given (canonical composition would change what the caller wrote).
@@ -390,7 +392,6 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           await appendMany(store, 20);
           assert.equal((await sealer.seal()).ok, true);
           const first = `${prefix}audit/segments/000000000001-000000000010.json`;
-          const second = `${prefix}audit/segments/000000000011-000000000020.json`;
           // The stack's buckets have Object Lock: every sealed copy carries a compliance retention.
           for (const region of ['east', 'west']) {
             const r = await retentionOf(region, first);
@@ -412,29 +413,30 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           );
           assert.match(v.regionMismatches[0]!.message, /reason/);
 
-          // West loses its copy of the second segment, east's is forged too: the sealer must not copy it.
-          const forged2 = JSON.parse(await objectText('east', second)) as { events: AuditEvent[] };
-          forged2.events[0]!.actor = 'mallory';
-          await putObjectText('east', second, JSON.stringify(forged2));
-          await deleteObject('west', second);
+          // West loses its copy of the first segment, whose only other copy is east's forged one:
+          // the sealer must not copy it, and still seals what is new.
+          await deleteObject('west', first);
+          await appendMany(store, 3, 20);
           const report = await sealer.seal();
           assert.equal(report.ok, false);
+          assert.deepEqual(report.segments, [{ fromSequence: 21, toSequence: 23 }]);
           const west = report.targets.find((t) => t.regions.includes('west'))!;
           assert.equal(west.copied, 0);
-          assert.match(west.error ?? '', /000000000011-000000000020\.json/);
+          assert.match(west.error ?? '', /000000000001-000000000010\.json/);
           assert.deepEqual(
             report.refused.map((r) => [r.segment, r.from]),
-            [['000000000011-000000000020.json', ['east']]],
+            [['000000000001-000000000010.json', ['east']]],
           );
-          assert.equal((await segmentKeys(prefix)).west!.includes(second), false, 'no bad copy in west');
+          assert.match(report.refused[0]!.message, /east: event 4 differs from the database \(.*reason/);
+          assert.equal((await segmentKeys(prefix)).west!.includes(first), false, 'no bad copy in west');
           const after = await store.verify();
+          assert.equal(after.ok, false);
           assert.deepEqual(
-            after.regionMismatches.map((m) => [m.region, m.sequence]),
-            [
-              ['east', 4],
-              ['east', 11],
-            ],
+            after.regionMismatches.map((m) => [m.region, m.segment, m.sequence]),
+            [['east', '000000000001-000000000010.json', 4]],
           );
+          assert.equal(after.firstBreak, null);
+          assert.equal(after.sealedThrough, 23);
         } finally {
           sealer.close();
         }

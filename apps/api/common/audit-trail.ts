@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import type { AuditOutcome, AuditStore } from '../../../infra/audit/audit.port';
+import { Metrics } from '../system/metrics';
 import { AUDIT_STORE } from '../tokens';
+import { ApiError } from './api-error';
 import type { AuthenticatedRequest } from './auth.guard';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -85,6 +87,9 @@ export function isMutating(req: Request): boolean {
   return MUTATING.has(req.method);
 }
 
+/** Routes that write no event before their action: a monitor's heartbeat would flood the log. */
+const NO_REQUEST_EVENT = new Set(['POST /v1/monitor/reports']);
+
 function reasonOf(req: Request): string | undefined {
   const body = req.body as { reason?: unknown } | undefined;
   const fromBody =
@@ -93,17 +98,63 @@ function reasonOf(req: Request): string | undefined {
   return fromBody ?? fromQuery;
 }
 
+/** What a request would do, in the audit log's words. */
+export function describeRequest(req: Request): { action: string; target: string; reason?: string } {
+  const route = (req.route as { path?: string } | undefined)?.path;
+  const known = route ? ROUTE_ACTIONS[`${req.method} ${route}`] : undefined;
+  return {
+    action: known?.action ?? `http.${req.method.toLowerCase()}`,
+    target: known?.target(req) ?? `path:${req.path}`,
+    reason: reasonOf(req),
+  };
+}
+
 /**
- * Appends one audit event per mutating API call, accepted or refused, with the authenticated
- * principal as the actor. Request bodies are not copied (they may hold secrets); handlers add
- * what matters through `res.locals.audit`.
+ * The audit events of mutating API calls, with the authenticated principal as the actor. Before
+ * its action runs, a call writes `request.received` (recordRequest); if that cannot be written the
+ * call is refused with 503 `audit-unavailable` and nothing changes. Its outcome, `accepted` or
+ * `refused` under the route's action, follows with the same requestId (record). Request bodies
+ * are not copied (they may hold secrets); handlers add what matters through `res.locals.audit`.
  */
 @Injectable()
 export class AuditTrail {
   private readonly log = new Logger('audit');
 
-  constructor(@Inject(AUDIT_STORE) private readonly store: AuditStore) {}
+  constructor(
+    @Inject(AUDIT_STORE) private readonly store: AuditStore,
+    private readonly metrics: Metrics,
+  ) {}
 
+  /** Fails closed: throws ApiError 503 `audit-unavailable` when the event cannot be written. */
+  async recordRequest(req: AuthenticatedRequest): Promise<void> {
+    const route = (req.route as { path?: string } | undefined)?.path;
+    if (route && NO_REQUEST_EVENT.has(`${req.method} ${route}`)) return;
+    const { action, target, reason } = describeRequest(req);
+    try {
+      await this.store.append({
+        actor: req.principal?.name ?? 'anonymous',
+        action: 'request.received',
+        target,
+        reason,
+        requestId: req.requestId,
+        outcome: 'info',
+        details: { action, method: req.method, route: route ?? req.path },
+      });
+    } catch (err) {
+      this.metrics.auditAppendFailures.inc({ kind: 'request' });
+      this.log.error(`audit unavailable, refusing ${req.method} ${req.path}: ${(err as Error).message}`);
+      throw new ApiError(
+        503,
+        'audit-unavailable',
+        'the audit log cannot be written, so nothing was done; try again once it is back',
+      );
+    }
+  }
+
+  /**
+   * The call's outcome. A failure is logged and counted, not thrown: the action has already taken
+   * effect (or was refused), and its request event is in the log.
+   */
   async record(
     req: AuthenticatedRequest,
     status: number,
@@ -111,20 +162,19 @@ export class AuditTrail {
     details: Record<string, unknown> = {},
     target?: string,
   ): Promise<void> {
-    const route = (req.route as { path?: string } | undefined)?.path;
-    const known = route ? ROUTE_ACTIONS[`${req.method} ${route}`] : undefined;
+    const described = describeRequest(req);
     try {
       await this.store.append({
         actor: req.principal?.name ?? 'anonymous',
-        action: known?.action ?? `http.${req.method.toLowerCase()}`,
-        target: target ?? known?.target(req) ?? `path:${req.path}`,
-        reason: reasonOf(req),
+        action: described.action,
+        target: target ?? described.target,
+        reason: described.reason,
         requestId: req.requestId,
         outcome,
         details: { status, ...details },
       });
     } catch (err) {
-      // The call's outcome stands; losing its audit event is logged loudly for the operator.
+      this.metrics.auditAppendFailures.inc({ kind: outcome === 'refused' ? 'refusal' : 'result' });
       this.log.error(`audit event not recorded for ${req.method} ${req.path}: ${(err as Error).message}`);
     }
   }

@@ -4,7 +4,11 @@ import { from, mergeMap, type Observable } from 'rxjs';
 import type { AuthenticatedRequest } from './auth.guard';
 import { AuditTrail, isMutating } from './audit-trail';
 
-/** Records accepted mutating calls before the answer leaves (refusals are recorded by the error filter). */
+/**
+ * A mutating call that passed authentication writes its request event before its handler runs
+ * (none runs when that fails: 503 audit-unavailable), and its accepted outcome before the answer
+ * leaves. Refusals are recorded by the error filter.
+ */
 @Injectable()
 export class AuditInterceptor implements NestInterceptor {
   constructor(private readonly trail: AuditTrail) {}
@@ -13,7 +17,8 @@ export class AuditInterceptor implements NestInterceptor {
     const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
     const res = ctx.switchToHttp().getResponse<Response>();
     if (!isMutating(req)) return next.handle();
-    return next.handle().pipe(
+    return from(this.trail.recordRequest(req)).pipe(
+      mergeMap(() => next.handle()),
       mergeMap((body: unknown) =>
         from(
           (async () => {

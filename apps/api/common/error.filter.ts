@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { Response } from 'express';
 import type { ErrorBody } from './api-error';
 import type { AuthenticatedRequest } from './auth.guard';
+import { AnonymousRefusals } from './anonymous-refusals';
 import { AuditTrail, isMutating } from './audit-trail';
 
 const CODES: Record<number, string> = {
@@ -18,25 +19,41 @@ const CODES: Record<number, string> = {
 
 /**
  * Turns every error into `{ error, message, details? }`; unexpected ones become a 500 without
- * internals. A refused mutating call is recorded in the audit log before the answer leaves.
+ * internals. A refused mutating call is recorded in the audit log before the answer leaves: one
+ * event per refusal for a principal, a sample for refusals without one (AnonymousRefusals). A
+ * refusal because the audit log is down is not recorded there (it cannot be).
  */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
   private readonly log = new Logger('api');
 
-  constructor(private readonly trail: AuditTrail) {}
+  constructor(
+    private readonly trail: AuditTrail,
+    private readonly anonymous: AnonymousRefusals,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const req = host.switchToHttp().getRequest<AuthenticatedRequest>();
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = this.toBody(exception);
-    if (!isMutating(req)) {
-      res.status(status).json(body);
+    const send = () => res.status(status).json(body);
+    if (!req.principal) {
+      // Without a principal: counted always, sampled into the audit log for mutating calls only.
+      if (!isMutating(req)) {
+        this.anonymous.count();
+        send();
+        return;
+      }
+      void this.anonymous.refused(req, status, body).finally(send);
+      return;
+    }
+    if (!isMutating(req) || body.error === 'audit-unavailable') {
+      send();
       return;
     }
     void this.trail
       .record(req, status, 'refused', { error: body.error, message: body.message })
-      .finally(() => res.status(status).json(body));
+      .finally(send);
   }
 
   private toBody(exception: unknown): { status: number; body: ErrorBody } {

@@ -28,6 +28,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Refusals of requests without a principal: every one is counted, few are audited (docs/approvals-and-audit.md). */
+  readonly anonymousRefused = new Counter({
+    name: 'switchyard_http_anonymous_refused_total',
+    help: 'Requests refused without an authenticated principal (each counted; the audit log keeps a sample)',
+    registers: [this.registry],
+  });
+
+  /** Audit events that could not be written: `request` ones refuse the request (503), the rest are logged. */
+  readonly auditAppendFailures = new Counter({
+    name: 'switchyard_audit_append_failures_total',
+    help: 'Audit events the API could not write, by kind (request, result, refusal, sample)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_api_' });
   }
