@@ -541,15 +541,22 @@ audit
       sealedThrough: number;
       firstBreak: { sequence: number; reason: string; message: string } | null;
       unreadableRegions: string[];
+      regionMismatches: { region: string; segment: string; sequence: number; message: string }[];
     }>('GET', '/v1/audit/verify');
     print(opts, res, () => {
+      const b = res.firstBreak;
       const head = res.ok
         ? `audit log intact: ${res.checked} event(s) through #${res.lastSequence}, sealed through #${res.sealedThrough}`
-        : `audit log BROKEN at #${res.firstBreak!.sequence} (${res.firstBreak!.reason}): ${res.firstBreak!.message}`;
+        : b
+          ? `audit log BROKEN at #${b.sequence} (${b.reason}): ${b.message}`
+          : `audit log NOT VERIFIED: ${res.checked} event(s) through #${res.lastSequence} checked`;
+      const regions = (res.regionMismatches ?? []).map(
+        (m) => `\nregion ${m.region} disagrees in ${m.segment} at #${m.sequence}: ${m.message}`,
+      );
       const unreadable = res.unreadableRegions.length
         ? `\nsealed segments unreadable in: ${res.unreadableRegions.join(', ')}`
         : '';
-      return head + unreadable;
+      return head + regions.join('') + unreadable;
     });
     if (!res.ok) process.exitCode = EXIT_FAILED;
   });
