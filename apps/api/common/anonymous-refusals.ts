@@ -29,6 +29,8 @@ interface SourceState {
 export class AnonymousRefusals {
   private readonly log = new Logger('audit');
   private readonly sources = new Map<string, SourceState>();
+  /** The clock; a test replaces it. */
+  now: () => number = Date.now;
 
   constructor(
     @Inject(AUDIT_STORE) private readonly store: AuditStore,
@@ -43,7 +45,7 @@ export class AnonymousRefusals {
   /** Counts the refusal and, when it opens its source's window, writes the sample (never throws). */
   async refused(req: AuthenticatedRequest, status: number, body: { error: string }): Promise<void> {
     this.count();
-    const now = Date.now();
+    const now = this.now();
     const source = this.sourceOf(req, now);
     const state = this.sources.get(source) ?? { sampledAt: -Infinity, unreported: 0 };
     this.sources.set(source, state);
