@@ -49,9 +49,8 @@ export interface SealReport {
 /** One region's (one bucket's) sealed copy of an event, or why it could not be used. */
 export interface SealedCopy {
   regions: string[];
-  /** The segment it comes from, `<from>-<to>.json`, and that segment's first sequence. */
+  /** The segment it comes from, `<from>-<to>.json`. */
   segment: string;
-  fromSequence: number;
   event?: AuditEvent;
   problem?: 'unreadable' | 'malformed';
   message?: string;
@@ -352,7 +351,7 @@ function sealedCopyReader(
   let next = 0;
   const at = (sequence: number): SealedCopy => {
     const { segment, copy } = current!;
-    const base = { regions: target.regions, segment: segment.name, fromSequence: segment.fromSequence };
+    const base = { regions: target.regions, segment: segment.name };
     if ('problem' in copy) return { ...base, problem: copy.problem, message: copy.message };
     return { ...base, event: copy.parsed.events[sequence - segment.fromSequence] };
   };
