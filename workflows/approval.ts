@@ -79,6 +79,11 @@ export interface DecisionRequest {
   decision: 'approve' | 'reject';
   comment: string;
   requestId?: string;
+  /**
+   * The round the approver decided on (they saw its facts). When given and another round is open
+   * now, the decision is refused (`approval-round-changed`) rather than counted for facts nobody saw.
+   */
+  round?: number;
 }
 
 /** Refusal codes; the API maps the first two to 403 and the rest to 409. */
@@ -86,6 +91,9 @@ export const APPROVAL_REFUSALS = {
   selfApproval: 'self-approval',
   notEligible: 'not-eligible',
   notAwaiting: 'not-awaiting-approval',
+  /** The operation has not raised its approval request yet (it is still in its preflight). */
+  notRequestedYet: 'approval-not-requested-yet',
+  roundChanged: 'approval-round-changed',
   expired: 'approval-expired',
   alreadyDecided: 'already-decided',
 } as const;
@@ -125,6 +133,14 @@ function refuse(message: string, code: string): never {
 
 /** Throws a non-retryable ApplicationFailure whose type is one of APPROVAL_REFUSALS. */
 export function checkDecision(state: ApprovalState, req: DecisionRequest, nowMs: number): void {
+  // Round 0 is the time before the request: a decision taken now would be wiped when round 1 opens,
+  // and it would bind to facts nobody has seen yet. Refused, so the approver is told to come back.
+  if (state.status === 'Pending' && state.round === 0) {
+    refuse(
+      'the operation has not requested approval yet (its preflight is still running): decide once it is AwaitingApproval',
+      APPROVAL_REFUSALS.notRequestedYet,
+    );
+  }
   if (state.status !== 'Pending') {
     refuse(
       `the operation is not awaiting approval (approval ${state.status.toLowerCase()})`,
@@ -133,6 +149,12 @@ export function checkDecision(state: ApprovalState, req: DecisionRequest, nowMs:
   }
   if (state.expiresAt && nowMs >= Date.parse(state.expiresAt)) {
     refuse(`the approval request expired at ${state.expiresAt}`, APPROVAL_REFUSALS.expired);
+  }
+  if (req.round !== undefined && req.round !== state.round) {
+    refuse(
+      `the decision is for round ${req.round}, but round ${state.round} is open now (the facts changed): look at round ${state.round} and decide again`,
+      APPROVAL_REFUSALS.roundChanged,
+    );
   }
   const who = req.principal.name;
   if (state.policy.excludeRequester && who === state.requestedBy) {

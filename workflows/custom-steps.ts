@@ -1,7 +1,9 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   condition,
   defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
@@ -17,8 +19,9 @@ import type { OperationRuntime } from './operation-runtime';
 
 /**
  * One custom step as the API fixes it in the workflow's input (built by `buildCustomSteps` in
- * infra/config/custom-steps.ts). Never holds the webhook's secret: the worker reads it from its own
- * configuration by app and step name, so it is in no history.
+ * infra/config/custom-steps.ts). It names the step; it holds neither the webhook's URLs nor its
+ * secret: the worker looks both up in its own configuration by app and step name, so whoever can
+ * start a workflow cannot point the worker's signed calls elsewhere, and no history holds them.
  */
 export interface CustomStepPlan {
   name: string;
@@ -26,9 +29,13 @@ export interface CustomStepPlan {
   /** Exactly one of before/after: the built-in step this one runs next to. */
   before?: string;
   after?: string;
-  /** Webhook: where the signed POST goes. */
+  /** Webhook: it has a compensation (the configured `compensateUrl`), called when the operation rolls back. */
+  compensates?: boolean;
+  /**
+   * Inputs of operations started before steps were resolved by name carry the URLs; the worker
+   * ignores them. Only whether `compensateUrl` was set is read (as `compensates`).
+   */
   url?: string;
-  /** Webhook: called (signed, `action: "compensate"`) when the operation is rolled back. */
   compensateUrl?: string;
   /** Webhook: bound on one call. Checkpoint: how long to wait for a confirmation. */
   timeoutSeconds: number;
@@ -64,6 +71,9 @@ export const CHECKPOINT_REFUSALS = {
   /** The checkpoint exists but is not waiting (not reached yet, confirmed, timed out). */
   notWaiting: 'checkpoint-not-waiting',
 } as const;
+
+/** Marks runs that skip the compensation of a webhook step the worker does not know (it called nobody). */
+const UNKNOWN_STEP_NOT_COMPENSATED = 'custom-step-unknown-not-compensated';
 
 /** Error codes (`status.error.code`, `step.error.code`) of failed custom steps. */
 export const CUSTOM_STEP_ERRORS = {
@@ -195,8 +205,8 @@ export function installCheckpointHandler(op: OperationRuntime, custom: readonly 
 /**
  * Runs the custom steps placed at `position` (`{before: s}` or `{after: s}` for a built-in step s),
  * each as a step of the operation, in configuration order. A failed custom step throws like any
- * failed step (its status and error are on the step); the caller compensates. A webhook with
- * `compensateUrl` registers that call as its compensation before it is called.
+ * failed step (its status and error are on the step); the caller compensates. A webhook that
+ * `compensates` registers its compensation call before it is called.
  */
 export async function runCustomStepsAt(
   op: OperationRuntime,
@@ -232,28 +242,35 @@ async function runWebhook(
     // with the same delivery id, so receivers can drop repeats.
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
   });
-  const call = (action: CustomStepAction, url: string) =>
+  const call = (action: CustomStepAction) =>
     activities.callCustomStepWebhook({
       app: input.app,
       operationId: op.status.operationId,
       step: plan.name,
       mode: modeOf(op, input.mode),
       action,
-      url,
       timeoutSeconds: plan.timeoutSeconds,
       expectStatus: plan.expectStatus,
       to: (op.status.spec as Partial<FailoverSpec>).to,
     });
-  if (plan.compensateUrl) {
+  // A step this worker does not know called nobody: there is nothing to compensate.
+  let unknown = false;
+  if (plan.compensates ?? plan.compensateUrl !== undefined) {
     // Registered before the call: a call that timed out may still have acted.
-    const compensateUrl = plan.compensateUrl;
     op.onFailureUndo(plan.name, async () => {
-      await call('compensate', compensateUrl);
+      if (unknown && patched(UNKNOWN_STEP_NOT_COMPENSATED)) return;
+      await call('compensate');
     });
   }
-  step.detail = `calling ${originOf(plan.url!)}`;
+  step.detail = `calling the webhook of custom step "${plan.name}"`;
   op.publish();
-  const result = await call('run', plan.url!);
+  const result = await call('run').catch((err: unknown) => {
+    unknown =
+      err instanceof ActivityFailure &&
+      err.cause instanceof ApplicationFailure &&
+      err.cause.type === CUSTOM_STEP_ERRORS.webhookNotConfigured;
+    throw err;
+  });
   step.detail = `${result.target} answered ${result.status} in ${result.durationMs} ms`;
 }
 
@@ -287,10 +304,4 @@ async function awaitCheckpoint(
   }
   const c = state.confirmed.get(plan.name)!;
   step.detail = `confirmed by ${c.confirmedBy}: ${c.reason}`;
-}
-
-/** `https://hooks.example.com` of a URL: its path may be a credential, so only the origin is shown. */
-function originOf(url: string): string {
-  const m = /^(https?:\/\/[^/?#]+)/.exec(url);
-  return m ? m[1]! : 'webhook';
 }

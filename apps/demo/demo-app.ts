@@ -2,7 +2,8 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Handoff, WriteGate } from './handoff';
-import { type Exchange, type Handler, HttpError, readJson, sendJson } from './http';
+import { verifySignature } from '../../infra/notify/webhook.notifier';
+import { type Exchange, type Handler, HttpError, parseJsonObject, readJson, readRaw, sendJson } from './http';
 import { Ledger } from './ledger';
 import { LedgerHooks } from './ledger-hooks';
 import { type OrdersRepository, PostgresOrders } from './orders.repository';
@@ -16,7 +17,8 @@ import { type LeaseRead, startLeaseRefresh, WriteLease } from './write-lease';
  * - service B, "ledger": stores every number A hands it, a little later (an in-process queue), in
  *   `stateDir/ledger.jsonl`; its HTTP backup hooks live under `/hooks/ledger` (ledger-hooks.ts).
  *
- * Fence state and the older `/writes` survive restarts in `stateDir/state.json`.
+ * Fence state and the older `/writes` survive restarts in `stateDir/state.json`. With a
+ * `hookSecret`, `/fence` and `/unfence` take only calls signed with it (401 otherwise).
  * docs/demo-app.md describes the routes and the hook contract.
  */
 export interface DemoState {
@@ -38,6 +40,11 @@ export interface DemoAppOptions {
   /** When set, the backup hooks require `Authorization: Bearer <hookToken>`. */
   hookToken?: string;
   /**
+   * The region's `hookSecret`: when set, `/fence` and `/unfence` accept only calls signed with it
+   * (HMAC-SHA256 and a timestamp within HOOK_SIGNATURE_TOLERANCE_SECONDS); others get 401.
+   */
+  hookSecret?: string;
+  /**
    * The write lease (docs/fencing.md): with it, the instance reads the control state from every
    * region's bucket every `leaseRefreshMs` and accepts writes only under the lease. Without it,
    * only the `/fence` hook fences the instance.
@@ -54,6 +61,9 @@ export interface DemoAppOptions {
 }
 
 export const DEFAULT_HANDOFF_DELAY_MS = 25;
+
+/** How far a signed hook call's timestamp may be from this instance's clock: bounds a replay. */
+export const HOOK_SIGNATURE_TOLERANCE_SECONDS = 300;
 
 export const jsonLog = (event: Record<string, unknown>) =>
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
@@ -119,6 +129,20 @@ export function createDemoApp(options: DemoAppOptions): Server {
     }
   };
 
+  // The fence hooks decide who may write: with a hookSecret only the worker's signed calls count.
+  const hookBody = async (x: Exchange): Promise<Record<string, unknown>> => {
+    if (!options.hookSecret) return x.json();
+    const raw = await readRaw(x.req);
+    if (!verifySignature(options.hookSecret, x.req.headers, raw, HOOK_SIGNATURE_TOLERANCE_SECONDS)) {
+      throw new HttpError(
+        401,
+        'unsigned',
+        `a fence hook call must be signed with the region's hookSecret and dated within ${HOOK_SIGNATURE_TOLERANCE_SECONDS} s`,
+      );
+    }
+    return parseJsonObject(raw);
+  };
+
   const routes: Record<string, Handler> = {
     'GET /healthz': () => [
       unhealthy ? 503 : 200,
@@ -131,7 +155,7 @@ export function createDemoApp(options: DemoAppOptions): Server {
       },
     ],
     'POST /fence': async (x) => {
-      const b = await x.json();
+      const b = await hookBody(x);
       const epoch = Number(b.epoch ?? state.epoch);
       if (!Number.isInteger(epoch) || epoch < state.epoch) {
         return [409, { error: 'stale_epoch', message: `epoch ${String(b.epoch)} is below ${state.epoch}` }];
@@ -141,7 +165,7 @@ export function createDemoApp(options: DemoAppOptions): Server {
       return [200, { region, fenced: true, epoch }];
     },
     'POST /unfence': async (x) => {
-      const b = await x.json();
+      const b = await hookBody(x);
       const epoch = Number(b.epoch ?? state.epoch);
       if (!Number.isInteger(epoch) || epoch < state.epoch) {
         return [409, { error: 'stale_epoch', message: `epoch ${String(b.epoch)} is below ${state.epoch}` }];

@@ -29,7 +29,8 @@ export type Handler = (x: Exchange) => Reply | Promise<Reply>;
 
 const MAX_JSON_BODY = 1024 * 1024;
 
-export function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** The request body's exact bytes (a signature is checked over them); 413 past MAX_JSON_BODY. */
+export function readRaw(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -41,18 +42,27 @@ export function readJson(req: IncomingMessage): Promise<Record<string, unknown>>
       } else chunks.push(c);
     });
     req.on('error', reject);
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      try {
-        const value: unknown = text ? JSON.parse(text) : {};
-        if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-          reject(new HttpError(400, 'bad_request', 'expected a JSON object'));
-        } else resolve(value as Record<string, unknown>);
-      } catch (err) {
-        reject(new HttpError(400, 'bad_request', (err as Error).message));
-      }
-    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
   });
+}
+
+/** A body as a JSON object ({} when empty); 400 when it is not one. */
+export function parseJsonObject(raw: Buffer): Record<string, unknown> {
+  const text = raw.toString('utf8');
+  let value: unknown;
+  try {
+    value = text ? JSON.parse(text) : {};
+  } catch (err) {
+    throw new HttpError(400, 'bad_request', (err as Error).message);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new HttpError(400, 'bad_request', 'expected a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return parseJsonObject(await readRaw(req));
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

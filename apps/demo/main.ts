@@ -11,7 +11,8 @@ import { createDemoApp, DEFAULT_HANDOFF_DELAY_MS, jsonLog as log } from './demo-
  * DEMO_STATE_DIR, DEMO_ORDERS_DATABASE_URL, DEMO_HANDOFF_DELAY_MS, DEMO_FENCING_CONFIG,
  * DEMO_FENCING_APP. With --fencing-config the instance accepts writes only under the write lease
  * (docs/fencing.md), reading the app's control state from the buckets that file configures. The backup hooks' bearer token
- * comes only from DEMO_HOOK_TOKEN (never a flag: command lines are visible to every user).
+ * comes only from DEMO_HOOK_TOKEN, and the key that signs the region's fence hooks (its
+ * `hookSecret`) only from DEMO_HOOK_SECRET (never flags: command lines are visible to every user).
  */
 function option(flag: string, envName: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${flag}`);
@@ -61,6 +62,7 @@ const server = createDemoApp({
   ordersDatabaseUrl,
   handoffDelayMs,
   hookToken: process.env.DEMO_HOOK_TOKEN || undefined,
+  hookSecret: process.env.DEMO_HOOK_SECRET || undefined,
   fencing,
 });
 server.on('error', (err: NodeJS.ErrnoException) => {

@@ -7,9 +7,10 @@ import type { FailoverMode } from '../../workflows/operation';
 /**
  * The webhook of a custom step (docs/custom-steps.md): one signed JSON POST per attempt, the same
  * signature scheme as notifications (HMAC-SHA256 of `<timestamp>.<body>`, headers
- * `X-Switchyard-Timestamp` and `X-Switchyard-Signature: sha256=<hex>`). The secret comes from this
- * worker's configuration, looked up by app and step name: it is never in the activity's input
- * (history), nor in a log line or an error; errors name the URL's origin only.
+ * `X-Switchyard-Timestamp` and `X-Switchyard-Signature: sha256=<hex>`). The URL and the secret come
+ * from this worker's configuration, looked up by app and step name: the input (history) names the
+ * step only, so whoever can start a workflow cannot send the worker's signed calls elsewhere.
+ * Neither is in a log line or an error; errors name the URL's origin only, results the step.
  */
 
 export type CustomStepAction = 'run' | 'compensate';
@@ -20,7 +21,6 @@ export interface CustomStepWebhookCall {
   step: string;
   mode: FailoverMode;
   action: CustomStepAction;
-  url: string;
   timeoutSeconds: number;
   expectStatus: number[];
   /** The region the operation moves the app to, when it has one. */
@@ -38,7 +38,7 @@ export interface CustomStepWebhookBody {
 }
 
 export interface CustomStepWebhookResult {
-  /** `webhook <origin>`. */
+  /** `webhook "<step>"` (no URL: results land in history). */
   target: string;
   status: number;
   durationMs: number;
@@ -75,10 +75,17 @@ export function createCustomStepActivities(deps: CustomStepActivityDeps) {
         );
       }
       const secret = step.secret;
-      const url = new URL(call.url);
-      const target = `webhook ${url.origin}`;
+      const configured = call.action === 'run' ? step.url : step.compensateUrl;
+      if (!configured) {
+        throw ApplicationFailure.nonRetryable(
+          `custom step "${call.step}" of app "${call.app}" has no ${call.action === 'run' ? 'url' : 'compensateUrl'} in this worker's configuration`,
+          CUSTOM_STEP_ERRORS.webhookNotConfigured,
+        );
+      }
+      const url = new URL(configured);
+      const target = `webhook "${call.step}"`;
       const hidden = [secret, url.pathname + url.search].filter((s) => s !== '/');
-      const what = `custom step "${call.step}" (${call.action}): ${target}`;
+      const what = `custom step "${call.step}" (${call.action}): webhook ${url.origin}`;
 
       const body = JSON.stringify({
         operationId: call.operationId,
@@ -91,7 +98,7 @@ export function createCustomStepActivities(deps: CustomStepActivityDeps) {
       const started = (deps.now ?? Date.now)();
       const timestamp = Math.floor(started / 1000);
       const sent = await postSignedWebhook(deps.fetch ?? fetch, {
-        url: call.url,
+        url: configured,
         timeoutSeconds: call.timeoutSeconds,
         secret,
         userAgent: 'switchyard-custom-step',

@@ -11,6 +11,7 @@ import {
 } from '../dns/dns.port';
 import { checkEndpoint, type EndpointCheck } from '../health/endpoint-verifier';
 import { probeHttp, type ProbeResult } from '../health/http-probe';
+import { postSignedWebhook } from '../notify/webhook.notifier';
 import type {
   ControlState,
   ControlStateStore,
@@ -163,7 +164,9 @@ export function createRegionActivities(deps: ActivityDeps) {
     /**
      * Calls the region's fence (or unfence) hook with the epoch: its instances refuse (or accept
      * again) writes at once. Runs on the region's own task queue. A region without the hook is
-     * reported as such; a 4xx is a refusal (not retried), anything else is retried.
+     * reported as such; a 4xx is a refusal (not retried), anything else is retried. With the
+     * region's `hookSecret` the call is signed like a webhook (docs/fencing.md#signed-hooks), so
+     * the app can refuse anyone else's unfence.
      */
     async callFenceHook(input: {
       app: string;
@@ -180,13 +183,16 @@ export function createRegionActivities(deps: ActivityDeps) {
       if (!url) {
         return { called: false, detail: `region ${input.region} has no ${input.action}Url` };
       }
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
+      const sent = await callRegionHook(url, region.hookSecret, {
+        ...input,
+        event: `region.${input.action}`,
         body: JSON.stringify({ epoch: input.epoch, operationId: input.operationId }),
-        signal: AbortSignal.timeout(5_000),
       });
-      const text = (await res.text()).slice(0, 300);
+      if ('noAnswer' in sent) {
+        throw new Error(`${input.action} hook of region ${input.region}: ${sent.noAnswer}`);
+      }
+      const { res } = sent;
+      const text = sent.text.slice(0, 300);
       if (res.status >= 400 && res.status < 500) {
         throw ApplicationFailure.nonRetryable(
           `${input.action} hook of region ${input.region} refused: HTTP ${res.status} ${text}`,
@@ -206,3 +212,46 @@ export function createRegionActivities(deps: ActivityDeps) {
 
 export type CoordinatorActivities = ReturnType<typeof createCoordinatorActivities>;
 export type RegionActivities = ReturnType<typeof createRegionActivities>;
+
+const HOOK_TIMEOUT_SECONDS = 5;
+
+/**
+ * One POST of a region hook: signed with the region's `hookSecret` (the webhook scheme of
+ * infra/notify/webhook.notifier.ts: HMAC-SHA256 of `<timestamp>.<body>`) when it has one, plain
+ * otherwise. Never rejects for a request that failed: resolves with why there was no answer.
+ */
+async function callRegionHook(
+  url: string,
+  secret: string | undefined,
+  call: { operationId: string; region: string; epoch: number; event: string; body: string },
+): Promise<{ res: Response; text: string } | { noAnswer: string }> {
+  if (secret) {
+    return postSignedWebhook(fetch, {
+      url,
+      timeoutSeconds: HOOK_TIMEOUT_SECONDS,
+      secret,
+      userAgent: 'switchyard-region-hook',
+      event: call.event,
+      deliveryId: `${call.operationId}:${call.region}:${call.event}:${call.epoch}`,
+      timestamp: Math.floor(Date.now() / 1000),
+      body: call.body,
+    });
+  }
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: call.body,
+      signal: AbortSignal.timeout(HOOK_TIMEOUT_SECONDS * 1000),
+    });
+    return { res, text: await res.text() };
+  } catch (err) {
+    const e = err as { name?: string; cause?: { code?: string } };
+    return {
+      noAnswer:
+        e.name === 'TimeoutError'
+          ? `no answer within ${HOOK_TIMEOUT_SECONDS} s`
+          : (e.cause?.code ?? String(err)),
+    };
+  }
+}

@@ -266,6 +266,11 @@ const regionSchema = z
     fenceUrl: httpUrl.optional(),
     /** Lifts the fence (POST {epoch, operationId}): compensation of a fence, and a failback's unfence. */
     unfenceUrl: httpUrl.optional(),
+    /**
+     * HMAC-SHA256 key with which the worker signs every call of this region's hooks (fence, unfence),
+     * like webhooks (docs/fencing.md#signed-hooks); write it as a ${ENV} reference.
+     */
+    hookSecret: z.string().min(16, 'expected at least 16 characters').optional(),
     bucket: bucketSchema,
     dns: z
       .object({

@@ -142,7 +142,8 @@ export const DEFAULT_FAILOVER_CONFIG: FailoverConfig = { steps: [], mode: 'manua
 
 /**
  * The custom steps of one mode's plan, in configuration order, as the API puts them into the
- * workflow's input: everything but the secret (the worker reads it by app and step name).
+ * workflow's input: names, places and bounds, never the URLs or the secret (the worker reads
+ * those from its own configuration by app and step name).
  */
 export function buildCustomSteps(
   app: { failover: Pick<FailoverConfig, 'steps'> },
@@ -154,8 +155,7 @@ export function buildCustomSteps(
       name: s.name,
       type: s.type,
       ...(s.before !== undefined ? { before: s.before } : { after: s.after }),
-      ...(s.url !== undefined ? { url: s.url } : {}),
-      ...(s.compensateUrl !== undefined ? { compensateUrl: s.compensateUrl } : {}),
+      ...(s.type === 'webhook' ? { compensates: s.compensateUrl !== undefined } : {}),
       timeoutSeconds: s.timeoutSeconds,
       expectStatus: s.expectStatus,
     }));

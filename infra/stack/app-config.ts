@@ -17,7 +17,14 @@ export interface LocalAppSpec {
    * One entry per region, named like the stack's S3 regions; the first is active. `scratch`: the
    * base URL of the app's scratch instance there and its health path (docs/drills.md).
    */
-  regions: { name: string; ip: string; port: number; scratch?: { url: string; healthPath?: string } }[];
+  regions: {
+    name: string;
+    ip: string;
+    port: number;
+    scratch?: { url: string; healthPath?: string };
+    /** The key that signs this region's fence and unfence hooks (the demo app checks it). */
+    hookSecret?: string;
+  }[];
   api: { host: string; port: number };
   tokens: { principal: string; roles: string[]; sha256: string }[];
   taskQueuePrefix?: string;
@@ -169,6 +176,7 @@ export function localAppConfig(
             healthUrl: `http://${r.ip}:${r.port}/healthz`,
             fenceUrl: `http://${r.ip}:${r.port}/fence`,
             unfenceUrl: `http://${r.ip}:${r.port}/unfence`,
+            ...(r.hookSecret ? { hookSecret: r.hookSecret } : {}),
             bucket: bucketOf(s3),
             dns: { target: r.ip },
             ...(r.scratch ? { scratch: r.scratch } : {}),

@@ -99,6 +99,11 @@ export const DEMO_PRINCIPALS = [
 
 export type DemoToken = NonNullable<DemoInfo['tokens']>[number];
 
+/** A fresh `hookSecret` per demo region: the worker signs its fence hooks, the instance checks them. */
+export function demoHookSecrets(): Record<string, string> {
+  return Object.fromEntries(DEMO.regions.map((r) => [r.name, randomBytes(32).toString('base64url')]));
+}
+
 /** Fresh random bearer tokens (32 bytes, base64url) for the demo principals. */
 export function demoTokens(): DemoToken[] {
   return DEMO_PRINCIPALS.map((p) => ({ ...p, token: randomBytes(32).toString('base64url') }));
@@ -113,6 +118,8 @@ export function demoConfigYaml(
   tokens: DemoToken[],
   api: { host: string; port: number },
   services?: DemoServicesInfo,
+  /** Each region's `hookSecret` (the demo instance gets the same as DEMO_HOOK_SECRET). */
+  hookSecrets?: Record<string, string>,
 ): string {
   const config = localAppConfig(info, {
     app: DEMO.app,
@@ -124,6 +131,7 @@ export function demoConfigYaml(
       name: r.name,
       ip: r.ip,
       port: DEMO.port,
+      ...(hookSecrets?.[r.name] ? { hookSecret: hookSecrets[r.name] } : {}),
       ...(services && r.name === DEMO.scratch.region
         ? { scratch: { url: `http://${DEMO.scratch.ip}:${DEMO.scratch.port}`, healthPath: '/numbers' } }
         : {}),

@@ -6,6 +6,7 @@ import {
   createDemoDatabases,
   DEMO,
   demoConfigYaml,
+  demoHookSecrets,
   demoScratchDatabaseUrl,
   type DemoServicesInfo,
   demoTokens,
@@ -111,9 +112,10 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
   };
 
   const tokens = demoTokens();
+  const hookSecrets = demoHookSecrets();
   const api = { host: '127.0.0.1', port: await freePort() };
   const configFile = join(runDir, 'switchyard.yaml');
-  writeFileSync(configFile, demoConfigYaml(info, tokens, api, services), { mode: 0o600 });
+  writeFileSync(configFile, demoConfigYaml(info, tokens, api, services, hookSecrets), { mode: 0o600 });
 
   // The instances fence themselves under the write lease (docs/fencing.md), reading the app's
   // control state from the buckets the configuration names.
@@ -137,6 +139,7 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
           DEMO_STATE_DIR: join(runDir, `demo-${r.name}`),
           DEMO_ORDERS_DATABASE_URL: services.ordersDatabaseUrls[r.name],
           DEMO_HOOK_TOKEN: services.hookToken,
+          DEMO_HOOK_SECRET: hookSecrets[r.name],
           DEMO_FENCING_CONFIG: configFile,
           DEMO_FENCING_APP: DEMO.app,
         },

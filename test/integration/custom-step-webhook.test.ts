@@ -19,7 +19,16 @@ const OPERATION_ID = 'shop-2f6c1d0e-3b4a-4c5d-8e9f-0a1b2c3d4e5f';
 
 function activitiesFor(receiver: WebhookReceiver, step = 'drain') {
   const failover = failoverSchema.parse({
-    steps: [{ name: step, type: 'webhook', before: 'fence', url: receiver.url, secret: receiver.secret }],
+    steps: [
+      {
+        name: step,
+        type: 'webhook',
+        before: 'fence',
+        url: `${receiver.url}?key=path-secret`,
+        compensateUrl: `${receiver.url}?key=path-secret`,
+        secret: receiver.secret,
+      },
+    ],
   });
   return createCustomStepActivities({ config: { apps: { shop: { failover } } } });
 }
@@ -31,7 +40,6 @@ function callTo(receiver: WebhookReceiver, over: Partial<CustomStepWebhookCall> 
     step: 'drain',
     mode: 'planned',
     action: 'run',
-    url: `${receiver.url}?key=path-secret`,
     timeoutSeconds: 5,
     expectStatus: [200, 204],
     to: 'west',
@@ -64,7 +72,7 @@ describe('custom step webhook activity (real HTTP receivers)', () => {
     const activities = activitiesFor(ok);
     const run = await activities.callCustomStepWebhook(callTo(ok));
     assert.equal(run.status, 200);
-    assert.equal(run.target, `webhook ${new URL(ok.url).origin}`);
+    assert.equal(run.target, 'webhook "drain"');
     await activities.callCustomStepWebhook(callTo(ok, { action: 'compensate' }));
 
     assert.equal(ok.requests.length, 2);

@@ -48,6 +48,8 @@ export interface AppFixture {
   ordersDatabases?: Record<string, string>;
   /** With `services: true`: the bearer token the ledger hooks require (also in the configuration). */
   hookToken?: string;
+  /** Each region's `hookSecret`, by region name: the worker signs its fence and unfence calls with it. */
+  hookSecrets: Record<string, string>;
   /**
    * With `scratch: true`: the demo's scratch instance in the standby region (docs/drills.md), and
    * the URL of the orders service's scratch database there (created and dropped by drills).
@@ -185,6 +187,7 @@ async function startFixtureOn(
   const token = () => randomBytes(24).toString('base64url');
   const tokens = { operator: token(), viewer: token(), admin: token(), approver: token(), monitor: token() };
   const hookToken = options.services ? token() : undefined;
+  const hookSecrets = Object.fromEntries(names.map((n) => [n, token()]));
   const ordersDatabases = options.services ? ordersDatabasesFor(app, names) : undefined;
   const doc = localAppConfig(s, {
     app,
@@ -195,6 +198,7 @@ async function startFixtureOn(
       name: s.s3[i]!.region,
       ip,
       port,
+      hookSecret: hookSecrets[s.s3[i]!.region],
       ...(i === 1 && scratchUrl ? { scratch: { url: scratchUrl, healthPath: '/numbers' } } : {}),
     })),
     api: { host: '127.0.0.1', port: 0 },
@@ -251,6 +255,7 @@ async function startFixtureOn(
     ordersDatabaseUrl: ordersDatabases?.[name],
     handoffDelayMs: options.handoffDelayMs,
     hookToken,
+    hookSecret: hookSecrets[name],
     fencing: options.fencing ? fencingFromConfig(config, app) : undefined,
   });
   const startDemo = async (name: string, ip: string): Promise<Server> => {
@@ -315,6 +320,7 @@ async function startFixtureOn(
     tokens,
     ordersDatabases,
     hookToken,
+    hookSecrets,
     scratch,
     temporal: () => (client ??= connectClient(config.temporal)),
     async route53A() {

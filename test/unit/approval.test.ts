@@ -140,4 +140,26 @@ describe('approval rules', () => {
     // bob may decide again in the new round
     checkDecision(s, req('bob', ['approver']), T0 + 10_000);
   });
+
+  it('refuses a decision before the request is raised, instead of counting one that round 1 wipes', () => {
+    const s = initialApprovalState(policy, 'alice');
+    assert.deepEqual([s.status, s.round], ['Pending', 0]);
+    assert.equal(
+      refusal(() => checkDecision(s, req('bob', ['approver']), T0)),
+      APPROVAL_REFUSALS.notRequestedYet,
+    );
+    openRound(s, facts, T0);
+    checkDecision(s, req('bob', ['approver']), T0);
+  });
+
+  it('refuses a decision made for another round than the open one', () => {
+    const s = pending();
+    voidRound(s, 'the facts changed');
+    openRound(s, { ...facts, epoch: 4 }, T0 + 1_000);
+    assert.equal(
+      refusal(() => checkDecision(s, { ...req('bob', ['approver']), round: 1 }, T0 + 1_000)),
+      APPROVAL_REFUSALS.roundChanged,
+    );
+    checkDecision(s, { ...req('bob', ['approver']), round: 2 }, T0 + 1_000);
+  });
 });

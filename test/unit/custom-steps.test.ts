@@ -129,14 +129,14 @@ describe('custom steps: configuration', () => {
         name: 'drain-queues',
         type: 'webhook',
         before: 'fence',
-        url: drain.url,
-        compensateUrl: drain.compensateUrl,
+        compensates: true,
         timeoutSeconds: 30,
         expectStatus: [200, 202],
       },
       { name: 'dba-go', type: 'checkpoint', after: 'restore', timeoutSeconds: 900, expectStatus: [] },
     ]);
     assert.ok(!JSON.stringify(planned).includes(HOOK_SECRET));
+    assert.ok(!JSON.stringify(planned).includes('ops.example.com'), 'the plan (history) names no URL');
     const defaults = parseConfig(stringify(withSteps([])), 'test.yaml', ENV).apps.shop!;
     assert.deepEqual(defaults.failover.steps, []);
   });
@@ -234,7 +234,6 @@ describe('custom steps: webhook signature', () => {
     step: 'drain-queues',
     mode: 'planned',
     action: 'run',
-    url: drain.url,
     timeoutSeconds: 5,
     expectStatus: [200, 202],
     to: 'west',
@@ -253,8 +252,9 @@ describe('custom steps: webhook signature', () => {
   it('signs <timestamp>.<body> with HMAC-SHA256 of the configured secret; receivers can verify it', async () => {
     const { seen, activities } = capture(new Response('accepted', { status: 202 }));
     const result = await activities.callCustomStepWebhook(call);
-    assert.deepEqual(result, { target: 'webhook https://ops.example.com', status: 202, durationMs: 0 });
+    assert.deepEqual(result, { target: 'webhook "drain-queues"', status: 202, durationMs: 0 });
     const req = seen[0]!;
+    assert.equal(req.url, drain.url, 'the URL comes from the configuration');
     assert.deepEqual(JSON.parse(req.body), {
       operationId: call.operationId,
       app: 'shop',
@@ -301,5 +301,15 @@ describe('custom steps: webhook signature', () => {
       return true;
     });
     assert.equal(seen.length, 0);
+  });
+
+  it('calls the configured compensateUrl for a compensation, whatever an old input carried', async () => {
+    const { activities, seen } = capture(new Response('', { status: 200 }));
+    const legacy = { ...call, action: 'compensate' as const, url: 'https://attacker.example/steal' };
+    await activities.callCustomStepWebhook(legacy);
+    assert.deepEqual(
+      seen.map((s) => s.url),
+      [drain.compensateUrl],
+    );
   });
 });

@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { createDemoApp, type DemoAppOptions } from '../../apps/demo/demo-app';
+import {
+  createDemoApp,
+  type DemoAppOptions,
+  HOOK_SIGNATURE_TOLERANCE_SECONDS,
+} from '../../apps/demo/demo-app';
+import { signPayload, WEBHOOK_HEADERS } from '../../infra/notify/webhook.notifier';
 import type { OrdersRepository } from '../../apps/demo/orders.repository';
 import { demoConfigYaml, demoTokens } from '../../infra/stack/demo-config';
 import type { StackInfo } from '../../infra/stack/stack-info';
@@ -554,5 +559,65 @@ describe('demo stack configuration', () => {
       schedule: { enabled: true, everySeconds: 300, catchupWindowSeconds: 600 },
       retention: { keepLast: 24, keepDaily: 2, keepWeekly: 0 },
     });
+  });
+});
+
+describe('demo app: signed fence hooks', () => {
+  const secret = 'region-hook-secret-0123456789';
+  const stateDir = mkdtempSync(join(tmpdir(), 'switchyard-demo-signed-'));
+  const server = createDemoApp({ region: 'east', stateDir, log: () => undefined, hookSecret: secret });
+  let base = '';
+
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const hook = async (path: string, body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const signed = (body: string, at = Math.floor(Date.now() / 1000), key = secret) => ({
+    [WEBHOOK_HEADERS.timestamp]: String(at),
+    [WEBHOOK_HEADERS.signature]: `sha256=${signPayload(key, at, body)}`,
+  });
+  const fenced = async () => ((await (await fetch(`${base}/healthz`)).json()) as { fenced: boolean }).fenced;
+
+  it('refuses unsigned, forged, tampered and stale calls with 401 and changes nothing', async () => {
+    const body = JSON.stringify({ epoch: 1, operationId: 'op' });
+    const refusals = [
+      await hook('/fence', body),
+      await hook('/fence', body, signed(body, undefined, 'another-secret-0123456789')),
+      await hook('/fence', body.replace('1', '2'), signed(body)),
+      await hook(
+        '/fence',
+        body,
+        signed(body, Math.floor(Date.now() / 1000) - HOOK_SIGNATURE_TOLERANCE_SECONDS - 5),
+      ),
+    ];
+    assert.deepEqual(
+      refusals.map((r) => [r.status, r.body.error]),
+      Array(4).fill([401, 'unsigned']),
+    );
+    assert.equal(await fenced(), false);
+  });
+
+  it('fences and unfences on signed calls', async () => {
+    const fence = JSON.stringify({ epoch: 1, operationId: 'op' });
+    assert.equal((await hook('/fence', fence, signed(fence))).status, 200);
+    assert.equal(await fenced(), true);
+    const unsigned = JSON.stringify({ epoch: 2 });
+    assert.equal((await hook('/unfence', unsigned)).status, 401);
+    assert.equal(await fenced(), true);
+    assert.equal((await hook('/unfence', unsigned, signed(unsigned))).status, 200);
+    assert.equal(await fenced(), false);
   });
 });

@@ -24,6 +24,8 @@ export const approvalDecisionSchema = z
   .object({
     decision: z.enum(['approve', 'reject'], { error: 'expected "approve" or "reject"' }),
     comment: z.string().trim().max(1000, 'at most 1000 characters').default(''),
+    /** The round the approver looked at (`approval.round`); refused with 409 when another is open. */
+    round: z.number({ error: 'expected the approval round, a number' }).int().min(1).optional(),
   })
   .strict();
 

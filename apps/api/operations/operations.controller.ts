@@ -93,7 +93,7 @@ export class OperationsController {
   @ApiOperation({
     summary: 'Approve or reject an operation awaiting approval',
     description:
-      "Who may decide is set by the approval policy (roles, requester excluded); the identity is the token's principal. 403 self-approval / not-eligible; 409 already-decided / approval-expired / not-awaiting-approval.",
+      "Who may decide is set by the approval policy (roles, requester excluded); the identity is the token's principal. 403 self-approval / not-eligible; 409 approval-not-requested-yet (the operation is still in its preflight: decide once it is AwaitingApproval) / approval-round-changed (`round` names another round than the open one) / already-decided / approval-expired / not-awaiting-approval.",
   })
   @ApiBody({ schema: jsonSchema(approvalDecisionSchema) })
   decide(

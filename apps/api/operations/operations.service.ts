@@ -253,6 +253,7 @@ export class OperationsService {
           decision: body.decision,
           comment: body.comment,
           requestId,
+          ...(body.round !== undefined ? { round: body.round } : {}),
         }),
       );
       if (!approval) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
