@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AuditStore } from '../../../infra/audit/audit.port';
 import { Roles } from '../common/auth.guard';
 import { ZodPipe } from '../common/zod.pipe';
+import { safeName } from '../../../workflows/safe-text';
 import { AUDIT_STORE } from '../tokens';
 
 const isoTime = z.iso.datetime({
@@ -13,9 +14,9 @@ const isoTime = z.iso.datetime({
 
 export const auditQuerySchema = z
   .object({
-    actor: z.string().min(1).optional(),
-    action: z.string().min(1).optional(),
-    target: z.string().min(1).optional(),
+    actor: safeName().optional(),
+    action: safeName().optional(),
+    target: safeName().optional(),
     since: isoTime.optional(),
     until: isoTime.optional(),
     cursor: z

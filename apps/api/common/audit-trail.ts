@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import type { AuditOutcome, AuditStore } from '../../../infra/audit/audit.port';
+import { escapeUnsafe, NAME_TEXT_MAX } from '../../../workflows/safe-text';
 import { AUDIT_STORE } from '../tokens';
 import type { AuthenticatedRequest } from './auth.guard';
 
@@ -85,6 +86,12 @@ export function isMutating(req: Request): boolean {
   return MUTATING.has(req.method);
 }
 
+function escapeStrings(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(details).map(([k, v]) => [k, typeof v === 'string' ? escapeUnsafe(v) : v]),
+  );
+}
+
 function reasonOf(req: Request): string | undefined {
   const body = req.body as { reason?: unknown } | undefined;
   const fromBody =
@@ -114,14 +121,17 @@ export class AuditTrail {
     const route = (req.route as { path?: string } | undefined)?.path;
     const known = route ? ROUTE_ACTIONS[`${req.method} ${route}`] : undefined;
     try {
+      // A refused request's reason, path and error message are whatever the client sent: they are
+      // recorded escaped (workflows/safe-text.ts), so no text can make the chain unverifiable.
+      const reason = reasonOf(req);
       await this.store.append({
         actor: req.principal?.name ?? 'anonymous',
         action: known?.action ?? `http.${req.method.toLowerCase()}`,
-        target: target ?? known?.target(req) ?? `path:${req.path}`,
-        reason: reasonOf(req),
+        target: escapeUnsafe(target ?? known?.target(req) ?? `path:${req.path}`, NAME_TEXT_MAX * 2),
+        reason: reason === undefined ? undefined : escapeUnsafe(reason),
         requestId: req.requestId,
         outcome,
-        details: { status, ...details },
+        details: escapeStrings({ status, ...details }),
       });
     } catch (err) {
       // The call's outcome stands; losing its audit event is logged loudly for the operator.
