@@ -40,6 +40,8 @@ export class ErrorFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown): { status: number; body: ErrorBody } {
+    const body = bodyParserError(exception);
+    if (body) return body;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const raw = exception.getResponse();
@@ -64,5 +66,39 @@ export class ErrorFilter implements ExceptionFilter {
     }
     this.log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     return { status: 500, body: { error: 'internal', message: 'internal error; see the API log' } };
+  }
+}
+
+/**
+ * The JSON body parser's refusals (body-parser sets `type` and a 4xx `status`): a body over the
+ * limit is 413, one that is not JSON 400, an encoding or charset it cannot read 415.
+ */
+function bodyParserError(exception: unknown): { status: number; body: ErrorBody } | undefined {
+  const e = exception as { type?: unknown; status?: unknown; limit?: unknown; message?: unknown };
+  if (typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof e.status !== 'number') {
+    return undefined;
+  }
+  switch (e.type) {
+    case 'entity.too.large':
+      return {
+        status: 413,
+        body: {
+          error: 'payload-too-large',
+          message: `the request body is larger than the limit of ${String(e.limit)} bytes`,
+          details: { limitBytes: e.limit },
+        },
+      };
+    case 'entity.parse.failed':
+      return {
+        status: 400,
+        body: { error: 'malformed-json', message: 'the request body is not valid JSON' },
+      };
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return { status: 415, body: { error: 'unsupported-media-type', message: String(e.message) } };
+    default:
+      return e.status >= 400 && e.status < 500
+        ? { status: e.status, body: { error: CODES[e.status] ?? 'bad-request', message: String(e.message) } }
+        : undefined;
   }
 }
