@@ -233,15 +233,21 @@ describe('hostile input', () => {
         .send({ reason: text })
         .expect((r) => assert.ok(r.status < 500, `${r.status}`));
       await h.http().post(`/v1/apps/${app()}/drills`).send({ reason: text }).expect(401);
-      await h
-        .http()
-        .post(`/v1/apps/${encodeURIComponent('x\u202Ey')}/drills`)
-        .set(h.as(h.fx.tokens.operator))
-        .send({ reason: text })
-        .expect(400);
     }
     const v = await verify();
     assert.equal(v.ok, true, JSON.stringify(v));
+    // A hostile name in the path is refused as well, and recorded escaped.
+    const badApp = await h
+      .http()
+      .post(`/v1/apps/${encodeURIComponent('x\u202Ey\ud7ff')}/drills`)
+      .set(h.as(h.fx.tokens.operator))
+      .send({ reason: 'a hostile path' });
+    assert.equal(badApp.status, 400, JSON.stringify(badApp.body));
+    assert.match(
+      (badApp.body as ErrorBody).message,
+      /^params\.app: a bidirectional override \(U\+202E\) at position 1/,
+    );
+    assert.equal((await verify()).ok, true);
     const refused = (await h.audit(`target=${encodeURIComponent(`app:${app()}`)}`)).filter(
       (e: AuditEvent) => e.outcome === 'refused' && e.reason?.includes('\\u{'),
     );
