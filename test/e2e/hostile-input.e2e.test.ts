@@ -85,6 +85,10 @@ describe('hostile input', () => {
       const ops = await h.http().get(`/v1/operations?app=${name}`).set(h.as(h.fx.tokens.viewer));
       assert.ok(ops.status === 404 || ops.status === 200, `operations?app=${name}: ${ops.status}`);
     }
+    // A cursor this API never issued: the store's refusal was a 500 (found by the fuzzer).
+    const cursor = await h.http().get('/v1/audit?cursor=zz').set(h.as(h.fx.tokens.viewer));
+    assert.equal(cursor.status, 400, JSON.stringify(cursor.body));
+    assert.equal((cursor.body as ErrorBody).details?.issues?.[0]?.path, 'query.cursor');
     // The real app still answers, and the rejections that used to follow never came.
     await h.http().get(`/v1/apps/${app()}`).set(h.as(h.fx.tokens.viewer)).expect(200);
     await h.http().get('/healthz').expect(200);
