@@ -36,7 +36,12 @@ export class ErrorFilter implements ExceptionFilter {
     }
     void this.trail
       .record(req, status, 'refused', { error: body.error, message: body.message })
-      .finally(() => res.status(status).json(body));
+      .finally(() => res.status(status).json(body))
+      // An answer that cannot be sent (the client left, headers already out) must not become an
+      // unhandled rejection: that would end the process.
+      .catch((err: unknown) =>
+        this.log.error(`answer to ${req.method} ${req.path} not sent: ${String(err)}`),
+      );
   }
 
   private toBody(exception: unknown): { status: number; body: ErrorBody } {
