@@ -21,6 +21,17 @@ const name = z
     'expected a lowercase name: a letter, then letters, digits or dashes (max 40)',
   );
 
+/**
+ * A record keyed by names, without a prototype: a name from a request (`constructor`,
+ * `__proto__`, `toString`) finds nothing in it, so every lookup by request name is an ordinary
+ * miss (404), not an inherited method.
+ */
+export function nameRecord<V extends z.ZodType>(value: V) {
+  return z
+    .record(name, value)
+    .transform((r) => Object.assign(Object.create(null) as Record<string, z.output<V>>, r));
+}
+
 const hostname = z
   .string()
   .transform((s) => s.replace(/\.$/, '').toLowerCase())
@@ -373,10 +384,10 @@ const serviceBase = {
  */
 const serviceSchema = z.discriminatedUnion('type', [
   z
-    .object({ ...serviceBase, type: z.literal('postgres'), regions: z.record(name, postgresTargetSchema) })
+    .object({ ...serviceBase, type: z.literal('postgres'), regions: nameRecord(postgresTargetSchema) })
     .strict(),
-  z.object({ ...serviceBase, type: z.literal('http'), regions: z.record(name, httpTargetSchema) }).strict(),
-  z.object({ ...serviceBase, type: z.literal('s3'), regions: z.record(name, s3TargetSchema) }).strict(),
+  z.object({ ...serviceBase, type: z.literal('http'), regions: nameRecord(httpTargetSchema) }).strict(),
+  z.object({ ...serviceBase, type: z.literal('s3'), regions: nameRecord(s3TargetSchema) }).strict(),
 ]);
 
 const restorePointsSchema = z
@@ -794,8 +805,8 @@ export const configSchema = z
     auth: authSchema.default({ tokens: [] }),
     database: databaseSchema.default({ url: 'sqlite:.switchyard/switchyard.db' }),
     notifications: notificationsSchema.default({ webhooks: [] }),
-    dnsProviders: z.record(name, dnsProviderSchema).default({}),
-    apps: z.record(name, appSchema).refine((a) => Object.keys(a).length > 0, 'define at least one app'),
+    dnsProviders: nameRecord(dnsProviderSchema).prefault({}),
+    apps: nameRecord(appSchema).refine((a) => Object.keys(a).length > 0, 'define at least one app'),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createApi } from '../../apps/api/bootstrap';
@@ -12,6 +13,26 @@ import { type AppFixture, startWorker, type WorkerProcess } from './app-fixture'
 import { waitFor } from './stack';
 
 const CLI_MAIN = path.resolve(__dirname, '../../apps/cli/main.js');
+
+/**
+ * The API runs in the test's process: an unhandled rejection or uncaught exception there is what
+ * would end a real API process, so it fails the test during which it happened (and, if it comes
+ * after the last test, the harness's stop()), never only a log line.
+ */
+const processErrors: string[] = [];
+const describeError = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
+process.on('unhandledRejection', (reason) =>
+  processErrors.push(`unhandled rejection: ${describeError(reason)}`),
+);
+process.on('uncaughtException', (err) => processErrors.push(`uncaught exception: ${describeError(err)}`));
+
+/** Throws if the process saw an unhandled rejection or uncaught exception since the last call. */
+export function assertNoProcessErrors(): void {
+  const seen = processErrors.splice(0);
+  assert.deepEqual(seen, [], `the process had ${seen.length} unhandled error(s): they would end the API`);
+}
+
+afterEach(assertNoProcessErrors);
 
 /**
  * One app fixture driven end to end: a worker process and the API (in-process, reached through
@@ -55,6 +76,7 @@ export class ApiHarness {
     for (const a of this.extraApis) await a.close();
     await this.api?.close();
     await this.fx.stop();
+    assertNoProcessErrors();
   }
 
   http(api = this.api) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CONTROL_OVERRIDE_ACTIONS } from '../../../workflows/control';
+import { safeName } from '../../../workflows/safe-text';
 import { reasonSchema } from '../operations/failover.dto';
 
 /** DELETE /v1/apps/{app}/regions/{region}?reason=… */
@@ -11,7 +12,7 @@ export const overrideRequestSchema = z
     action: z.enum(CONTROL_OVERRIDE_ACTIONS, {
       error: `expected one of ${CONTROL_OVERRIDE_ACTIONS.join(', ')}`,
     }),
-    region: z.string({ error: 'required: the region the override is about' }).min(1).max(100),
+    region: safeName('required: the region the override is about'),
     reason: reasonSchema,
   })
   .strict();

@@ -157,9 +157,13 @@ export class AppsService {
       this.controlView.read(name, { buckets: true }).catch((err: unknown) => {
         throw new ApiError(503, 'control-state-unavailable', (err as Error).message);
       }),
-      Promise.all(
-        app.regions.map((r) =>
-          probeHttp(r.healthUrl, Math.min(2000, app.policies.healthTimeoutSeconds * 1000)),
+      // Built inside a promise: a throw while building it must reject Promise.all, not leave the
+      // promises before it without a handler (an unhandled rejection ends the process).
+      Promise.resolve().then(() =>
+        Promise.all(
+          app.regions.map((r) =>
+            probeHttp(r.healthUrl, Math.min(2000, app.policies.healthTimeoutSeconds * 1000)),
+          ),
         ),
       ),
       this.operations.activeOperationId(name).catch(() => undefined),

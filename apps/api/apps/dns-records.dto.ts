@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { safeName } from '../../../workflows/safe-text';
 import { reasonSchema } from '../operations/failover.dto';
 
 /** `DELETE /v1/apps/{app}/dns-records/{name}?reason=`: the removal says why. */
@@ -7,9 +8,7 @@ export const deleteDnsRecordQuerySchema = z.object({ reason: reasonSchema }).str
 /** `PUT /v1/apps/{app}/dns-records/{name}`: point the record at a region now, and say why. */
 export const overrideDnsRecordSchema = z
   .object({
-    region: z
-      .string({ error: 'required: the region the record should point at' })
-      .min(1, 'required: the region the record should point at'),
+    region: safeName('required: the region the record should point at'),
     reason: reasonSchema,
   })
   .strict();

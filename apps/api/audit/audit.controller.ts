@@ -2,8 +2,11 @@ import { Controller, Get, Inject, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import type { AuditStore } from '../../../infra/audit/audit.port';
+import { AuditInputError } from '../../../infra/audit/sql-audit.store';
+import { ApiError } from '../common/api-error';
 import { Roles } from '../common/auth.guard';
 import { ZodPipe } from '../common/zod.pipe';
+import { safeName } from '../../../workflows/safe-text';
 import { AUDIT_STORE } from '../tokens';
 
 const isoTime = z.iso.datetime({
@@ -13,9 +16,9 @@ const isoTime = z.iso.datetime({
 
 export const auditQuerySchema = z
   .object({
-    actor: z.string().min(1).optional(),
-    action: z.string().min(1).optional(),
-    target: z.string().min(1).optional(),
+    actor: safeName().optional(),
+    action: safeName().optional(),
+    target: safeName().optional(),
     since: isoTime.optional(),
     until: isoTime.optional(),
     cursor: z
@@ -42,8 +45,21 @@ export class AuditController {
   @ApiQuery({ name: 'until', required: false })
   @ApiQuery({ name: 'cursor', required: false })
   @ApiQuery({ name: 'limit', required: false })
-  list(@Query(new ZodPipe(auditQuerySchema, 'query')) q: z.output<typeof auditQuerySchema>) {
-    return this.audit.list(q);
+  async list(@Query(new ZodPipe(auditQuerySchema, 'query')) q: z.output<typeof auditQuerySchema>) {
+    try {
+      return await this.audit.list(q);
+    } catch (err) {
+      // The store refuses what it cannot read (a cursor it did not issue): the client's mistake.
+      if (err instanceof AuditInputError) {
+        const [field, ...rest] = err.message.split(': ');
+        const path = `query.${field}`;
+        const message = rest.join(': ') || err.message;
+        throw ApiError.badRequest('validation-failed', `${path}: ${message}`, {
+          issues: [{ path, message }],
+        });
+      }
+      throw err;
+    }
   }
 
   @Get('verify')

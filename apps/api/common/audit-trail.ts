@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import type { AuditOutcome, AuditStore } from '../../../infra/audit/audit.port';
+import { escapeUnsafe, NAME_TEXT_MAX } from '../../../workflows/safe-text';
 import { Metrics } from '../system/metrics';
 import { AUDIT_STORE } from '../tokens';
 import { ApiError } from './api-error';
@@ -90,6 +91,12 @@ export function isMutating(req: Request): boolean {
 /** Routes that write no event before their action: a monitor's heartbeat would flood the log. */
 const NO_REQUEST_EVENT = new Set(['POST /v1/monitor/reports']);
 
+function escapeStrings(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(details).map(([k, v]) => [k, typeof v === 'string' ? escapeUnsafe(v) : v]),
+  );
+}
+
 function reasonOf(req: Request): string | undefined {
   const body = req.body as { reason?: unknown } | undefined;
   const fromBody =
@@ -98,14 +105,18 @@ function reasonOf(req: Request): string | undefined {
   return fromBody ?? fromQuery;
 }
 
-/** What a request would do, in the audit log's words. */
+/**
+ * What a request would do, in the audit log's words. Its reason and target are whatever the client
+ * sent: they are recorded escaped (workflows/safe-text.ts), so no text can make the chain unverifiable.
+ */
 export function describeRequest(req: Request): { action: string; target: string; reason?: string } {
   const route = (req.route as { path?: string } | undefined)?.path;
   const known = route ? ROUTE_ACTIONS[`${req.method} ${route}`] : undefined;
+  const reason = reasonOf(req);
   return {
     action: known?.action ?? `http.${req.method.toLowerCase()}`,
-    target: known?.target(req) ?? `path:${req.path}`,
-    reason: reasonOf(req),
+    target: escapeUnsafe(known?.target(req) ?? `path:${req.path}`, NAME_TEXT_MAX * 2),
+    reason: reason === undefined ? undefined : escapeUnsafe(reason),
   };
 }
 
@@ -167,11 +178,11 @@ export class AuditTrail {
       await this.store.append({
         actor: req.principal?.name ?? 'anonymous',
         action: described.action,
-        target: target ?? described.target,
+        target: target === undefined ? described.target : escapeUnsafe(target, NAME_TEXT_MAX * 2),
         reason: described.reason,
         requestId: req.requestId,
         outcome,
-        details: { status, ...details },
+        details: escapeStrings({ status, ...details }),
       });
     } catch (err) {
       this.metrics.auditAppendFailures.inc({ kind: outcome === 'refused' ? 'refusal' : 'result' });

@@ -37,6 +37,10 @@ export class ErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = this.toBody(exception);
     const send = () => res.status(status).json(body);
+    // An answer that cannot be sent (the client left, headers already out) must not become an
+    // unhandled rejection: that would end the process.
+    const unsent = (err: unknown) =>
+      this.log.error(`answer to ${req.method} ${req.path} not sent: ${String(err)}`);
     if (!req.principal) {
       // Without a principal: counted always, sampled into the audit log for mutating calls only.
       if (!isMutating(req)) {
@@ -44,7 +48,7 @@ export class ErrorFilter implements ExceptionFilter {
         send();
         return;
       }
-      void this.anonymous.refused(req, status, body).finally(send);
+      void this.anonymous.refused(req, status, body).finally(send).catch(unsent);
       return;
     }
     if (!isMutating(req) || body.error === 'audit-unavailable') {
@@ -53,10 +57,13 @@ export class ErrorFilter implements ExceptionFilter {
     }
     void this.trail
       .record(req, status, 'refused', { error: body.error, message: body.message })
-      .finally(send);
+      .finally(send)
+      .catch(unsent);
   }
 
   private toBody(exception: unknown): { status: number; body: ErrorBody } {
+    const body = bodyParserError(exception);
+    if (body) return body;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const raw = exception.getResponse();
@@ -81,5 +88,39 @@ export class ErrorFilter implements ExceptionFilter {
     }
     this.log.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     return { status: 500, body: { error: 'internal', message: 'internal error; see the API log' } };
+  }
+}
+
+/**
+ * The JSON body parser's refusals (body-parser sets `type` and a 4xx `status`): a body over the
+ * limit is 413, one that is not JSON 400, an encoding or charset it cannot read 415.
+ */
+function bodyParserError(exception: unknown): { status: number; body: ErrorBody } | undefined {
+  const e = exception as { type?: unknown; status?: unknown; limit?: unknown; message?: unknown };
+  if (typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof e.status !== 'number') {
+    return undefined;
+  }
+  switch (e.type) {
+    case 'entity.too.large':
+      return {
+        status: 413,
+        body: {
+          error: 'payload-too-large',
+          message: `the request body is larger than the limit of ${String(e.limit)} bytes`,
+          details: { limitBytes: e.limit },
+        },
+      };
+    case 'entity.parse.failed':
+      return {
+        status: 400,
+        body: { error: 'malformed-json', message: 'the request body is not valid JSON' },
+      };
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return { status: 415, body: { error: 'unsupported-media-type', message: String(e.message) } };
+    default:
+      return e.status >= 400 && e.status < 500
+        ? { status: e.status, body: { error: CODES[e.status] ?? 'bad-request', message: String(e.message) } }
+        : undefined;
   }
 }

@@ -7,7 +7,7 @@ import { ApiError } from './api-error';
 export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.output<S>> {
   constructor(
     private readonly schema: S,
-    private readonly part: 'body' | 'query' = 'body',
+    private readonly part: 'body' | 'query' | 'params' = 'body',
   ) {}
 
   transform(value: unknown): z.output<S> {
@@ -19,7 +19,12 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.ou
         i.code === 'unrecognized_keys'
           ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`
           : i.message;
-      return { path, message };
+      // A refused character (workflows/safe-text.ts) also names its position for scripts.
+      const where =
+        i.code === 'custom' ? (i.params as { position?: number; codePoint?: string } | undefined) : undefined;
+      return where?.position === undefined
+        ? { path, message }
+        : { path, message, position: where.position, codePoint: where.codePoint };
     });
     throw ApiError.badRequest('validation-failed', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
       issues,

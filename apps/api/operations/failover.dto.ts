@@ -1,18 +1,18 @@
 import { z } from 'zod';
 import { OPERATION_KINDS, OPERATION_PHASES } from '../../../workflows/operation';
+import { FREE_TEXT_MAX, safeName, safeText } from '../../../workflows/safe-text';
 
 /** Every mutating request says why: the reason is kept with the operation (and, later, the audit log). */
-export const reasonSchema = z
-  .string({ error: 'required: say why (it is recorded with the operation)' })
-  .trim()
-  .min(3, 'too short: say why in a few words')
-  .max(1000, 'at most 1000 characters');
+export const reasonSchema = safeText({
+  required: 'required: say why (it is recorded with the operation)',
+  min: 3,
+  minMessage: 'too short: say why in a few words',
+  max: FREE_TEXT_MAX,
+});
 
 export const failoverRequestSchema = z
   .object({
-    to: z
-      .string({ error: 'required: the region to move the app to' })
-      .min(1, 'required: the region to move the app to'),
+    to: safeName('required: the region to move the app to'),
     mode: z.enum(['planned', 'unplanned'], { error: 'expected "planned" or "unplanned"' }),
     reason: reasonSchema,
   })
@@ -23,7 +23,7 @@ export type FailoverRequest = z.output<typeof failoverRequestSchema>;
 export const approvalDecisionSchema = z
   .object({
     decision: z.enum(['approve', 'reject'], { error: 'expected "approve" or "reject"' }),
-    comment: z.string().trim().max(1000, 'at most 1000 characters').default(''),
+    comment: safeText({ max: FREE_TEXT_MAX }).default(''),
     /** The round the approver looked at (`approval.round`); refused with 409 when another is open. */
     round: z.number({ error: 'expected the approval round, a number' }).int().min(1).optional(),
   })
@@ -31,11 +31,11 @@ export const approvalDecisionSchema = z
 
 export type ApprovalDecisionRequest = z.output<typeof approvalDecisionSchema>;
 
-export const approvalListQuerySchema = z.object({ app: z.string().optional() }).strict();
+export const approvalListQuerySchema = z.object({ app: safeName().optional() }).strict();
 
 export const operationListQuerySchema = z
   .object({
-    app: z.string().optional(),
+    app: safeName().optional(),
     kind: z.enum(OPERATION_KINDS).optional(),
     phase: z.enum(OPERATION_PHASES).optional(),
     limit: z.coerce.number().int().min(1).max(500).optional(),
@@ -51,7 +51,7 @@ export type CancelRequestBody = z.output<typeof cancelRequestSchema>;
 export const failbackRequestSchema = z
   .object({
     /** The halted region to go back to; by default the app's only halted region. */
-    to: z.string().min(1, 'the region to fail back to').optional(),
+    to: safeName('the region to fail back to').optional(),
     reason: reasonSchema,
   })
   .strict();

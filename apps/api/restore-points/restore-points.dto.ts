@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { safeName } from '../../../workflows/safe-text';
 import { reasonSchema } from '../operations/failover.dto';
 
 export const takeRestorePointSchema = z.object({ reason: reasonSchema }).strict();
@@ -6,12 +7,8 @@ export type TakeRestorePointRequest = z.output<typeof takeRestorePointSchema>;
 
 export const restoreRequestSchema = z
   .object({
-    restorePointId: z
-      .string({ error: 'required: the restore point to restore from' })
-      .min(1, 'required: the restore point to restore from'),
-    region: z
-      .string({ error: 'required: the region to restore into' })
-      .min(1, 'required: the region to restore into'),
+    restorePointId: safeName('required: the restore point to restore from'),
+    region: safeName('required: the region to restore into'),
     reason: reasonSchema,
   })
   .strict();
@@ -50,7 +47,7 @@ export const bulkDeleteRestorePointsQuerySchema = z
           .filter(Boolean),
       )
       .pipe(
-        z.array(z.string()).min(1, 'name at least one restore point id').max(1000, 'at most 1000 at once'),
+        z.array(safeName()).min(1, 'name at least one restore point id').max(1000, 'at most 1000 at once'),
       )
       .optional(),
     reason: reasonSchema,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SCHEDULE_KINDS } from '../../../workflows/scheduled.workflow';
+import { safeText } from '../../../workflows/safe-text';
 import { reasonSchema } from '../operations/failover.dto';
 
 /** A schedule's name within its app; the default is its kind. */
@@ -37,15 +38,14 @@ const everySecondsSchema = z
   .min(60, 'at least 60 seconds')
   .max(30 * 86400, 'at most 30 days (2592000 seconds)');
 
-const cronSchema = z
-  .string()
-  .trim()
-  .min(1, 'expected a cron expression such as "*/15 * * * *"')
-  .max(200, 'at most 200 characters')
-  .superRefine((c, ctx) => {
-    const problem = cronProblem(c);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+const cronSchema = safeText({
+  min: 1,
+  minMessage: 'expected a cron expression such as "*/15 * * * *"',
+  max: 200,
+}).superRefine((c, ctx) => {
+  const problem = cronProblem(c);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const notBoth = {
   message: 'give everySeconds or cron, not both',

@@ -43,6 +43,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Errors no request handler caught (apps/api/process-guard.ts); any is a bug to report. */
+  readonly processErrors = new Counter({
+    name: 'switchyard_api_process_errors_total',
+    help: 'Unhandled promise rejections and uncaught exceptions in the API process, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_api_' });
   }
