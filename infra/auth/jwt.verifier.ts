@@ -80,6 +80,9 @@ export interface VerifiedPrincipal {
   principal: string;
   /** Empty when the token is valid but none of its claim values is mapped: the caller answers 403. */
   roles: Role[];
+  /** The token's `iss` and `sub`: which credential it was, recorded with approvals. */
+  issuer: string;
+  subject: string;
 }
 
 /** The identity provider's keys could not be fetched: the caller answers 503, not 401. */
@@ -169,7 +172,13 @@ export class JwtVerifier {
 
     const principal = readClaim(payload, this.cfg.principalClaim);
     if (typeof principal !== 'string' || principal === '') return this.reject('no-principal-claim');
-    return { principal, roles: this.mapRoles(readClaim(payload, this.cfg.rolesClaim)) };
+    return {
+      principal,
+      roles: this.mapRoles(readClaim(payload, this.cfg.rolesClaim)),
+      // The credential an approval records: who vouched (issuer) for whom (subject).
+      issuer: payload.iss ?? this.cfg.issuer,
+      subject: payload.sub ?? principal,
+    };
   }
 
   private mapRoles(value: unknown): Role[] {

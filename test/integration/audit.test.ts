@@ -422,8 +422,33 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           createdBy: 'admin',
           revokedAt: null,
           revokedBy: null,
+          vantage: null,
         });
         assert.deepEqual(await tokens.findActiveBySha256(sha('a')), a);
+        // A monitor token names its vantage point; only a monitor token does.
+        const probe = await tokens.create({
+          principal: 'probe-north',
+          roles: ['monitor'],
+          sha256: sha('m'),
+          createdBy: 'admin',
+          vantage: 'north',
+        });
+        assert.equal((await tokens.findActiveBySha256(sha('m')))?.vantage, 'north');
+        await tokens.revoke(probe.id, 'admin');
+        await assert.rejects(
+          tokens.create({ principal: 'probe', roles: ['monitor'], sha256: sha('n'), createdBy: 'admin' }),
+          TokenInputError,
+        );
+        await assert.rejects(
+          tokens.create({
+            principal: 'op',
+            roles: ['operator'],
+            sha256: sha('o'),
+            createdBy: 'admin',
+            vantage: 'x',
+          }),
+          TokenInputError,
+        );
         assert.equal(await tokens.findActiveBySha256(sha('c')), null);
         await assert.rejects(
           tokens.create({ principal: 'x', roles: ['viewer'], sha256: sha('a'), createdBy: 'admin' }),
