@@ -18,8 +18,10 @@ export interface LocalAppSpec {
    * base URL of the app's scratch instance there and its health path (docs/drills.md).
    */
   regions: { name: string; ip: string; port: number; scratch?: { url: string; healthPath?: string } }[];
-  api: { host: string; port: number };
-  tokens: { principal: string; roles: string[]; sha256: string }[];
+  /** The `api` section: where it listens, and optionally its rate limits and /metrics access. */
+  api: { host: string; port: number } & Record<string, unknown>;
+  /** `vantage`: a monitor token's vantage point (it reports for that one only). */
+  tokens: { principal: string; roles: string[]; sha256: string; vantage?: string }[];
   taskQueuePrefix?: string;
   /** Path of the verify URL on the app (default /healthz). */
   verifyPath?: string;
@@ -33,6 +35,8 @@ export interface LocalAppSpec {
     excludeRequester?: boolean;
     expiresAfterSeconds?: number;
   };
+  /** More approval policies by kind (`policies.approvals.<kind>`), e.g. `{ 'dns-override': { required: 0 } }`. */
+  approvals?: Record<string, { required?: number; roles?: string[]; excludeRequester?: boolean }>;
   /**
    * The app's `fencing.witness`: the stack's witness S3 server (same key prefix as the regions'),
    * a third bucket every quorum counts (docs/fencing.md).
@@ -194,11 +198,18 @@ export function localAppConfig(
         ...(spec.softDelete ? { softDelete: spec.softDelete } : {}),
         ...(spec.checks ? { checks: spec.checks } : {}),
         ...(spec.drills ? { drills: spec.drills } : {}),
-        ...(spec.failoverApproval || spec.rpoSeconds
+        ...(spec.failoverApproval || spec.approvals || spec.rpoSeconds
           ? {
               policies: {
                 ...(spec.rpoSeconds ? { rpoSeconds: spec.rpoSeconds } : {}),
-                ...(spec.failoverApproval ? { approvals: { failover: spec.failoverApproval } } : {}),
+                ...(spec.failoverApproval || spec.approvals
+                  ? {
+                      approvals: {
+                        ...spec.approvals,
+                        ...(spec.failoverApproval ? { failover: spec.failoverApproval } : {}),
+                      },
+                    }
+                  : {}),
               },
             }
           : {}),
