@@ -19,7 +19,8 @@ import type { AuthenticatedRequest } from './principal';
  * Rate limits (docs/security.md#rate-limits), before any other guard: each authenticated
  * principal has its own budget (`api.rateLimits.principal`), and each source address without
  * valid credentials one more (`api.rateLimits.anonymous`), so a flood of anonymous or wrong-token
- * requests is refused with 429 before it reaches the audit log or a token lookup it could time.
+ * requests is refused with 429 before the route runs, and a token cannot be guessed at speed.
+ * (A refused mutating request is still audited by the ErrorFilter, 429 included.)
  * Budgets are per API process (in memory): with N replicas a client may get N times the limit.
  */
 @Injectable()
