@@ -425,31 +425,6 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           vantage: null,
         });
         assert.deepEqual(await tokens.findActiveBySha256(sha('a')), a);
-        // A monitor token names its vantage point; only a monitor token does.
-        const probe = await tokens.create({
-          principal: 'probe-north',
-          roles: ['monitor'],
-          sha256: sha('m'),
-          createdBy: 'admin',
-          vantage: 'north',
-        });
-        assert.equal((await tokens.findActiveBySha256(sha('m')))?.vantage, 'north');
-        await tokens.revoke(probe.id, 'admin');
-        await assert.rejects(
-          tokens.create({ principal: 'probe', roles: ['monitor'], sha256: sha('n'), createdBy: 'admin' }),
-          TokenInputError,
-        );
-        await assert.rejects(
-          tokens.create({
-            principal: 'op',
-            roles: ['operator'],
-            sha256: sha('o'),
-            createdBy: 'admin',
-            vantage: 'x',
-          }),
-          TokenInputError,
-        );
-        assert.equal(await tokens.findActiveBySha256(sha('c')), null);
         await assert.rejects(
           tokens.create({ principal: 'x', roles: ['viewer'], sha256: sha('a'), createdBy: 'admin' }),
           TokenInputError,
@@ -470,6 +445,30 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
         assert.equal(await tokens.findActiveBySha256(sha('a')), null);
         assert.deepEqual(await tokens.list(), [b]);
         assert.deepEqual(await tokens.list({ includeRevoked: true }), [revoked, b]);
+        // A monitor token names its vantage point; only a monitor token does.
+        const probe = await tokens.create({
+          principal: 'probe-north',
+          roles: ['monitor'],
+          sha256: sha('d'),
+          createdBy: 'admin',
+          vantage: 'north',
+        });
+        assert.equal((await tokens.findActiveBySha256(sha('d')))?.vantage, 'north');
+        await assert.rejects(
+          tokens.create({ principal: 'probe', roles: ['monitor'], sha256: sha('e'), createdBy: 'admin' }),
+          TokenInputError,
+        );
+        await assert.rejects(
+          tokens.create({
+            principal: 'op',
+            roles: ['operator'],
+            sha256: sha('f'),
+            createdBy: 'admin',
+            vantage: 'x',
+          }),
+          TokenInputError,
+        );
+        assert.equal(await tokens.findActiveBySha256(sha('c')), null);
       }));
   });
 }
