@@ -453,7 +453,8 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           createdBy: 'admin',
           vantage: 'north',
         });
-        assert.equal((await tokens.findActiveBySha256(sha('d')))?.vantage, 'north');
+        assert.equal(probe.vantage, 'north');
+        assert.deepEqual(await tokens.findActiveBySha256(sha('d')), probe);
         await assert.rejects(
           tokens.create({ principal: 'probe', roles: ['monitor'], sha256: sha('e'), createdBy: 'admin' }),
           TokenInputError,
