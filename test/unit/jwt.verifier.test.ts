@@ -119,6 +119,19 @@ describe('JwtVerifier against a real JWKS endpoint', () => {
     assert.deepEqual(nameAndRoles(await v.verify(t)), { principal: 'bob@example.com', roles: ['admin'] });
   });
 
+  it("reads a monitor's vantage point from vantageClaim when configured, and only then", async () => {
+    const claims = { sub: 'probe-1', roles: ['monitors'], switchyard: { vantage: 'east' } };
+    const roleMapping = { monitors: ['monitor' as const] };
+    const bound = new JwtVerifier(config({ roleMapping, vantageClaim: 'switchyard.vantage' }));
+    assert.equal((await bound.verify(await token(claims)))?.vantage, 'east');
+    assert.equal(
+      (await bound.verify(await token({ ...claims, switchyard: { vantage: 7 } })))?.vantage,
+      undefined,
+    );
+    const unbound = new JwtVerifier(config({ roleMapping }));
+    assert.equal((await unbound.verify(await token(claims)))?.vantage, undefined);
+  });
+
   it('prefers a claim whose name contains dots (namespaced claims) over a path', async () => {
     const v = new JwtVerifier(config({ rolesClaim: 'https://switchyard.example.com/groups' }));
     const t = await token({ sub: 'carol', 'https://switchyard.example.com/groups': ['dr-approvers'] });

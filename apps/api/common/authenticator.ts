@@ -101,8 +101,14 @@ export class Authenticator {
     }
     if (this.jwt && looksLikeJwt(token)) {
       const v = await this.jwt.verify(token);
-      if (v)
-        return { name: v.principal, roles: v.roles as Role[], credential: `oidc:${v.issuer}#${v.subject}` };
+      if (v) {
+        return {
+          name: v.principal,
+          roles: v.roles as Role[],
+          credential: `oidc:${v.issuer}#${v.subject}`,
+          ...(v.vantage ? { vantage: v.vantage } : {}),
+        };
+      }
     }
     return null;
   }
