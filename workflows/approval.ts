@@ -44,6 +44,11 @@ export interface ApprovalDecision {
   at: string;
   round: number;
   requestId?: string;
+  /**
+   * Which credential the API authenticated: `token:<id>`, `bootstrap:<n>` (auth.tokens[n]) or
+   * `oidc:<issuer>#<subject>`. Absent in decisions recorded before it existed.
+   */
+  credential?: string;
 }
 
 /**
@@ -76,6 +81,8 @@ export interface ApprovalState {
 export interface DecisionRequest {
   /** From the API's authentication, never from the request body. */
   principal: { name: string; roles: Role[] };
+  /** Which credential the API authenticated (ApprovalDecision.credential). */
+  credential?: string;
   decision: 'approve' | 'reject';
   comment: string;
   requestId?: string;
@@ -181,6 +188,7 @@ export function applyDecision(state: ApprovalState, req: DecisionRequest, nowIso
     at: nowIso,
     round: state.round,
     requestId: req.requestId,
+    ...(req.credential === undefined ? {} : { credential: req.credential }),
   });
   if (req.decision === 'reject') {
     state.status = 'Rejected';

@@ -9,6 +9,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
 import type { Client } from '@temporalio/client';
 import type { NextFunction, Request, Response } from 'express';
 import type { SwitchyardConfig } from '../../infra/config/config.schema';
@@ -33,6 +34,8 @@ import { AuditInterceptor } from './common/audit.interceptor';
 import { AuditTrail } from './common/audit-trail';
 import { AnonymousRefusals } from './common/anonymous-refusals';
 import { AuthGuard } from './common/auth.guard';
+import { Authenticator } from './common/authenticator';
+import { RateLimitGuard } from './common/rate-limit.guard';
 import { requestId } from './common/request-id';
 import { ErrorFilter } from './common/error.filter';
 import { DrillsController } from './drills/drills.controller';
@@ -93,8 +96,15 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
 
   static forRoot(options: ApiModuleOptions): DynamicModule {
     const client = options.temporalClient ?? lazyClient(options.config);
+    const limits = options.config.api.rateLimits.principal;
     return {
       module: ApiModule,
+      // The limits themselves are chosen per request by RateLimitGuard (principal or anonymous).
+      imports: [
+        ThrottlerModule.forRoot({
+          throttlers: [{ name: 'default', limit: limits.limit, ttl: limits.windowSeconds * 1000 }],
+        }),
+      ],
       controllers: [
         SystemController,
         AppsController,
@@ -175,6 +185,9 @@ export class ApiModule implements NestModule, OnApplicationShutdown {
         DnsRecordsService,
         RestorePointsService,
         DrillsService,
+        Authenticator,
+        // Rate limits first: a refused flood never reaches the route's guard or the audit log.
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

@@ -3,8 +3,9 @@ import { type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { Logger } from '../../infra/logging/logger';
 import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import type { Logger } from '../../infra/logging/logger';
 import { ApiModule, type ApiModuleOptions } from './api.module';
 import { ApiError } from './common/api-error';
 import { SafeParamsPipe } from './common/param.pipe';
@@ -47,6 +48,48 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
   next();
 }
 
+/**
+ * Security headers (helmet) on every answer. The API answers JSON and never needs a script, a
+ * style or a frame, so its CSP forbids all; the Swagger UI under /docs runs its own scripts and
+ * inline styles from this origin, so only there the CSP allows 'self' and inline code.
+ */
+function securityHeaders() {
+  const common = {
+    frameguard: { action: 'deny' as const },
+    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+  };
+  const api = helmet({
+    ...common,
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'none'"],
+      },
+    },
+  });
+  const docs = helmet({
+    ...common,
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
+      },
+    },
+  });
+  return (req: Request, res: Response, next: NextFunction) =>
+    (req.path === '/docs' || req.path.startsWith('/docs/') ? docs : api)(req, res, next);
+}
+
 /** Builds the HTTP API (not yet listening); used by main.ts and by the controller and e2e tests. */
 export async function createApi(
   options: ApiModuleOptions & { logger?: Logger | false },
@@ -55,6 +98,8 @@ export async function createApi(
     logger: options.logger ? nestLogger(options.logger) : false,
     bodyParser: false,
   });
+  app.disable('x-powered-by');
+  app.use(securityHeaders());
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: BODY_LIMIT });
   app.useGlobalPipes(new SafeParamsPipe());

@@ -570,8 +570,12 @@ tokens
     '--roles <roles>',
     'comma list of viewer, operator, approver, admin, monitor (reports region health only)',
   )
+  .option(
+    '--vantage <name>',
+    'with role monitor (required then): the vantage point it reports for, and the only one',
+  )
   .requiredOption('--reason <text>', 'why (audited)')
-  .action(async (o: { principal: string; roles: string; reason: string }) => {
+  .action(async (o: { principal: string; roles: string; vantage?: string; reason: string }) => {
     const { api, opts } = client();
     const res = await api.request<{ id: string; principal: string; roles: string[]; token: string }>(
       'POST',
@@ -582,6 +586,7 @@ tokens
           .split(',')
           .map((r) => r.trim())
           .filter(Boolean),
+        ...(o.vantage ? { vantage: o.vantage } : {}),
         reason: o.reason,
       },
     );

@@ -21,6 +21,9 @@ import { VantageVerdict } from '../../infra/health/region-detector';
  *
  *   SWITCHYARD_MONITOR_VANTAGE=east-1 SWITCHYARD_MONITOR_SITE=east \
  *   SWITCHYARD_CONFIG=switchyard.yaml SWITCHYARD_MONITOR_APP=shop node dist/apps/monitor/main.js
+ *
+ * SWITCHYARD_MONITOR_TOKEN must be this vantage point's own monitor token (auth.tokens[].vantage):
+ * the API refuses a report for any other vantage point (docs/security.md).
  */
 
 interface Env {
@@ -141,7 +144,9 @@ class Reporter {
       for (;;) {
         const next = this.pending.get(region);
         if (!next || this.stopped) return;
-        const r = next.report;
+        // Dated when sent: the report holds the current verdict, and the API refuses an `at` more
+        // than api.maxReportClockSkewSeconds from its clock, which a retry after an outage would be.
+        const r = { ...next.report, at: new Date().toISOString() };
         try {
           const res = await fetch(this.url!, {
             method: 'POST',

@@ -60,6 +60,11 @@ export const oidcSchema = z
     jwksUrl: keyServerUrl.optional(),
     principalClaim: claimPath.default('sub'),
     rolesClaim: claimPath.default('roles'),
+    /**
+     * For monitors with IdP tokens: the claim naming the token's vantage point (a string). A token
+     * mapped to `monitor` reports only for that vantage point, and without the claim for none.
+     */
+    vantageClaim: claimPath.optional(),
     /** Claim value (a group, a role, a scope) → Switchyard roles. Unmapped values are ignored. */
     roleMapping: z
       .record(z.string().min(1), z.array(z.enum(ROLES)).min(1, 'map the value to at least one role'))
@@ -80,6 +85,11 @@ export interface VerifiedPrincipal {
   principal: string;
   /** Empty when the token is valid but none of its claim values is mapped: the caller answers 403. */
   roles: Role[];
+  /** The token's `iss` and `sub`: which credential it was, recorded with approvals. */
+  issuer: string;
+  subject: string;
+  /** The `vantageClaim`'s value, when configured and a non-empty string. */
+  vantage?: string;
 }
 
 /** The identity provider's keys could not be fetched: the caller answers 503, not 401. */
@@ -169,7 +179,15 @@ export class JwtVerifier {
 
     const principal = readClaim(payload, this.cfg.principalClaim);
     if (typeof principal !== 'string' || principal === '') return this.reject('no-principal-claim');
-    return { principal, roles: this.mapRoles(readClaim(payload, this.cfg.rolesClaim)) };
+    const vantage = this.cfg.vantageClaim ? readClaim(payload, this.cfg.vantageClaim) : undefined;
+    return {
+      principal,
+      roles: this.mapRoles(readClaim(payload, this.cfg.rolesClaim)),
+      // The credential an approval records: who vouched (issuer) for whom (subject).
+      issuer: payload.iss ?? this.cfg.issuer,
+      subject: payload.sub ?? principal,
+      ...(typeof vantage === 'string' && vantage !== '' ? { vantage } : {}),
+    };
   }
 
   private mapRoles(value: unknown): Role[] {

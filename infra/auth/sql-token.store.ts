@@ -27,6 +27,7 @@ export class SqlTokenStore implements TokenStore {
     roles: Role[];
     sha256: string;
     createdBy: string;
+    vantage?: string;
   }): Promise<TokenRecord> {
     if (!input.principal) throw new TokenInputError('principal must not be empty');
     if (!input.createdBy) throw new TokenInputError('createdBy must not be empty');
@@ -35,6 +36,11 @@ export class SqlTokenStore implements TokenStore {
     }
     if (!/^[0-9a-f]{64}$/.test(input.sha256)) {
       throw new TokenInputError('sha256: expected the SHA-256 of the token, 64 lowercase hex characters');
+    }
+    if ((input.vantage !== undefined) !== input.roles.includes('monitor')) {
+      throw new TokenInputError(
+        'vantage: a monitor token names its vantage point, and only a monitor token does',
+      );
     }
     const row = {
       id: newTokenId(),
@@ -45,6 +51,7 @@ export class SqlTokenStore implements TokenStore {
       created_by: input.createdBy,
       revoked_at: null,
       revoked_by: null,
+      vantage: input.vantage ?? null,
     };
     try {
       await this.database.db.insertInto('api_tokens').values(row).execute();
@@ -109,5 +116,6 @@ function toRecord(row: Selectable<ApiTokensTable>): TokenRecord {
     createdBy: row.created_by,
     revokedAt: row.revoked_at,
     revokedBy: row.revoked_by,
+    vantage: row.vantage,
   };
 }

@@ -14,6 +14,8 @@ export interface TokenRecord {
   createdBy: string;
   revokedAt: string | null;
   revokedBy: string | null;
+  /** A monitor token's vantage point (it reports for that one only); null for other tokens. */
+  vantage: string | null;
 }
 
 export interface TokenStore {
@@ -23,6 +25,7 @@ export interface TokenStore {
     roles: Role[];
     sha256: string;
     createdBy: string;
+    vantage?: string;
   }): Promise<TokenRecord>;
   /** The active (not revoked) token with this digest, or null. */
   findActiveBySha256(sha256: string): Promise<TokenRecord | null>;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { oidcSchema } from '../auth/jwt.verifier';
 import { DEFAULT_FAILOVER_CONFIG, failoverSchema } from './custom-steps';
 import { checkDnsStrategy, dnsStrategyFields, dnsStrategyProviderIssues } from '../dns/dns-settings';
-import { monitoringSchema, type ProbeTarget } from '../health/monitor-settings';
+import { monitoringSchema, type ProbeTarget, reportEverySeconds } from '../health/monitor-settings';
 import { notificationsSchema } from '../notify/webhook.notifier';
 import { checkScratch } from './scratch';
 import { checkFailoverMode } from './failover-mode';
@@ -71,10 +71,42 @@ const temporalSchema = z
   })
   .strict();
 
+/** A fixed window: at most `limit` requests per `windowSeconds` (docs/security.md#rate-limits). */
+const rateLimitSchema = z
+  .object({
+    limit: z.number().int().min(1).max(1_000_000),
+    windowSeconds: seconds(1, 3600),
+  })
+  .strict();
+
+export const DEFAULT_RATE_LIMITS = {
+  /** Per authenticated principal: a CLI, a console, a monitor's heartbeats fit with room to spare. */
+  principal: { limit: 1200, windowSeconds: 60 },
+  /** Per source address without valid credentials (including wrong tokens): no brute force, no log flood. */
+  anonymous: { limit: 120, windowSeconds: 60 },
+};
+
 const apiSchema = z
   .object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
+    rateLimits: z
+      .object({
+        principal: rateLimitSchema.default(DEFAULT_RATE_LIMITS.principal),
+        anonymous: rateLimitSchema.default(DEFAULT_RATE_LIMITS.anonymous),
+      })
+      .strict()
+      .default(DEFAULT_RATE_LIMITS),
+    /**
+     * Who may read GET /metrics: `public` (default; a scraper needs no token) or `authenticated`
+     * (a bearer token of any role, e.g. a monitor or viewer token in the scraper's configuration).
+     */
+    metricsAccess: z.enum(['public', 'authenticated']).default('public'),
+    /**
+     * How far a monitor report's `at` may lie from the API's clock (either way) before it is
+     * refused with 422 report-clock-skew; the quorum itself orders reports by receive time.
+     */
+    maxReportClockSkewSeconds: seconds(1, 3600).default(30),
   })
   .strict();
 
@@ -84,8 +116,18 @@ const tokenSchema = z
     roles: z.array(z.enum(['viewer', 'operator', 'approver', 'admin', 'monitor'])).min(1),
     /** SHA-256 (hex) of the bearer token; the token itself is never stored. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 of the token, 64 hex characters'),
+    /** A monitor token's vantage point: it may report for this one only (docs/security.md). */
+    vantage: name.optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => !t.roles.includes('monitor') || t.vantage !== undefined, {
+    message: 'a monitor token names its vantage point (vantage: east), so it cannot speak for the others',
+    path: ['vantage'],
+  })
+  .refine((t) => t.vantage === undefined || t.roles.includes('monitor'), {
+    message: 'only a monitor token names a vantage point',
+    path: ['vantage'],
+  });
 
 const authSchema = z
   .object({
@@ -572,9 +614,12 @@ const appSchema = z
              */
             'restore-point-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
             'schedule-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
-            /** Removing a DNS record from an app, and overriding where one points (docs/soft-deletes.md). */
-            'dns-record-delete': approvalPolicySchema.default(NO_APPROVAL_POLICY),
-            'dns-override': approvalPolicySchema.default(NO_APPROVAL_POLICY),
+            /**
+             * Removing a DNS record from an app, and overriding where one points: live traffic moves,
+             * so one approver other than the requester by default (docs/soft-deletes.md).
+             */
+            'dns-record-delete': approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY),
+            'dns-override': approvalPolicySchema.default(DEFAULT_APPROVAL_POLICY),
             'region-remove': approvalPolicySchema.default(NO_APPROVAL_POLICY),
             /**
              * Overrides that can give a region writes (unhalt, set-active) wait for one approval by
@@ -590,8 +635,8 @@ const appSchema = z
             restore: DEFAULT_APPROVAL_POLICY,
             'restore-point-delete': NO_APPROVAL_POLICY,
             'schedule-delete': NO_APPROVAL_POLICY,
-            'dns-record-delete': NO_APPROVAL_POLICY,
-            'dns-override': NO_APPROVAL_POLICY,
+            'dns-record-delete': DEFAULT_APPROVAL_POLICY,
+            'dns-override': DEFAULT_APPROVAL_POLICY,
             'region-remove': NO_APPROVAL_POLICY,
             'control-override': DEFAULT_APPROVAL_POLICY,
           }),
@@ -605,8 +650,8 @@ const appSchema = z
           restore: DEFAULT_APPROVAL_POLICY,
           'restore-point-delete': NO_APPROVAL_POLICY,
           'schedule-delete': NO_APPROVAL_POLICY,
-          'dns-record-delete': NO_APPROVAL_POLICY,
-          'dns-override': NO_APPROVAL_POLICY,
+          'dns-record-delete': DEFAULT_APPROVAL_POLICY,
+          'dns-override': DEFAULT_APPROVAL_POLICY,
           'region-remove': NO_APPROVAL_POLICY,
           'control-override': DEFAULT_APPROVAL_POLICY,
         },
@@ -826,6 +871,17 @@ export const configSchema = z
       );
       for (const [path, message] of dnsStrategyProviderIssues(app.dns, providerTypes)) {
         ctx.addIssue({ code: 'custom', path: ['apps', appName, ...path], message });
+      }
+      // A monitor's heartbeats (one per region every reportEverySeconds) must fit its rate limit
+      // with room for changes and retries, or the API would refuse the monitors' own reports.
+      const limit = cfg.api.rateLimits.principal;
+      const heartbeats = (app.regions.length * limit.windowSeconds) / reportEverySeconds(app.monitoring);
+      if (heartbeats * 2 > limit.limit) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['api', 'rateLimits', 'principal', 'limit'],
+          message: `a monitor of app ${appName} sends ${Math.ceil(heartbeats)} heartbeats per ${limit.windowSeconds} s (${app.regions.length} regions every ${reportEverySeconds(app.monitoring)} s): the limit must be at least twice that (${Math.ceil(heartbeats * 2)})`,
+        });
       }
     }
   });

@@ -48,6 +48,12 @@ function migrations(dialect: DatabaseDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002-api-tokens-vantage': {
+      async up(db: Kysely<unknown>) {
+        // A monitor token names the vantage point it reports for (docs/security.md).
+        await db.schema.alterTable('api_tokens').addColumn('vantage', 'text').execute();
+      },
+    },
   };
 }
 

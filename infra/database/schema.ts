@@ -29,6 +29,8 @@ export interface ApiTokensTable {
   created_by: string;
   revoked_at: string | null;
   revoked_by: string | null;
+  /** A monitor token's vantage point (migration 0002). */
+  vantage: string | null;
 }
 
 export interface Schema {

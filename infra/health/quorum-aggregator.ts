@@ -13,8 +13,10 @@ import {
  * it is fed only verdict changes and emits only state transitions, so a workflow that receives
  * its transitions gets a handful of events per outage, never one per probe.
  *
- * Its own clock decides (the time a report is received): monitors run on other hosts whose
- * clocks may differ; their `at` only orders the reports of one vantage point.
+ * Its own clock decides (the time a report is received), also the order of the reports: monitors
+ * run on other hosts whose clocks may differ, and a report dated ahead (a wrong clock or a forged
+ * date) must not make the later reports of its vantage point look older and be ignored. A monitor
+ * sends one report per region at a time (apps/monitor), so arrival order is its order.
  *
  * Monitors also re-send their current verdicts every `reportEverySeconds` (a heartbeat). A vantage
  * point with no report for `staleAfterSeconds` is silent: its verdicts count as `unknown` in every
@@ -65,7 +67,7 @@ export type SilenceListener = (s: VantageSilence) => void;
 
 export interface ReceiveResult {
   transition: RegionTransition | undefined;
-  /** Whether the report changed the vantage point's counted verdict (false for a heartbeat, an overtaken retry). */
+  /** Whether the report changed the vantage point's counted verdict (false for a heartbeat). */
   changed: boolean;
   /** Set when this report ended the vantage point's silence. */
   resumed: VantageSilence | undefined;
@@ -78,7 +80,6 @@ export class UnknownReporterError extends Error {
 export class QuorumAggregator {
   private readonly detectors = new Map<string, RegionDetector>();
   private readonly timers = new Map<string, { at: number; clear(): void }>();
-  private readonly lastAt = new Map<string, number>();
   private readonly listeners = new Set<TransitionListener>();
   private readonly silenceListeners = new Set<SilenceListener>();
   /** Per vantage point: its last report (any region), the silence timer, since when silent. */
@@ -154,9 +155,8 @@ export class QuorumAggregator {
   }
 
   /**
-   * One report. Returns the transition it caused, if any. Reports older than the last one of the
-   * same vantage point for the same region (a retry overtaken by a newer report) are ignored.
-   * Throws UnknownReporterError for a region or vantage point outside the configuration.
+   * One report, counted as of its arrival. Returns the transition it caused, if any. Throws
+   * UnknownReporterError for a region or vantage point outside the configuration.
    */
   receive(report: VerdictReport): RegionTransition | undefined {
     return this.receiveReport(report).transition;
@@ -186,10 +186,6 @@ export class QuorumAggregator {
     this.armSilence(report.vantage);
     if (resumed) for (const fn of this.silenceListeners) fn(resumed);
 
-    const key = `${report.vantage}\u0000${report.region}`;
-    const at = Date.parse(report.at);
-    if (at < (this.lastAt.get(key) ?? -Infinity)) return { transition: undefined, changed: false, resumed };
-    this.lastAt.set(key, at);
     const before = detector.verdictOf(report.vantage);
     const wasSilent = detector.votes().byVantage[report.vantage]?.silentSince !== null;
     const transition = this.after(detector, detector.report(report.vantage, report.verdict, now));

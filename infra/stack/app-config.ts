@@ -25,8 +25,10 @@ export interface LocalAppSpec {
     /** The key that signs this region's fence and unfence hooks (the demo app checks it). */
     hookSecret?: string;
   }[];
-  api: { host: string; port: number };
-  tokens: { principal: string; roles: string[]; sha256: string }[];
+  /** The `api` section: where it listens, and optionally its rate limits and /metrics access. */
+  api: { host: string; port: number } & Record<string, unknown>;
+  /** `vantage`: a monitor token's vantage point (it reports for that one only). */
+  tokens: { principal: string; roles: string[]; sha256: string; vantage?: string }[];
   taskQueuePrefix?: string;
   /** Path of the verify URL on the app (default /healthz). */
   verifyPath?: string;
@@ -40,6 +42,8 @@ export interface LocalAppSpec {
     excludeRequester?: boolean;
     expiresAfterSeconds?: number;
   };
+  /** More approval policies by kind (`policies.approvals.<kind>`), e.g. `{ 'dns-override': { required: 0 } }`. */
+  approvals?: Record<string, { required?: number; roles?: string[]; excludeRequester?: boolean }>;
   /**
    * The app's `fencing.witness`: the stack's witness S3 server (same key prefix as the regions'),
    * a third bucket every quorum counts (docs/fencing.md).
@@ -202,11 +206,18 @@ export function localAppConfig(
         ...(spec.softDelete ? { softDelete: spec.softDelete } : {}),
         ...(spec.checks ? { checks: spec.checks } : {}),
         ...(spec.drills ? { drills: spec.drills } : {}),
-        ...(spec.failoverApproval || spec.rpoSeconds
+        ...(spec.failoverApproval || spec.approvals || spec.rpoSeconds
           ? {
               policies: {
                 ...(spec.rpoSeconds ? { rpoSeconds: spec.rpoSeconds } : {}),
-                ...(spec.failoverApproval ? { approvals: { failover: spec.failoverApproval } } : {}),
+                ...(spec.failoverApproval || spec.approvals
+                  ? {
+                      approvals: {
+                        ...spec.approvals,
+                        ...(spec.failoverApproval ? { failover: spec.failoverApproval } : {}),
+                      },
+                    }
+                  : {}),
               },
             }
           : {}),

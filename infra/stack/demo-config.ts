@@ -93,8 +93,9 @@ export const DEMO_PRINCIPALS = [
   { principal: 'bob', role: 'approver' },
   { principal: 'carol', role: 'admin' },
   { principal: 'viewer', role: 'viewer' },
-  // The stack's monitors report region health with it (docs/health-monitoring.md); it can do nothing else.
-  { principal: 'monitors', role: 'monitor' },
+  // One per monitor, bound to its vantage point (docs/security.md): it reports region health for
+  // that vantage point and can do nothing else.
+  ...DEMO.regions.map((r) => ({ principal: `monitor-${r.name}`, role: 'monitor' as const, vantage: r.name })),
 ] as const;
 
 export type DemoToken = NonNullable<DemoInfo['tokens']>[number];
@@ -168,6 +169,7 @@ export function demoConfigYaml(
       principal: t.principal,
       roles: [t.role],
       sha256: createHash('sha256').update(t.token, 'utf8').digest('hex'),
+      ...(t.vantage ? { vantage: t.vantage } : {}),
     })),
   });
   const text = toYaml(

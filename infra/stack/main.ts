@@ -219,8 +219,12 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
 
   // One monitor per region (the default quorum: vantage points named after the regions), reading
   // apps.<app>.monitoring and the regions' health URLs from the same switchyard.yaml as the API
-  // and reporting with the monitor token (docs/health-monitoring.md#the-monitor-process).
-  const monitorToken = tokens.find((t) => t.role === 'monitor')!.token;
+  // and reporting with its own monitor token, bound to its vantage point (docs/security.md).
+  const monitorToken = (vantage: string) => {
+    const t = tokens.find((x) => x.role === 'monitor' && x.vantage === vantage);
+    if (!t) throw new Error(`no demo monitor token for vantage point ${vantage}`);
+    return t.token;
+  };
   if (apiProc) {
     await Promise.all(
       DEMO.regions.map(async (r) => {
@@ -232,7 +236,7 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
             SWITCHYARD_MONITOR_VANTAGE: r.name,
             SWITCHYARD_MONITOR_SITE: r.name,
             SWITCHYARD_MONITOR_APP: DEMO.app,
-            SWITCHYARD_MONITOR_TOKEN: monitorToken,
+            SWITCHYARD_MONITOR_TOKEN: monitorToken(r.name),
             SWITCHYARD_MONITOR_REPORT_URL: `http://${api.host}:${api.port}/v1/monitor/reports`,
             SWITCHYARD_MONITOR_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
           },

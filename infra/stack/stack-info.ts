@@ -40,7 +40,8 @@ export interface DemoInfo {
   configFile?: string;
   dns?: { zone: string; record: string; ttl: number };
   /** Demo bearer tokens in clear (the yaml holds only their SHA-256). */
-  tokens?: { principal: string; role: string; token: string }[];
+  /** `vantage`: a monitor token's vantage point, the only one it may report for. */
+  tokens?: { principal: string; role: string; token: string; vantage?: string }[];
 }
 
 export function readStackInfoFromEnv(): StackInfo {

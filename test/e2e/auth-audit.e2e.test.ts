@@ -30,7 +30,7 @@ class Harness extends ApiHarness {
   }
 
   token(who: Exclude<Who, 'none'>): string {
-    return this.fx.tokens[who];
+    return who === 'monitor' ? this.fx.monitorToken('east') : this.fx.tokens[who];
   }
 
   /** Rejects the operation (as bob) once it awaits approval, and waits for it to end. */
@@ -275,8 +275,8 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         }),
         expect: operatorOnly(404),
       },
-      // Region health: the report names a vantage point outside the quorum, so nothing changes.
-      // Only monitor tokens (and admin) report; operators no longer do.
+      // Region health: the report names a region outside the app, so nothing changes. Only monitor
+      // tokens report, each for its own vantage point; operators no longer do.
       { method: 'GET', path: '/v1/regions', url: () => '/v1/regions', expect: read() },
       {
         method: 'POST',
@@ -284,14 +284,15 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
         url: () => '/v1/monitor/reports',
         body: () => ({
           app: fx.app,
-          vantage: 'matrix',
-          region: 'west',
+          vantage: 'east',
+          region: 'matrix',
           verdict: 'down',
           at: new Date().toISOString(),
           latencyMs: 1,
           reason: 'role matrix',
         }),
-        expect: { ...adminOnly(422), monitor: 422 },
+        // A report needs a token bound to its vantage point: an admin's is not (403 vantage-not-bound).
+        expect: { ...adminOnly(403), monitor: 422 },
       },
       { method: 'GET', path: '/v1/audit', url: () => '/v1/audit?limit=5', expect: read() },
       { method: 'GET', path: '/v1/audit/verify', url: () => '/v1/audit/verify', expect: read() },
@@ -410,7 +411,10 @@ describe('authorisation, tokens, OIDC and the audit log', () => {
           assert.equal(res.body.error, 'operation-not-found', what);
         }
         if (res.status === 401) assert.equal(res.body.error, 'unauthorized', what);
-        if (res.status === 403) assert.equal(res.body.error, 'forbidden', what);
+        // A report needs a token bound to its vantage point, which an admin's is not.
+        const refusal =
+          row.path === '/v1/monitor/reports' && who === 'admin' ? 'vantage-not-bound' : 'forbidden';
+        if (res.status === 403) assert.equal(res.body.error, refusal, what);
       }
     }
 

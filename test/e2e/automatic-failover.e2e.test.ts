@@ -80,7 +80,7 @@ describe('failover modes: the monitors detect the active region down and open th
           SWITCHYARD_MONITOR_SITE: v.site,
           SWITCHYARD_MONITOR_SETTINGS: file,
           SWITCHYARD_MONITOR_APP: fx.app,
-          SWITCHYARD_MONITOR_TOKEN: fx.tokens.monitor,
+          SWITCHYARD_MONITOR_TOKEN: fx.monitorToken(v.name),
           SWITCHYARD_MONITOR_REPORT_URL: `${h.baseUrl}/v1/monitor/reports`,
           SWITCHYARD_MONITOR_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
         },

@@ -40,7 +40,7 @@ describe('app control state and halted regions in the API', () => {
     h
       .http()
       .post('/v1/monitor/reports')
-      .set(h.as(h.fx.tokens.monitor))
+      .set(h.as(h.fx.monitorToken(vantage)))
       .send({
         app: h.fx.app,
         vantage,

@@ -117,15 +117,19 @@ describe('hostile input', () => {
         .query({ reason: 'prototype names' })
         .set(op);
       assert.equal(record.status, 404, `record ${name}: ${JSON.stringify(record.body)}`);
-      const report = await h.http().post('/v1/monitor/reports').set(h.as(h.fx.tokens.monitor)).send({
-        app: name,
-        vantage: 'v',
-        region: 'east',
-        verdict: 'up',
-        at: new Date().toISOString(),
-        latencyMs: 1,
-        reason: 'ok',
-      });
+      const report = await h
+        .http()
+        .post('/v1/monitor/reports')
+        .set(h.as(h.fx.monitorToken('east')))
+        .send({
+          app: name,
+          vantage: 'east',
+          region: 'east',
+          verdict: 'up',
+          at: new Date().toISOString(),
+          latencyMs: 1,
+          reason: 'ok',
+        });
       assert.equal(report.status, 422, `monitor report for ${name}: ${JSON.stringify(report.body)}`);
     }
     // A schedule name has its own pattern: `constructor` fits it and is simply not there.

@@ -69,7 +69,7 @@ describe('region health across an API restart, and silent monitors', () => {
           SWITCHYARD_CONFIG: h.fx.configFile,
           SWITCHYARD_MONITOR_APP: h.fx.app,
           SWITCHYARD_MONITOR_SETTINGS: '',
-          SWITCHYARD_MONITOR_TOKEN: h.fx.tokens.monitor,
+          SWITCHYARD_MONITOR_TOKEN: h.fx.monitorToken(v.name),
           SWITCHYARD_MONITOR_REPORT_URL: `http://127.0.0.1:${port}/v1/monitor/reports`,
           SWITCHYARD_MONITOR_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
         },
@@ -309,7 +309,10 @@ describe('region health across an API restart, and silent monitors', () => {
     const before = (await region('west')).votes;
     const operator = await h.http().post('/v1/monitor/reports').set(h.as(h.fx.tokens.operator)).send(body);
     assert.deepEqual([operator.status, operator.body.error], [403, 'forbidden']);
-    const read = await h.http().get('/v1/regions').set(h.as(h.fx.tokens.monitor));
+    const read = await h
+      .http()
+      .get('/v1/regions')
+      .set(h.as(h.fx.monitorToken('third')));
     assert.deepEqual([read.status, read.body.error], [403, 'forbidden']);
     assert.deepEqual((await region('west')).votes, before, 'the forged report changed nothing');
   });

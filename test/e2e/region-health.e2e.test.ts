@@ -99,7 +99,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
           SWITCHYARD_MONITOR_SITE: v.site,
           SWITCHYARD_MONITOR_SETTINGS: file,
           SWITCHYARD_MONITOR_APP: fx.app,
-          SWITCHYARD_MONITOR_TOKEN: fx.tokens.monitor,
+          SWITCHYARD_MONITOR_TOKEN: fx.monitorToken(v.name),
           SWITCHYARD_MONITOR_REPORT_URL: `${h.baseUrl}/v1/monitor/reports`,
           SWITCHYARD_MONITOR_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
         },
@@ -169,7 +169,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
     assert.equal(audited.outcome, 'info');
     const reports = await h.audit(`target=${encodeURIComponent(target)}&action=monitor.report`);
     assert.ok(
-      reports.some((e) => e.actor === 'monitors' && e.details.verdict === 'down'),
+      reports.some((e) => /^monitor-(east|west|third)$/.test(e.actor) && e.details.verdict === 'down'),
       JSON.stringify(reports),
     );
 
@@ -239,7 +239,7 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
       latencyMs: 3,
       reason: 'HTTP 503',
     };
-    const post = (body: object, token: string | null = h.fx.tokens.monitor) => {
+    const post = (body: object, token: string | null = h.fx.monitorToken('third')) => {
       const req = h.http().post('/v1/monitor/reports');
       return (token ? req.set(h.as(token)) : req).send(body);
     };
@@ -250,7 +250,9 @@ describe('region health: monitors report to the API, which keeps the quorum', ()
       [(({ app: _app, ...rest }) => rest)(good), 400, 'validation-failed'],
       [{ ...good, app: 'no-such-app' }, 422, 'unknown-app'],
       [{ ...good, region: 'north' }, 422, 'unknown-region'],
-      [{ ...good, vantage: 'rogue' }, 422, 'unknown-vantage-point'],
+      // A monitor token speaks for its own vantage point only (docs/security.md).
+      [{ ...good, vantage: 'rogue' }, 403, 'vantage-mismatch'],
+      [{ ...good, vantage: 'east' }, 403, 'vantage-mismatch'],
     ];
     for (const [body, status, code] of cases) {
       const res = await post(body);

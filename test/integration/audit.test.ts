@@ -552,9 +552,9 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
           createdBy: 'admin',
           revokedAt: null,
           revokedBy: null,
+          vantage: null,
         });
         assert.deepEqual(await tokens.findActiveBySha256(sha('a')), a);
-        assert.equal(await tokens.findActiveBySha256(sha('c')), null);
         await assert.rejects(
           tokens.create({ principal: 'x', roles: ['viewer'], sha256: sha('a'), createdBy: 'admin' }),
           TokenInputError,
@@ -575,6 +575,31 @@ function auditSuite(dialect: 'sqlite' | 'postgres', fresh: FreshDatabaseFactory)
         assert.equal(await tokens.findActiveBySha256(sha('a')), null);
         assert.deepEqual(await tokens.list(), [b]);
         assert.deepEqual(await tokens.list({ includeRevoked: true }), [revoked, b]);
+        // A monitor token names its vantage point; only a monitor token does.
+        const probe = await tokens.create({
+          principal: 'probe-north',
+          roles: ['monitor'],
+          sha256: sha('d'),
+          createdBy: 'admin',
+          vantage: 'north',
+        });
+        assert.equal(probe.vantage, 'north');
+        assert.deepEqual(await tokens.findActiveBySha256(sha('d')), probe);
+        await assert.rejects(
+          tokens.create({ principal: 'probe', roles: ['monitor'], sha256: sha('e'), createdBy: 'admin' }),
+          TokenInputError,
+        );
+        await assert.rejects(
+          tokens.create({
+            principal: 'op',
+            roles: ['operator'],
+            sha256: sha('f'),
+            createdBy: 'admin',
+            vantage: 'x',
+          }),
+          TokenInputError,
+        );
+        assert.equal(await tokens.findActiveBySha256(sha('c')), null);
       }));
   });
 }

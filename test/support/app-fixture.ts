@@ -58,7 +58,12 @@ export interface AppFixture {
   config: SwitchyardConfig;
   configFile: string;
   dir: string;
-  tokens: { operator: string; viewer: string; admin: string; approver: string; monitor: string };
+  tokens: { operator: string; viewer: string; admin: string; approver: string };
+  /**
+   * The monitor token of a vantage point (one of MONITOR_VANTAGES): principal `monitor-<vantage>`,
+   * bound to that vantage point, so it may report for it only (docs/security.md).
+   */
+  monitorToken(vantage: string): string;
   temporal(): Promise<Client>;
   route53A(): Promise<string[]>;
   powerDnsA(): Promise<string[]>;
@@ -73,6 +78,8 @@ export interface AppFixture {
 }
 
 export const REGION_IPS = ['127.0.1.1', '127.0.1.2'] as const;
+/** The vantage points the fixture has monitor tokens for: one per region and a third site. */
+export const MONITOR_VANTAGES = ['east', 'west', 'third'] as const;
 
 export type AppFixtureOptions = Partial<
   Pick<
@@ -114,6 +121,15 @@ export type AppFixtureOptions = Partial<
   checks?: Record<string, unknown>[];
   /** More services after the demo's two (e.g. an s3 prefix). */
   extraServices?: LocalServiceSpec[];
+  /**
+   * The API's rate limits (`api.rateLimits`); default: far above what any test sends, so only a
+   * test about rate limits meets them (docs/security.md#rate-limits).
+   */
+  rateLimits?: Record<string, { limit: number; windowSeconds: number }>;
+  /** Approval policies by kind, over the fixture's (none for DNS changes, as for failovers). */
+  approvals?: Record<string, { required?: number; roles?: string[]; excludeRequester?: boolean }>;
+  /** `api.metricsAccess` (default public). */
+  metricsAccess?: 'public' | 'authenticated';
   /** Fields merged into the app's `dns` section (strategy, records...), given its zone and record name. */
   dns?: (zone: string, record: string) => Record<string, unknown>;
   /**
@@ -185,7 +201,13 @@ async function startFixtureOn(
   const names = s.s3.map((r) => r.region);
   // The configuration is built and validated before anything starts, so a bad one leaks nothing.
   const token = () => randomBytes(24).toString('base64url');
-  const tokens = { operator: token(), viewer: token(), admin: token(), approver: token(), monitor: token() };
+  const tokens = { operator: token(), viewer: token(), admin: token(), approver: token() };
+  const monitorTokens = new Map<string, string>(MONITOR_VANTAGES.map((v) => [v, token()]));
+  const monitorToken = (vantage: string): string => {
+    const t = monitorTokens.get(vantage);
+    if (!t) throw new Error(`the fixture has no monitor token for vantage point "${vantage}"`);
+    return t;
+  };
   const hookToken = options.services ? token() : undefined;
   const hookSecrets = Object.fromEntries(names.map((n) => [n, token()]));
   const ordersDatabases = options.services ? ordersDatabasesFor(app, names) : undefined;
@@ -201,13 +223,26 @@ async function startFixtureOn(
       hookSecret: hookSecrets[s.s3[i]!.region],
       ...(i === 1 && scratchUrl ? { scratch: { url: scratchUrl, healthPath: '/numbers' } } : {}),
     })),
-    api: { host: '127.0.0.1', port: 0 },
+    api: {
+      host: '127.0.0.1',
+      port: 0,
+      rateLimits: options.rateLimits ?? {
+        principal: { limit: 1_000_000, windowSeconds: 60 },
+        anonymous: { limit: 1_000_000, windowSeconds: 60 },
+      },
+      ...(options.metricsAccess ? { metricsAccess: options.metricsAccess } : {}),
+    },
     tokens: [
       { principal: 'alice', roles: ['operator'], sha256: sha256Hex(tokens.operator) },
       { principal: 'victor', roles: ['viewer'], sha256: sha256Hex(tokens.viewer) },
       { principal: 'carol', roles: ['admin'], sha256: sha256Hex(tokens.admin) },
       { principal: 'bob', roles: ['approver'], sha256: sha256Hex(tokens.approver) },
-      { principal: 'monitors', roles: ['monitor'], sha256: sha256Hex(tokens.monitor) },
+      ...MONITOR_VANTAGES.map((v) => ({
+        principal: `monitor-${v}`,
+        roles: ['monitor'],
+        sha256: sha256Hex(monitorToken(v)),
+        vantage: v,
+      })),
     ],
     taskQueuePrefix: `t-${app}`,
     bucketPrefix: `${app}/`,
@@ -215,6 +250,13 @@ async function startFixtureOn(
     verifyTimeoutSeconds: options.verifyTimeoutSeconds,
     // Tests that are not about approvals run without them; the approval tests set a policy.
     failoverApproval: options.failoverApproval ?? { required: 0 },
+    // DNS changes need one approval by default (docs/soft-deletes.md); a test that is about that
+    // approval sets the policy on its API's configuration.
+    approvals: {
+      'dns-record-delete': { required: 0 },
+      'dns-override': { required: 0 },
+      ...options.approvals,
+    },
     databaseUrl: `sqlite:${path.join(dir, 'switchyard.db')}`,
     notifications: options.notifications,
     restorePoints: options.restorePoints,
@@ -318,6 +360,7 @@ async function startFixtureOn(
     configFile,
     dir,
     tokens,
+    monitorToken,
     ordersDatabases,
     hookToken,
     hookSecrets,

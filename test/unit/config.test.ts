@@ -286,10 +286,17 @@ describe('configuration', () => {
     ]);
   });
 
-  it('soft DNS changes: a window and an approval policy per kind, none needed by default', () => {
+  it('soft DNS changes: a window and an approval policy per kind, one approval by default', () => {
     const shop = loadConfigFile(EXAMPLE, ENV).apps.shop!;
-    assert.equal(deleteApproval(shop, 'dns-record-delete'), undefined);
-    assert.equal(deleteApproval(shop, 'dns-override'), undefined);
+    // Live traffic moves: one approver other than the requester unless the policy says otherwise.
+    assert.equal(
+      deleteApproval(shop, 'dns-record-delete')?.why,
+      'policies.approvals.dns-record-delete requires 1 approval(s)',
+    );
+    assert.equal(
+      deleteApproval(shop, 'dns-override')?.why,
+      'policies.approvals.dns-override requires 1 approval(s)',
+    );
     assert.equal(softDeleteWindowSeconds(shop, 'dns-override'), shop.softDelete.windowSeconds);
 
     const doc = example();
@@ -301,7 +308,10 @@ describe('configuration', () => {
     const set = parseConfig(stringify(doc), 'test.yaml', ENV).apps.shop!;
     assert.equal(softDeleteWindowSeconds(set, 'dns-record-delete'), 60);
     assert.equal(softDeleteWindowSeconds(set, 'dns-override'), 3600);
-    assert.equal(deleteApproval(set, 'dns-record-delete'), undefined);
+    assert.equal(
+      deleteApproval(set, 'dns-record-delete')?.why,
+      'policies.approvals.dns-record-delete requires 1 approval(s)',
+    );
     assert.deepEqual(
       deleteApproval(set, 'dns-override')?.why,
       'policies.approvals.dns-override requires 2 approval(s)',

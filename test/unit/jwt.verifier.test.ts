@@ -54,6 +54,11 @@ class JwksServer {
 
 const AUDIENCE = 'switchyard-api';
 
+/** The principal and its roles; the credential (issuer, subject) is checked on its own. */
+function nameAndRoles(v: { principal: string; roles: string[] } | null) {
+  return v && { principal: v.principal, roles: v.roles };
+}
+
 describe('JwtVerifier against a real JWKS endpoint', () => {
   const idp = new JwksServer();
   let current: SigningKey;
@@ -100,19 +105,37 @@ describe('JwtVerifier against a real JWKS endpoint', () => {
   it('accepts a valid token and maps its roles claim', async () => {
     const v = new JwtVerifier(config());
     const t = await token({ sub: 'alice', roles: ['dr-operators', 'dr-approvers', 'unrelated'] });
-    assert.deepEqual(await v.verify(t), { principal: 'alice', roles: ['viewer', 'operator', 'approver'] });
+    assert.deepEqual(nameAndRoles(await v.verify(t)), {
+      principal: 'alice',
+      roles: ['viewer', 'operator', 'approver'],
+    });
+    const verified = (await v.verify(t))!;
+    assert.deepEqual([verified.issuer, verified.subject], [idp.issuer, 'alice']);
   });
 
   it('reads the principal and the roles from the configured (dotted) claims', async () => {
     const v = new JwtVerifier(config({ principalClaim: 'email', rolesClaim: 'realm_access.roles' }));
     const t = await token({ sub: 'f3a1', email: 'bob@example.com', realm_access: { roles: ['admins'] } });
-    assert.deepEqual(await v.verify(t), { principal: 'bob@example.com', roles: ['admin'] });
+    assert.deepEqual(nameAndRoles(await v.verify(t)), { principal: 'bob@example.com', roles: ['admin'] });
+  });
+
+  it("reads a monitor's vantage point from vantageClaim when configured, and only then", async () => {
+    const claims = { sub: 'probe-1', roles: ['monitors'], switchyard: { vantage: 'east' } };
+    const roleMapping = { monitors: ['monitor' as const] };
+    const bound = new JwtVerifier(config({ roleMapping, vantageClaim: 'switchyard.vantage' }));
+    assert.equal((await bound.verify(await token(claims)))?.vantage, 'east');
+    assert.equal(
+      (await bound.verify(await token({ ...claims, switchyard: { vantage: 7 } })))?.vantage,
+      undefined,
+    );
+    const unbound = new JwtVerifier(config({ roleMapping }));
+    assert.equal((await unbound.verify(await token(claims)))?.vantage, undefined);
   });
 
   it('prefers a claim whose name contains dots (namespaced claims) over a path', async () => {
     const v = new JwtVerifier(config({ rolesClaim: 'https://switchyard.example.com/groups' }));
     const t = await token({ sub: 'carol', 'https://switchyard.example.com/groups': ['dr-approvers'] });
-    assert.deepEqual(await v.verify(t), { principal: 'carol', roles: ['approver'] });
+    assert.deepEqual(nameAndRoles(await v.verify(t)), { principal: 'carol', roles: ['approver'] });
   });
 
   it('maps a space-separated string claim such as scope', async () => {
@@ -120,21 +143,27 @@ describe('JwtVerifier against a real JWKS endpoint', () => {
       config({ rolesClaim: 'scope', roleMapping: { 'switchyard:read': ['viewer'] } }),
     );
     const t = await token({ sub: 'svc', scope: 'openid switchyard:read' });
-    assert.deepEqual(await v.verify(t), { principal: 'svc', roles: ['viewer'] });
+    assert.deepEqual(nameAndRoles(await v.verify(t)), { principal: 'svc', roles: ['viewer'] });
   });
 
   it('gives a valid token without a mapped role no roles (the caller answers 403)', async () => {
     const v = new JwtVerifier(config());
-    assert.deepEqual(await v.verify(await token({ sub: 'dave', roles: ['marketing'] })), {
+    assert.deepEqual(nameAndRoles(await v.verify(await token({ sub: 'dave', roles: ['marketing'] }))), {
       principal: 'dave',
       roles: [],
     });
-    assert.deepEqual(await v.verify(await token({ sub: 'erin' })), { principal: 'erin', roles: [] });
-    // Inherited object properties are not claim values that map to anything.
-    assert.deepEqual(await v.verify(await token({ sub: 'frank', roles: ['constructor', '__proto__'] })), {
-      principal: 'frank',
+    assert.deepEqual(nameAndRoles(await v.verify(await token({ sub: 'erin' }))), {
+      principal: 'erin',
       roles: [],
     });
+    // Inherited object properties are not claim values that map to anything.
+    assert.deepEqual(
+      nameAndRoles(await v.verify(await token({ sub: 'frank', roles: ['constructor', '__proto__'] }))),
+      {
+        principal: 'frank',
+        roles: [],
+      },
+    );
   });
 
   it('refuses an expired token, but tolerates clock skew within clockToleranceSeconds', async () => {
@@ -219,7 +248,7 @@ describe('JwtVerifier against a real JWKS endpoint', () => {
     const next = await signingKey('key-2', 'ES256');
     idp.keys = [current.jwk, next.jwk];
     const t = await token({ sub: 'alice', roles: ['admins'] }, { key: next, alg: 'ES256' });
-    assert.deepEqual(await v.verify(t), { principal: 'alice', roles: ['admin'] });
+    assert.deepEqual(nameAndRoles(await v.verify(t)), { principal: 'alice', roles: ['admin'] });
     assert.equal(idp.hits, hitsBefore + 1, 'the unknown kid made the verifier fetch the keys again');
 
     // The old key is retired: its tokens stop working once the set without it is fetched.

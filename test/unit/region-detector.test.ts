@@ -323,7 +323,7 @@ describe('QuorumAggregator', () => {
     reason: verdict === 'up' ? 'ok' : 'ECONNREFUSED',
   });
 
-  it('emits transitions, arms the damping timer, ignores overtaken reports, refuses strangers', () => {
+  it('emits transitions, arms the damping timer, refuses strangers', () => {
     const clock = fakeClock();
     const agg = new QuorumAggregator({
       regions: ['east', 'west'],
@@ -337,9 +337,6 @@ describe('QuorumAggregator', () => {
     agg.receive(report('a', 'east', 'down', '2026-01-01T00:00:10.000Z'));
     agg.receive(report('b', 'east', 'down', '2026-01-01T00:00:10.000Z'));
     assert.equal(agg.state('east'), 'down');
-    // A retried older report must not undo the newer one.
-    assert.equal(agg.receive(report('a', 'east', 'up', '2026-01-01T00:00:05.000Z')), undefined);
-    assert.equal(agg.votes('east').byVantage.a!.verdict, 'down');
 
     clock.advance(1000);
     agg.receive(report('a', 'east', 'up', '2026-01-01T00:00:20.000Z'));
@@ -364,6 +361,31 @@ describe('QuorumAggregator', () => {
       () => agg.receive(report('a', 'north', 'up', '2026-01-01T00:00:30.000Z')),
       UnknownReporterError,
     );
+    agg.close();
+  });
+
+  it("orders reports by receive time: a report's own `at`, even far ahead, hides no later report", () => {
+    const clock = fakeClock();
+    const agg = new QuorumAggregator({
+      regions: ['east'],
+      vantagePoints: ['a', 'b', 'c'],
+      recoverAfterSeconds: 0,
+      ...clock,
+    });
+    for (const v of ['a', 'b', 'c']) agg.receive(report(v, 'east', 'up', '2026-01-01T00:00:00.000Z'));
+    agg.receive(report('a', 'east', 'down', '2099-01-01T00:00:00.000Z'));
+    agg.receive(report('b', 'east', 'down', '2099-01-01T00:00:00.000Z'));
+    assert.equal(agg.state('east'), 'down');
+    clock.advance(1000);
+    // The monitors' clocks are back (or the dates were forged): their next reports still count.
+    agg.receive(report('a', 'east', 'up', '2026-01-01T00:00:01.000Z'));
+    agg.receive(report('b', 'east', 'up', '2026-01-01T00:00:01.000Z'));
+    assert.deepEqual(
+      [agg.votes('east').byVantage.a!.verdict, agg.votes('east').byVantage.b!.verdict],
+      ['up', 'up'],
+    );
+    clock.advance(1);
+    assert.equal(agg.state('east'), 'healthy');
     agg.close();
   });
 });

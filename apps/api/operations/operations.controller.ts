@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
@@ -100,7 +101,11 @@ export class OperationsController {
     @Param('id') id: string,
     @Body(new ZodPipe(approvalDecisionSchema)) body: ApprovalDecisionRequest,
     @Req() req: AuthenticatedRequest,
+    @Res({ passthrough: true }) res: Response,
   ) {
+    // Which credential decided, beside who (docs/security.md#principals).
+    // (`authenticatedWith`: the audit log redacts keys named like a credential; this is an id, no secret.)
+    res.locals.audit = { details: { authenticatedWith: req.principal!.credential } };
     return this.operations.decideApproval(id, body, req.principal!, req.requestId);
   }
 

@@ -250,6 +250,7 @@ export class OperationsService {
       const approval = await orUnavailable(
         this.operations.decideApproval(id, {
           principal: { name: principal.name, roles: principal.roles },
+          credential: principal.credential,
           decision: body.decision,
           comment: body.comment,
           requestId,

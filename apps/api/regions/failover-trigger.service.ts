@@ -13,7 +13,11 @@ import { AUDIT_STORE, CONFIG } from '../tokens';
 import { RegionHealthService } from './region-health.service';
 
 /** Who a failover opened by the monitors is requested by (docs/health-monitoring.md). */
-export const REGION_MONITOR_PRINCIPAL: Principal = { name: 'system:region-monitor', roles: ['operator'] };
+export const REGION_MONITOR_PRINCIPAL: Principal = {
+  name: 'system:region-monitor',
+  roles: ['operator'],
+  credential: 'system',
+};
 
 /** Standbys in order of preference; `down` and `halted` are never chosen. */
 const STANDBY_RANK: Partial<Record<RegionState, number>> = { healthy: 0, degraded: 1, unknown: 2 };

@@ -30,6 +30,7 @@ import { AUDIT_STORE, CONFIG, NOTIFICATION_SINK } from '../tokens';
 import { ControlViewService } from '../apps/control-view.service';
 import type { ControlState } from '../../../infra/storage/control-state.store';
 import type { MonitorReport } from './region-health.dto';
+import type { Principal } from '../common/principal';
 
 export interface TransitionView {
   from: RegionState;
@@ -316,6 +317,39 @@ export class RegionHealthService implements OnModuleInit, OnApplicationBootstrap
         return pending;
       }),
     );
+  }
+
+  /**
+   * Whether `principal` may send this report (docs/security.md): its token names the report's
+   * vantage point (403 otherwise), and the report's `at` lies within api.maxReportClockSkewSeconds
+   * of this API's clock (422 otherwise). The quorum orders reports by their receive time, not by
+   * `at`; the bound keeps a report's own date believable in the audit log and the monitors' clocks honest.
+   */
+  checkReporter(report: MonitorReport, principal: Principal, now = Date.now()): void {
+    if (!principal.vantage) {
+      throw new ApiError(
+        403,
+        'vantage-not-bound',
+        `${principal.name}'s token names no vantage point: reports need a monitor token bound to one (auth.tokens[].vantage, or POST /v1/tokens with a vantage)`,
+      );
+    }
+    if (principal.vantage !== report.vantage) {
+      throw new ApiError(
+        403,
+        'vantage-mismatch',
+        `${principal.name}'s token reports for vantage point ${principal.vantage}, not ${report.vantage}`,
+        { vantage: principal.vantage },
+      );
+    }
+    const maxSkew = this.config.api.maxReportClockSkewSeconds;
+    const skewMs = Date.parse(report.at) - now;
+    if (Math.abs(skewMs) > maxSkew * 1000) {
+      throw ApiError.unprocessable(
+        'report-clock-skew',
+        `the report's at (${report.at}) is ${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs > 0 ? 'ahead of' : 'behind'} the API's clock (${new Date(now).toISOString()}); at most ${maxSkew} s is accepted (api.maxReportClockSkewSeconds)`,
+        { at: report.at, serverTime: new Date(now).toISOString(), maxSkewSeconds: maxSkew },
+      );
+    }
   }
 
   /**

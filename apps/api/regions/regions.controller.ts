@@ -1,10 +1,10 @@
-import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { z } from 'zod';
 import { appQuerySchema } from '../apps/app-control.dto';
 import { withoutRemovedRegions } from '../apps/removed-regions';
-import { Roles } from '../common/auth.guard';
+import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import { type MonitorReport, monitorReportSchema } from './region-health.dto';
 import { RegionHealthService } from './region-health.service';
@@ -33,19 +33,22 @@ export class RegionsController {
 
   @Post('monitor/reports')
   @HttpCode(200)
-  // Only monitor tokens (and admin) report: a report moves the quorum, and in automatic mode a
-  // quorum's `down` fails over, so it is not an operator's tool (docs/health-monitoring.md).
+  // Only monitor tokens report, each for the one vantage point it names: a report moves the quorum,
+  // and in automatic mode a quorum's `down` fails over, so no token may speak for several
+  // (docs/security.md). Not an operator's tool (docs/health-monitoring.md).
   @Roles('monitor')
   @ApiOperation({
     summary: "A monitor's verdict on one region of an app: a change, or the current one again (heartbeat)",
     description:
-      "200 {state, transition, changed}: the region's state after the report, the transition it caused or null, and whether it changed the vantage point's verdict (a heartbeat does not, and is not audited). 422 unknown-app, unknown-region or unknown-vantage-point.",
+      "200 {state, transition, changed}: the region's state after the report, the transition it caused or null, and whether it changed the vantage point's verdict (a heartbeat does not, and is not audited). 403 vantage-not-bound (the token names no vantage point) or vantage-mismatch (it names another); 422 report-clock-skew (`at` too far from the API's clock, api.maxReportClockSkewSeconds), unknown-app, unknown-region or unknown-vantage-point.",
   })
   @ApiBody({ schema: jsonSchema(monitorReportSchema) })
   async report(
     @Body(new ZodPipe(monitorReportSchema)) body: MonitorReport,
+    @Req() req: AuthenticatedRequest,
     @Res({ passthrough: true }) res: Response,
   ) {
+    this.health.checkReporter(body, req.principal!);
     const out = await this.health.receive(body);
     // Heartbeats (the same verdict again) arrive every reportEverySeconds from every monitor for
     // every region: only changes are audited (silence and its end are, by the service).
