@@ -21,6 +21,10 @@ export interface LocalAppSpec {
   api: { host: string; port: number };
   tokens: { principal: string; roles: string[]; sha256: string }[];
   taskQueuePrefix?: string;
+  /** `temporal.payloadCodec` (docs/temporal-security.md); its key comes from the environment. */
+  payloadCodec?: 'none' | 'aes-256-gcm';
+  /** `temporal.updateTimeoutSeconds`. */
+  updateTimeoutSeconds?: number;
   /** Path of the verify URL on the app (default /healthz). */
   verifyPath?: string;
   verifyTimeoutSeconds?: number;
@@ -151,6 +155,8 @@ export function localAppConfig(
       address: stack.temporal.address,
       namespace: stack.temporal.namespace,
       ...(spec.taskQueuePrefix ? { taskQueuePrefix: spec.taskQueuePrefix } : {}),
+      ...(spec.payloadCodec ? { payloadCodec: spec.payloadCodec } : {}),
+      ...(spec.updateTimeoutSeconds ? { updateTimeoutSeconds: spec.updateTimeoutSeconds } : {}),
     },
     api: spec.api,
     auth: { tokens: spec.tokens },

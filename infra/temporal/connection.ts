@@ -3,6 +3,7 @@ import type { DataConverter } from '@temporalio/common';
 import { NativeConnection } from '@temporalio/worker';
 import type { SwitchyardConfig } from '../config/config.schema';
 import { payloadCodecFromConfig } from './payload-codec';
+import { FAILURE_CONVERTER_PATH } from './workflow-bundle';
 import { setUpdateTimeout, updateDeadlineInterceptor } from './update-deadline';
 
 type TemporalConfig = SwitchyardConfig['temporal'];
@@ -18,10 +19,13 @@ function options(t: TemporalConfig) {
  */
 export function dataConverter(t: TemporalConfig, env: NodeJS.ProcessEnv = process.env): DataConverter {
   const codec = payloadCodecFromConfig(t, env);
-  return codec ? { payloadCodecs: [codec] } : {};
+  return { failureConverterPath: FAILURE_CONVERTER_PATH, ...(codec ? { payloadCodecs: [codec] } : {}) };
 }
 
-export async function connectClient(t: TemporalConfig, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
+export async function connectClient(
+  t: TemporalConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Client> {
   const codec = payloadCodecFromConfig(t, env);
   const connection = await Connection.connect({
     ...options(t),
@@ -31,7 +35,7 @@ export async function connectClient(t: TemporalConfig, env: NodeJS.ProcessEnv = 
     connection,
     namespace: t.namespace,
     dataConverter: codec ? { payloadCodecs: [codec] } : {},
-    interceptors: { workflow: [updateDeadlineInterceptor(codec)] },
+    interceptors: { workflow: [updateDeadlineInterceptor()] },
   });
   setUpdateTimeout(client, t.updateTimeoutSeconds * 1000);
   return client;

@@ -46,7 +46,8 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     private readonly acceptPlaintext = false,
   ) {
     for (const k of [current, ...previous]) {
-      if (k.length !== KEY_BYTES) throw new Error(`a payload key must be ${KEY_BYTES} bytes, got ${k.length}`);
+      if (k.length !== KEY_BYTES)
+        throw new Error(`a payload key must be ${KEY_BYTES} bytes, got ${k.length}`);
     }
     this.currentKeyId = payloadKeyId(current);
     this.keys = new Map([current, ...previous].map((k) => [payloadKeyId(k), k]));
@@ -83,7 +84,8 @@ export class AesGcmPayloadCodec implements PayloadCodec {
 
   private open(p: Payload): Payload {
     const encoding = p.metadata?.encoding ? dec.decode(p.metadata.encoding) : undefined;
-    if (encoding !== ENCRYPTED_ENCODING) return this.acceptPlaintext ? p : refused(REFUSED_ENCODING.plaintext);
+    if (encoding !== ENCRYPTED_ENCODING)
+      return this.acceptPlaintext ? p : refused(REFUSED_ENCODING.plaintext);
     const keyId = p.metadata?.[KEY_ID_METADATA] ? dec.decode(p.metadata[KEY_ID_METADATA]) : '';
     const key = this.keys.get(keyId);
     if (!key) return refused(REFUSED_ENCODING.unknownKey);
@@ -115,7 +117,10 @@ function parseKey(name: string, value: string): Buffer {
   const key = Buffer.from(value.trim(), 'base64');
   if (key.length !== KEY_BYTES || key.toString('base64') !== value.trim()) {
     throw new ConfigError(name, [
-      { path: name, message: `expected the base64 of ${KEY_BYTES} random bytes (e.g. openssl rand -base64 32)` },
+      {
+        path: name,
+        message: `expected the base64 of ${KEY_BYTES} random bytes (e.g. openssl rand -base64 32)`,
+      },
     ]);
   }
   return key;

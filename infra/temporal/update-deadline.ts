@@ -8,7 +8,7 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
   WorkflowUpdateStage,
 } from '@temporalio/client';
-import { ApplicationFailure, defaultPayloadConverter, type PayloadCodec, type UpdateDefinition } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter, type UpdateDefinition } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { UPDATE_DEADLINE_PASSED, UPDATE_NOT_AFTER_HEADER } from '../../workflows/update-deadline';
 
@@ -48,16 +48,15 @@ export function setUpdateTimeout(client: Client, ms: number): void {
 
 /**
  * Puts the deadline of the Update being sent into its headers, for the workflow's refusal of a late
- * one (workflows/update-deadline.ts). Headers bypass the client's codec but not the worker's, so
- * the header is encoded with the same codec.
+ * one (workflows/update-deadline.ts). In clear: codecs see no Update headers, on either side, and
+ * a time is no secret.
  */
-export function updateDeadlineInterceptor(codec: PayloadCodec | undefined): WorkflowClientInterceptor {
+export function updateDeadlineInterceptor(): WorkflowClientInterceptor {
   return {
-    async startUpdate(input, next) {
+    startUpdate(input, next) {
       const notAfter = notAfterOfCall.getStore();
       if (notAfter === undefined) return next(input);
-      const plain = defaultPayloadConverter.toPayload(notAfter);
-      const header = codec ? (await codec.encode([plain]))[0]! : plain;
+      const header = defaultPayloadConverter.toPayload(notAfter);
       return next({ ...input, headers: { ...input.headers, [UPDATE_NOT_AFTER_HEADER]: header } });
     },
   };
@@ -107,7 +106,9 @@ export async function executeUpdateWithin<Ret, Arg, Name extends string>(
       );
     }
     if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)) throw err;
-    const stage = accepted ? 'accepted' : await stageAfterDeadline(client, target, updateId, notAfter);
+    const { stage, why } = accepted
+      ? { stage: 'accepted' as const, why: undefined }
+      : await stageAfterDeadline(client, target, updateId, notAfter);
     if (stage === 'accepted') {
       // It counts: give its result if it is there by now, else say it is on its way.
       try {
@@ -132,7 +133,7 @@ export async function executeUpdateWithin<Ret, Arg, Name extends string>(
     }
     throw new UpdateNotTakenError(
       'update-outcome-unknown',
-      `no answer within ${timeoutMs / 1000} s and the update's fate cannot be known yet (a worker may be applying it now): read the operation before sending it again (update ${updateId})`,
+      `no answer within ${timeoutMs / 1000} s and the update's fate cannot be known yet (${why ?? 'no answer'}): read the operation before sending it again (update ${updateId})`,
       details('unknown'),
     );
   }
@@ -151,7 +152,7 @@ async function stageAfterDeadline(
   target: { workflowId: string; runId?: string },
   updateId: string,
   notAfter: number,
-): Promise<UpdateOutcome> {
+): Promise<{ stage: UpdateOutcome; why?: string }> {
   try {
     return await client.withDeadline(Date.now() + STAGE_CHECK_MS, async () => {
       let stage: number;
@@ -165,10 +166,11 @@ async function stageAfterDeadline(
         stage = res.stage ?? Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED;
       } catch (err) {
         // Never admitted: there is nothing for a worker to take.
-        if (isGrpcServiceError(err) && err.code === 5) return 'not-applied';
+        if (isGrpcServiceError(err) && err.code === 5) return { stage: 'not-applied' as const };
         throw err;
       }
-      if (stage >= Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED) return 'accepted';
+      if (stage >= Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED)
+        return { stage: 'accepted' as const };
       const d = await client.workflowService.describeWorkflowExecution({
         namespace: client.options.namespace,
         execution: { workflowId: target.workflowId, runId: target.runId },
@@ -176,10 +178,13 @@ async function stageAfterDeadline(
       const task = d.pendingWorkflowTask;
       const started = task?.startedTime?.seconds ? Number(task.startedTime.seconds) * 1000 : undefined;
       if (task?.state === PendingTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED && (started ?? 0) <= notAfter)
-        return 'unknown';
-      return 'not-applied';
+        return {
+          stage: 'unknown' as const,
+          why: `a worker took a workflow task at ${new Date(started ?? 0).toISOString()}, before the deadline, and has not finished it`,
+        };
+      return { stage: 'not-applied' as const };
     });
-  } catch {
-    return 'unknown';
+  } catch (err) {
+    return { stage: 'unknown', why: `its stage could not be read: ${(err as Error).message}` };
   }
 }

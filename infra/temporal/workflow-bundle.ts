@@ -8,6 +8,8 @@ import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
  */
 export const WORKFLOWS_PATH = path.resolve(__dirname, '../../workflows/index.js');
 export const WORKFLOW_BUNDLE_PATH = path.resolve(__dirname, '../../workflow-bundle.js');
+/** Failure messages into encoded attributes (encrypted with the payload codec), in the bundle and the worker. */
+export const FAILURE_CONVERTER_PATH = path.resolve(__dirname, 'failure-converter.js');
 /** Workflow interceptors (the refusal of an Update that arrives after its deadline), in the bundle too. */
 export const WORKFLOW_INTERCEPTOR_MODULES = [path.resolve(__dirname, '../../workflows/update-deadline.js')];
 
@@ -24,6 +26,7 @@ if (require.main === module) {
     const { code } = await bundleWorkflowCode({
       workflowsPath: WORKFLOWS_PATH,
       workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+      failureConverterPath: FAILURE_CONVERTER_PATH,
       logger: new DefaultLogger('WARN'),
     });
     writeFileSync(WORKFLOW_BUNDLE_PATH, code);
