@@ -260,7 +260,7 @@ describe('Temporal: the payload codec and update deadlines', () => {
       assert.match(body.message, /a worker took a workflow task at .*before the deadline/, said);
       assert.equal(body.details.outcome, 'unknown', said);
     }
-    outcomes.push(`${what}: ${body.details.outcome}`);
+    outcomes.push(`${what}: ${body.details.outcome} after ${took} ms`);
     // The deadline, plus at most the short check (3 s) of where the update stands.
     assert.ok(
       took >= UPDATE_TIMEOUT_SECONDS * 1000 - 100 && took < UPDATE_TIMEOUT_SECONDS * 1000 + 7_000,
