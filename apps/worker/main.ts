@@ -3,7 +3,7 @@ import { ConfigError, configPathFromEnv, loadConfigFile } from '../../infra/conf
 import { startPeriodicSealing } from '../../infra/audit/audit-sealer';
 import { openPersistence } from '../../infra/database/persistence';
 import { createLogger } from '../../infra/logging/logger';
-import { connectClient, connectWorker } from '../../infra/temporal/connection';
+import { connectClient, connectWorker, dataConverter } from '../../infra/temporal/connection';
 import { ensureConfiguredSchedules, SchedulesRepository } from '../../infra/temporal/schedules.repository';
 import { createWorkerActivities } from '../../infra/temporal/worker-activities';
 import { workflowSource } from '../../infra/temporal/workflow-bundle';
@@ -35,6 +35,8 @@ function stickyQueueTimeout(value: string | undefined): number {
 async function main(): Promise<void> {
   const log = createLogger('worker');
   const config = loadConfigFile(configPathFromEnv());
+  // Before anything starts: a codec without its key is a configuration error.
+  const converter = dataConverter(config.temporal);
   const metricsAddress = process.env.SWITCHYARD_WORKER_METRICS_ADDRESS;
   Runtime.install({
     // Temporal's own worker metrics (task latencies, slots, polls) in Prometheus format at /metrics.
@@ -73,6 +75,8 @@ async function main(): Promise<void> {
   const base = {
     connection,
     namespace: config.temporal.namespace,
+    // Payloads are decrypted and encrypted here, outside the workflow sandbox (docs/temporal-security.md).
+    dataConverter: converter,
     // How long a workflow task waits for the worker holding the workflow in its cache before any
     // worker takes it: after a crash, the pause before another worker carries the workflow on.
     stickyQueueScheduleToStartTimeout: stickyQueueTimeout(process.env.SWITCHYARD_WORKER_STICKY_TIMEOUT_MS),

@@ -68,6 +68,22 @@ const temporalSchema = z
     apiKey: secret.optional(),
     /** How long the API waits for a connection before answering 503 temporal-unavailable. */
     connectTimeoutSeconds: seconds(1, 300).default(10),
+    /**
+     * How long the API waits for a worker to take an Update (approve, undo, cancel, confirm) before
+     * answering 503 worker-unavailable; the workflow refuses the Update if it arrives later
+     * (docs/temporal-security.md).
+     */
+    updateTimeoutSeconds: seconds(1, 300).default(10),
+    /**
+     * `aes-256-gcm`: every payload (inputs, results, memo, update arguments) is encrypted with the key
+     * in SWITCHYARD_PAYLOAD_KEY before it reaches Temporal, and a payload without it is refused.
+     */
+    payloadCodec: z.enum(['none', 'aes-256-gcm']).default('none'),
+    /**
+     * With the codec on, still read payloads written before it was turned on (a migration): this
+     * also accepts Updates from clients without the key. Off by default.
+     */
+    acceptPlaintextPayloads: z.boolean().default(false),
   })
   .strict();
 

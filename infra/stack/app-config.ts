@@ -30,6 +30,10 @@ export interface LocalAppSpec {
   /** `vantage`: a monitor token's vantage point (it reports for that one only). */
   tokens: { principal: string; roles: string[]; sha256: string; vantage?: string }[];
   taskQueuePrefix?: string;
+  /** `temporal.payloadCodec` (docs/temporal-security.md); its key comes from the environment. */
+  payloadCodec?: 'none' | 'aes-256-gcm';
+  /** `temporal.updateTimeoutSeconds`. */
+  updateTimeoutSeconds?: number;
   /** Path of the verify URL on the app (default /healthz). */
   verifyPath?: string;
   verifyTimeoutSeconds?: number;
@@ -162,6 +166,8 @@ export function localAppConfig(
       address: stack.temporal.address,
       namespace: stack.temporal.namespace,
       ...(spec.taskQueuePrefix ? { taskQueuePrefix: spec.taskQueuePrefix } : {}),
+      ...(spec.payloadCodec ? { payloadCodec: spec.payloadCodec } : {}),
+      ...(spec.updateTimeoutSeconds ? { updateTimeoutSeconds: spec.updateTimeoutSeconds } : {}),
     },
     api: spec.api,
     auth: { tokens: spec.tokens },

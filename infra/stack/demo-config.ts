@@ -138,6 +138,9 @@ export function demoConfigYaml(
         : {}),
     })),
     api,
+    // History holds no readable plan, facts or identities: the key reaches the worker and the API
+    // by environment only (docs/temporal-security.md).
+    payloadCodec: 'aes-256-gcm',
     // Two regions and the stack's witness bucket: an unplanned failover away from a lost region
     // can still fence it and give the other a write lease (docs/fencing.md#the-fencing-witness).
     witness: Boolean(info.witness),

@@ -17,6 +17,7 @@ import { createPowerDnsZoneWithA } from './powerdns.component';
 import { type StackInfo } from './stack-info';
 import { type StartSpec, Supervisor } from './supervisor';
 import { taskQueueHasPollers } from './temporal.component';
+import { PAYLOAD_KEY_ENV } from '../temporal/payload-codec';
 import { startTestServers, writeStackInfo } from './test-servers';
 
 /**
@@ -193,7 +194,12 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
     warnings.push(`${file} does not exist (not written or not built yet): the ${spec.name} was NOT started`);
     return undefined;
   };
-  const appEnv = { ...process.env, SWITCHYARD_CONFIG: configFile };
+  // A fresh payload key per stack: the run directory (and Temporal's history in it) is new too.
+  const appEnv = {
+    ...process.env,
+    SWITCHYARD_CONFIG: configFile,
+    [PAYLOAD_KEY_ENV]: randomBytes(32).toString('base64'),
+  };
   const queues = [
     coordinatorTaskQueue('switchyard'),
     ...DEMO.regions.map((r) => regionTaskQueue('switchyard', r.name)),

@@ -7,6 +7,7 @@ import {
   confirmCheckpointUpdate,
 } from '../../workflows/custom-steps';
 import type { OperationsRepository } from './operations.repository';
+import { executeUpdateWithin, UpdateNotTakenError } from './update-deadline';
 
 /** The workflow refused a confirmation; `code` is one of CHECKPOINT_REFUSALS. */
 export class CheckpointRefusedError extends Error {
@@ -36,10 +37,9 @@ export class CheckpointsRepository {
     if (!id) return null;
     const client = await this.client();
     try {
-      return await client.workflow
-        .getHandle(id.workflowId, id.runId)
-        .executeUpdate(confirmCheckpointUpdate, { args: [req] });
+      return await executeUpdateWithin(client, id, confirmCheckpointUpdate, req);
     } catch (err) {
+      if (err instanceof UpdateNotTakenError) throw err;
       const refusal = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
       if (
         refusal instanceof ApplicationFailure &&

@@ -36,6 +36,7 @@ import {
   type UndoRequest,
   type UndoResult,
 } from '../../workflows/soft-delete';
+import { executeUpdateWithin, UpdateNotTakenError } from './update-deadline';
 import type { DnsOverrideInput, DnsRecordDeleteInput } from '../../workflows/dns-record-soft';
 import type { FailoverInput } from '../../workflows/failover.workflow';
 import type { ControlOverrideInput } from '../../workflows/control-override.workflow';
@@ -283,10 +284,9 @@ export class OperationsRepository {
     if (!id) return null;
     const client = await this.client();
     try {
-      return await client.workflow
-        .getHandle(id.workflowId, id.runId)
-        .executeUpdate(undoUpdate, { args: [req] });
+      return await executeUpdateWithin(client, id, undoUpdate, req);
     } catch (err) {
+      if (err instanceof UpdateNotTakenError) throw err;
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         const details = err.cause.details?.[0] as Record<string, unknown> | undefined;
         throw new UndoRefusedError(err.cause.type ?? 'refused', err.cause.message, details);
@@ -353,10 +353,9 @@ export class OperationsRepository {
     if (isTerminal(before.phase)) refuseClosed(before);
     const client = await this.client();
     try {
-      return await client.workflow
-        .getHandle(id.workflowId, id.runId)
-        .executeUpdate(cancelUpdate, { args: [req] });
+      return await executeUpdateWithin(client, id, cancelUpdate, req);
     } catch (err) {
+      if (err instanceof UpdateNotTakenError) throw err;
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         const details = err.cause.details?.[0] as Record<string, unknown> | undefined;
         throw new CancelRefusedError(err.cause.type ?? 'refused', err.cause.message, details);
@@ -460,9 +459,8 @@ export class OperationsRepository {
     const id = await this.locate(operationId);
     if (!id) return null;
     const client = await this.client();
-    const handle = client.workflow.getHandle(id.workflowId, id.runId);
     try {
-      return await handle.executeUpdate(decideApprovalUpdate, { args: [req] });
+      return await executeUpdateWithin(client, id, decideApprovalUpdate, req);
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         throw new ApprovalRefusedError(err.cause.type ?? 'refused', err.cause.message);

@@ -92,6 +92,8 @@ export type AppFixtureOptions = Partial<
     | 'restorePoints'
     | 'softDelete'
     | 'rpoSeconds'
+    | 'payloadCodec'
+    | 'updateTimeoutSeconds'
   >
 > & {
   /** Another Temporal server than the harness's shared one (a test that restarts its own). */
@@ -262,6 +264,8 @@ async function startFixtureOn(
     restorePoints: options.restorePoints,
     softDelete: options.softDelete,
     rpoSeconds: options.rpoSeconds,
+    payloadCodec: options.payloadCodec,
+    updateTimeoutSeconds: options.updateTimeoutSeconds,
     services: ordersDatabases
       ? [
           ...demoAppServices(

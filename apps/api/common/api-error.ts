@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { UpdateNotTakenError } from '../../../infra/temporal/update-deadline';
 
 /**
  * Every error the API returns has this body: a stable code, a sentence for a person, and details
@@ -34,6 +35,8 @@ export class ApiError extends HttpException {
 
 /** Temporal could not be reached: say so plainly instead of a 500. */
 export function temporalUnavailable(err: unknown): ApiError | undefined {
+  // An Update no worker took in time: the error says whether it was applied (docs/temporal-security.md).
+  if (err instanceof UpdateNotTakenError) return new ApiError(503, err.code, err.message, err.details);
   const e = err as { name?: string; message?: string; code?: number };
   const text = `${e.name ?? ''} ${e.message ?? ''}`;
   if (
