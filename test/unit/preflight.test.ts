@@ -328,4 +328,34 @@ describe('preflight', () => {
       assert.equal(existsSync(join(root, 'dist')), false, 'nothing was built');
     });
   }
+
+  it('is what `switchyard doctor` runs', () => {
+    const doctor = (m: Machine, args: string[] = []) => {
+      const { bin, tools } = makeMachine(m);
+      const res = spawnSync(
+        process.execPath,
+        [join(REPO_ROOT, 'dist', 'apps', 'cli', 'main.js'), 'doctor', ...args],
+        {
+          encoding: 'utf8',
+          env: {
+            PATH: bin,
+            HOME: scratch,
+            SWITCHYARD_TOOLS_DIR: tools,
+            SWITCHYARD_PREFLIGHT_PORTS: '127.0.1.1:0',
+          },
+          timeout: 30_000,
+        },
+      );
+      return { status: res.status, out: res.stdout + res.stderr };
+    };
+    const healthy = doctor(HEALTHY, ['--for', 'test']);
+    assert.equal(healthy.status, 0, healthy.out);
+    assert.match(healthy.out, /^preflight: ok for npm test \(/m);
+    const noGo = doctor({ ...HEALTHY, go: null });
+    assert.equal(noGo.status, 1, noGo.out);
+    assert.match(noGo.out, /preflight: 1 problem\(s\)[\s\S]*Go is not on PATH/);
+    const bad = doctor(HEALTHY, ['--for', 'prod']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.out, /argument 'prod' is invalid\. Allowed choices are stack, test/);
+  });
 });
