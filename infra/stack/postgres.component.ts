@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { freePort } from './free-port';
-import { type Component, type Supervisor } from './supervisor';
+import { type Component, type Supervisor, tailFile } from './supervisor';
 import { requireExecutable } from './tools';
 
 export interface PostgresServer extends Component {
@@ -85,9 +85,11 @@ export async function startPostgres(sup: Supervisor, options: PostgresOptions = 
       const e = err as { stdout?: string; stderr?: string; message: string };
       writeFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
       removeHome();
-      throw new Error(`postgres: initdb failed: ${(e.stderr || e.message).trim()} (log ${logFile})`, {
-        cause: err,
-      });
+      throw new Error(
+        `postgres: initdb failed: ${(e.stderr || e.message).trim()}\n` +
+          `log file: ${logFile}\nlast lines of the log:\n${tailFile(logFile) || '  (empty)'}`,
+        { cause: err },
+      );
     }
   }
 
