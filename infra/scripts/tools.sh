@@ -56,7 +56,7 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
   # Progress for a cold start: what is left and about how long it takes. Typical durations in
   # seconds, measured on a 2-core VM (docs/local-stack.md#the-first-start); only an estimate.
-  declare -A typical=([temporal]=270 [versitygw]=90 [moto]=40 [apt]=60 [node_modules]=120)
+  declare -A typical=([temporal]=270 [versitygw]=90 [moto]=40 [apt]=60 [node_modules]=190)
   pending=()
   minutes() { awk -v s="$1" 'BEGIN { if (s < 60) printf "under a minute"; else printf "%.0f min", s / 60 }'; }
   pending_seconds() {
