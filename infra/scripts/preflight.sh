@@ -10,7 +10,7 @@
 # 1 with the list of problems otherwise. Checks: Node.js (package.json engines), npm, Go >= 1.25
 # and a Python venv (only while the tools they build are not cached), python3, g++ and make
 # (only while node_modules needs `npm ci`), apt-get and root or sudo (only while a Debian package
-# is missing), the loopback addresses 127.0.1.1 and 127.0.1.2, the demo's ports (stack), and
+# is missing), setpriv as root, the loopback addresses 127.0.1.1 and 127.0.1.2, the demo's ports (stack), and
 # free disk space for the tool cache.
 #   SWITCHYARD_TOOLS_DIR        the tool cache to check (default ~/.cache/switchyard/tools)
 #   SWITCHYARD_PREFLIGHT_PORTS  host:port pairs the stack needs free (default: the demo's)
@@ -136,6 +136,12 @@ if ((${#missing_pkgs[@]})); then
     problem "not root and sudo is not installed; tools.sh installs ${missing_pkgs[*]} with apt-get" \
       "\`su -c 'apt-get install -y ${missing_pkgs[*]}'\` once (or install sudo: \`su -c 'apt-get install -y sudo && usermod -aG sudo $(id -un 2>/dev/null || echo "$USER")'\`)"
   fi
+fi
+
+# As root, PostgreSQL (which refuses root) is started as the postgres user through setpriv.
+if [[ "$(id -u 2>/dev/null)" == 0 ]] && ! command -v setpriv >/dev/null 2>&1; then
+  problem "setpriv is not on PATH; as root the stack starts PostgreSQL as the postgres user with it" \
+    "\`apt-get install -y util-linux\`"
 fi
 
 # The loopback addresses (and, for the stack, the demo's ports). Binding is the real test;

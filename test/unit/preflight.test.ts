@@ -39,6 +39,7 @@ interface Machine {
   make: boolean;
   uid: number;
   sudo: boolean;
+  setpriv: boolean;
   aptGet: boolean;
   packagesInstalled: boolean;
   freeMb: number;
@@ -55,6 +56,7 @@ const HEALTHY: Machine = {
   make: true,
   uid: 0,
   sudo: false,
+  setpriv: true,
   aptGet: true,
   packagesInstalled: true,
   freeMb: 100_000,
@@ -112,6 +114,7 @@ function makeMachine(m: Machine): { root: string; bin: string; tools: string } {
   if (m.make) stub('make', 'exit 0');
   stub('id', `case "$1" in -u) echo ${m.uid} ;; -un) echo ${m.uid === 0 ? 'root' : 'newcomer'} ;; esac`);
   if (m.sudo) stub('sudo', 'exec "$@"');
+  if (m.setpriv) stub('setpriv', 'exit 0');
   if (m.aptGet) stub('apt-get', 'exit 0');
   stub('dpkg-query', m.packagesInstalled ? "printf 'install ok installed'" : 'exit 1');
   stub('uname', 'echo x86_64');
@@ -253,6 +256,17 @@ describe('preflight', () => {
     const noApt = run({ ...HEALTHY, aptGet: false, packagesInstalled: false });
     assert.equal(noApt.status, 1);
     assert.match(noApt.out, /apt-get is not available, and pdns-server .* are not installed/);
+  });
+
+  it('names a missing setpriv as root, which starts PostgreSQL as the postgres user', () => {
+    const { status, out } = run({ ...HEALTHY, setpriv: false });
+    assert.equal(status, 1);
+    assert.match(
+      out,
+      /setpriv is not on PATH; as root the stack starts PostgreSQL as the postgres user with it/,
+    );
+    assert.match(out, /fix: `apt-get install -y util-linux`/);
+    assert.equal(run({ ...HEALTHY, setpriv: false, uid: 1000 }).status, 0);
   });
 
   it('names an occupied demo port with the command that shows who holds it (stack only)', async () => {
