@@ -16,6 +16,7 @@ import { registerSoftDeleteCommands } from './soft-delete.commands';
 import { registerControlCommands } from './control.commands';
 import { registerVerifyCommands } from './verify.commands';
 import { registerDrillCommands } from './drill.commands';
+import { registerDoctorCommand } from './doctor.commands';
 
 /**
  * `switchyard`: the CLI mirrors the HTTP API. Tables by default, JSON with --json, live progress
@@ -653,6 +654,7 @@ registerSoftDeleteCommands(program, { client, table, print });
 registerControlCommands(program, { client, print });
 registerDnsRecordCommands(program, { client, print });
 registerCheckpointCommands(program, { client, print });
+registerDoctorCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiRequestError) {

@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
+# Everything this needs, checked before anything is installed or built; all problems at once.
+bash infra/scripts/preflight.sh stack || exit 1
+
 # shellcheck source=tools.sh
 source infra/scripts/tools.sh
 

@@ -44,9 +44,74 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   now() { date +%s.%N; }
   took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
   say() { printf 'tools: %-22s %s\n' "$1" "$2"; }
+  # fail WHAT WHY [LOG]: names the component, its log file and the log's last lines.
   fail() {
     printf 'tools: FAILED to install %s: %s\n' "$1" "$2" >&2
+    if [[ -n "${3:-}" ]]; then
+      printf 'tools: log file %s, last lines:\n' "$3" >&2
+      tail -n 20 "$3" 2>/dev/null | sed 's/^/    /' >&2 || true
+    fi
     exit 1
+  }
+
+  # Progress for a cold start: what is left and about how long it takes. Typical durations in
+  # seconds, measured on a 2-core VM (docs/local-stack.md#the-first-start); only an estimate.
+  declare -A typical=([temporal]=270 [versitygw]=90 [moto]=40 [apt]=60 [node_modules]=190)
+  pending=()
+  minutes() { awk -v s="$1" 'BEGIN { if (s < 60) printf "under a minute"; else printf "%.0f min", s / 60 }'; }
+  pending_seconds() {
+    local p total=0
+    for p in "${pending[@]}"; do total=$((total + typical[$p])); done
+    echo "$total"
+  }
+  dpkg_missing() {
+    local p
+    for p in pdns-server pdns-backend-sqlite3 dnsutils postgresql; do
+      [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || return 0
+    done
+    return 1
+  }
+  plan() {
+    [[ -x "$SWITCHYARD_TEMPORAL_BIN" ]] || pending+=(temporal)
+    [[ -x "$SWITCHYARD_VERSITYGW_BIN" ]] || pending+=(versitygw)
+    [[ -f "$cache/moto-$SWITCHYARD_MOTO_VERSION/.complete" && -x "$SWITCHYARD_MOTO_SERVER_BIN" ]] || pending+=(moto)
+    if dpkg_missing; then pending+=(apt); fi
+    [[ -d "$_sy_repo_root/node_modules" && ! "$_sy_repo_root/package-lock.json" -nt "$_sy_repo_root/node_modules/.package-lock.json" ]] ||
+      pending+=(node_modules)
+    ((${#pending[@]})) || return 0
+    local p list=()
+    for p in "${pending[@]}"; do list+=("$p ($(minutes "${typical[$p]}"))"); done
+    say "first start" "to install: $(IFS=,; echo "${list[*]}" | sed 's/,/, /g'); about $(minutes "$(pending_seconds)") in all (2 cores; later starts reuse the cache in $cache)"
+  }
+  # progress STEP: STEP is done; say what is left.
+  progress() {
+    local p rest=()
+    for p in "${pending[@]}"; do [[ "$p" == "$1" ]] || rest+=("$p"); done
+    ((${#rest[@]} < ${#pending[@]})) || return 0
+    pending=("${rest[@]}")
+    ((${#pending[@]})) && say "" "about $(minutes "$(pending_seconds)") left (${pending[*]})"
+    return 0
+  }
+  # ticking NAME LOG CMD...: runs CMD with its output in LOG, saying every 30 s that NAME is at work.
+  ticking() {
+    local name="$1" log="$2" start ticker status=0
+    shift 2
+    start="$(now)"
+    (
+      # The sleep goes with the ticker: left behind, it would hold the caller's stdout open.
+      trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+      while :; do
+        sleep 30 &
+        nap=$!
+        wait "$nap"
+        say "$name" "still at work, $(took "$start") so far (typically $(minutes "${typical[${name%% *}]:-60}"))"
+      done
+    ) &
+    ticker=$!
+    "$@" >"$log" 2>&1 || status=$?
+    kill "$ticker" 2>/dev/null
+    wait "$ticker" 2>/dev/null || true
+    return "$status"
   }
 
   # go install into a temporary GOBIN, then rename: an interrupted build never looks cached.
@@ -65,10 +130,9 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
     mkdir -p "$tmp/bin"
     start="$(now)"
     say "$name $version" "building (go install $module@v$version, log $log)..."
-    if ! GOBIN="$tmp/bin" go install "$module@v$version" >"$log" 2>&1; then
+    if ! ticking "$name $version" "$log" env GOBIN="$tmp/bin" go install "$module@v$version"; then
       rm -rf "$tmp"
-      tail -n 20 "$log" >&2 || true
-      fail "$name $version" "go install failed, see $log"
+      fail "$name $version" "go install $module@v$version failed" "$log"
     fi
     rm -rf "$dir"
     mv "$tmp" "$dir"
@@ -88,10 +152,9 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
     start="$(now)"
     rm -rf "$dir"
     say "moto $version" "installing (venv + pip install moto[server]==$version, log $log)..."
-    if ! { python3 -m venv "$dir" && "$dir/bin/pip" install --quiet "moto[server]==$version"; } >"$log" 2>&1; then
+    if ! ticking "moto $version" "$log" bash -c 'python3 -m venv "$1" && "$1/bin/pip" install --quiet "moto[server]==$2"' _ "$dir" "$version"; then
       rm -rf "$dir"
-      tail -n 20 "$log" >&2 || true
-      fail "moto $version" "venv or pip install failed, see $log"
+      fail "moto $version" "venv or pip install failed" "$log"
     fi
     [[ -x "$SWITCHYARD_MOTO_SERVER_BIN" ]] || fail "moto $version" "pip succeeded but $SWITCHYARD_MOTO_SERVER_BIN is missing"
     touch "$dir/.complete"
@@ -114,11 +177,12 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
       sudo=(sudo)
     fi
     start="$(now)"
-    say "apt packages" "installing ${missing[*]}..."
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null ||
-      fail "apt ${missing[*]}" "apt-get update failed"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-      fail "apt ${missing[*]}" "apt-get install failed"
+    local log="$cache/apt.log"
+    say "apt packages" "installing ${missing[*]} (log $log)..."
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1 ||
+      fail "apt ${missing[*]}" "apt-get update failed" "$log"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1 ||
+      fail "apt ${missing[*]}" "apt-get install failed" "$log"
     say "apt packages" "installed in $(took "$start")"
   }
 
@@ -134,11 +198,17 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
     say "node_modules" "installed in $(took "$start")"
   }
 
+  plan
   go_tool temporal "$SWITCHYARD_TEMPORAL_VERSION" github.com/temporalio/cli/cmd/temporal "$SWITCHYARD_TEMPORAL_BIN"
+  progress temporal
   go_tool versitygw "$SWITCHYARD_VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw "$SWITCHYARD_VERSITYGW_BIN"
+  progress versitygw
   moto_venv
+  progress moto
   apt_packages
+  progress apt
   node_modules
+  progress node_modules
 )
 _sy_status=$?
 unset _sy_repo_root

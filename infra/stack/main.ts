@@ -15,7 +15,7 @@ import { assertBindable, freePort } from './free-port';
 import { createMotoZoneWithA } from './moto.component';
 import { createPowerDnsZoneWithA } from './powerdns.component';
 import { type StackInfo } from './stack-info';
-import { type StartSpec, Supervisor } from './supervisor';
+import { describeRestartEvent, type RestartPolicy, type StartSpec, Supervisor, tailFile } from './supervisor';
 import { taskQueueHasPollers } from './temporal.component';
 import { PAYLOAD_KEY_ENV } from '../temporal/payload-codec';
 import { startTestServers, writeStackInfo } from './test-servers';
@@ -78,14 +78,21 @@ async function up(): Promise<void> {
     });
   }
 
+  let info: StackInfo | undefined;
   const supervisor = new Supervisor(runDir, {
     onUnexpectedExit: (name, logFile, code, signal) =>
       process.stderr.write(
-        `\n!! ${name} exited unexpectedly (code ${code}, signal ${signal}); log: ${logFile}\n`,
+        `\n!! ${name} exited unexpectedly (code ${code}, signal ${signal}); log: ${logFile}\n` +
+          `${tailFile(logFile, 15)}\n`,
       ),
+    onRestartEvent: (event) => {
+      process.stderr.write(`\n${describeRestartEvent(event)}\n`);
+      // stack.json names the processes running now.
+      if (info && event.kind !== 'exited') writeStackInfo({ ...info, processes: processList(supervisor) });
+    },
   });
   try {
-    await startAll(supervisor, runDir, started);
+    info = await startAll(supervisor, runDir, started);
   } catch (err) {
     await supervisor.stopAll();
     throw err;
@@ -94,7 +101,18 @@ async function up(): Promise<void> {
   setInterval(() => undefined, 1 << 30);
 }
 
-async function startAll(supervisor: Supervisor, runDir: string, started: number): Promise<void> {
+/** Our own processes (demo apps, worker, API, monitors) are restarted when they exit on their own. */
+const RESTART: RestartPolicy = {};
+
+function processList(supervisor: Supervisor): StackInfo['processes'] {
+  return supervisor.running().map(({ name, pid }) => ({
+    name,
+    pid,
+    logFile: join(supervisor.logDir, `${name}.log`),
+  }));
+}
+
+async function startAll(supervisor: Supervisor, runDir: string, started: number): Promise<StackInfo> {
   const servers = await startTestServers(runDir, supervisor);
   const info: StackInfo = servers.info;
 
@@ -146,6 +164,7 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
         },
         readiness: { kind: 'http', url: `${url}/healthz` },
         timeoutMs: 15_000,
+        restart: RESTART,
       });
       return { name: r.name, ip: r.ip, url, pid: proc.pid };
     }),
@@ -173,6 +192,7 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
     },
     readiness: { kind: 'http', url: `${scratchUrl}/healthz` },
     timeoutMs: 15_000,
+    restart: RESTART,
   });
 
   info.demo = {
@@ -189,7 +209,13 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
     spec: Omit<StartSpec, 'command' | 'args' | 'env'> & { env?: NodeJS.ProcessEnv },
   ) => {
     if (existsSync(file)) {
-      return supervisor.start({ env: appEnv, ...spec, command: process.execPath, args: [file] });
+      return supervisor.start({
+        env: appEnv,
+        restart: RESTART,
+        ...spec,
+        command: process.execPath,
+        args: [file],
+      });
     }
     warnings.push(`${file} does not exist (not written or not built yet): the ${spec.name} was NOT started`);
     return undefined;
@@ -252,14 +278,11 @@ async function startAll(supervisor: Supervisor, runDir: string, started: number)
       }),
     );
   }
-  info.processes = supervisor.running().map(({ name, pid }) => ({
-    name,
-    pid,
-    logFile: join(supervisor.logDir, `${name}.log`),
-  }));
+  info.processes = processList(supervisor);
   const stackFile = writeStackInfo(info);
 
   printSummary(info, `http://${api.host}:${api.port}`, stackFile, warnings, Date.now() - started);
+  return info;
 }
 
 function printSummary(

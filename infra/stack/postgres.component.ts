@@ -1,10 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { freePort } from './free-port';
-import { type Component, type Supervisor } from './supervisor';
+import { type Component, type Supervisor, tailFile } from './supervisor';
 import { requireExecutable } from './tools';
 
 export interface PostgresServer extends Component {
@@ -41,7 +42,7 @@ export function postgresBinDir(): string {
 }
 
 /**
- * Starts a throwaway PostgreSQL in the run dir on a free loopback port, with trust authentication
+ * Starts a throwaway PostgreSQL in the run dir (as root: in POSTGRES_HOMES) on a free loopback port, with trust authentication
  * and durability off (fsync): test data only. Ready when a real connection succeeds; then the
  * database `options.database` is created.
  */
@@ -56,12 +57,20 @@ export async function startPostgres(sup: Supervisor, options: PostgresOptions = 
   const initdb = requireExecutable('PostgreSQL initdb', join(binDir, 'initdb'));
   const postgres = requireExecutable('PostgreSQL server', join(binDir, 'postgres'));
   const database = options.database ?? 'switchyard_test';
-  const dir = join(sup.runDir, 'postgres');
+  const owner = postgresOwner();
+  const dir = owner ? privateHomeFor(sup.runDir, owner) : join(sup.runDir, 'postgres');
   const dataDir = join(dir, 'data');
   const socketDir = join(dir, 'sock');
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(socketDir, { recursive: true });
-  const asPostgres = postgresUserCommand(sup.runDir, [dir, dataDir, socketDir]);
+  if (owner) for (const d of [dir, dataDir, socketDir]) chownSync(d, owner.uid, owner.gid);
+  const asPostgres = (command: string, args: string[]): [string, string[]] =>
+    owner ? ['setpriv', [...SETPRIV_AS_POSTGRES, command, ...args]] : [command, args];
+  // Away from this process's cwd (the clone), which the postgres user may not enter.
+  const cwd = dir;
+  const removeHome = () => {
+    if (owner) rmSync(dir, { recursive: true, force: true });
+  };
 
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     const logFile = join(sup.logDir, 'postgres-initdb.log');
@@ -70,14 +79,17 @@ export async function startPostgres(sup: Supervisor, options: PostgresOptions = 
     args.push('-E', 'UTF8', '--no-locale', '--no-sync');
     try {
       const [command, commandArgs] = asPostgres(initdb, args);
-      const out = await promisify(execFile)(command, commandArgs, { timeout: 60_000 });
+      const out = await promisify(execFile)(command, commandArgs, { timeout: 60_000, cwd });
       writeFileSync(logFile, out.stdout + out.stderr);
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       writeFileSync(logFile, `${e.stdout ?? ''}${e.stderr ?? ''}`);
-      throw new Error(`postgres: initdb failed: ${(e.stderr || e.message).trim()} (log ${logFile})`, {
-        cause: err,
-      });
+      removeHome();
+      throw new Error(
+        `postgres: initdb failed: ${(e.stderr || e.message).trim()}\n` +
+          `log file: ${logFile}\nlast lines of the log:\n${tailFile(logFile) || '  (empty)'}`,
+        { cause: err },
+      );
     }
   }
 
@@ -93,6 +105,8 @@ export async function startPostgres(sup: Supervisor, options: PostgresOptions = 
     name: 'postgres',
     command,
     args,
+    cwd,
+    afterStop: removeHome,
     readiness: { kind: 'fn', what: `a connection to ${adminUrl}`, check: () => connects(adminUrl) },
     timeoutMs: options.timeoutMs ?? 60_000,
   });
@@ -117,30 +131,46 @@ export async function startPostgres(sup: Supervisor, options: PostgresOptions = 
 }
 
 /**
- * PostgreSQL refuses to run as root. As root, the server's directories go to the `postgres` OS
- * user and the run dir becomes traversable (not listable) by others so that user can reach them.
+ * PostgreSQL refuses to run as root, so as root the server runs as the `postgres` OS user, which
+ * must be able to reach its files and its working directory. The run dir may not allow that: it
+ * sits in the clone, and a clone in root's home (0700) or any private directory is closed to other
+ * users. So as root the server's files live in POSTGRES_HOMES, one directory per run dir (named by
+ * a hash of its path), owned by postgres and private to it, and removed when the server stops.
  * setpriv, not runuser: setpriv execs, so the supervisor's SIGTERM reaches the postmaster itself;
  * runuser forks, and on SIGTERM it SIGKILLs its child two seconds later, mid-shutdown.
- * Returns how to run a PostgreSQL program: as is, or through setpriv when root. (initdb itself
- * makes the data dir private.)
  */
-function postgresUserCommand(
-  runDir: string,
-  dirs: string[],
-): (command: string, args: string[]) => [string, string[]] {
-  if (process.getuid?.() !== 0) return (command, args) => [command, args];
-  let uid: number;
-  let gid: number;
+export const POSTGRES_HOMES = '/var/tmp/switchyard-postgres';
+const SETPRIV_AS_POSTGRES = ['--reuid=postgres', '--regid=postgres', '--init-groups', '--'];
+
+/** The `postgres` user's ids when we are root (and must switch to it); undefined otherwise. */
+function postgresOwner(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
   try {
-    uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    return {
+      uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
+      gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
+    };
   } catch {
     throw new Error('postgres: running as root and there is no `postgres` OS user (install postgresql)');
   }
-  for (const d of dirs) chownSync(d, uid, gid);
-  chmodSync(runDir, statSync(runDir).mode | 0o001);
-  const prefix = ['--reuid=postgres', '--regid=postgres', '--init-groups', '--'];
-  return (command, args) => ['setpriv', [...prefix, command, ...args]];
+}
+
+/** `<POSTGRES_HOMES>/<hash of runDir>`, made fresh; refuses a POSTGRES_HOMES root does not own. */
+function privateHomeFor(runDir: string, owner: { uid: number; gid: number }): string {
+  mkdirSync(POSTGRES_HOMES, { recursive: true, mode: 0o755 });
+  // /var/tmp is world-writable: trust only a real directory that root owns and only root may write.
+  const top = lstatSync(POSTGRES_HOMES);
+  if (!top.isDirectory() || top.uid !== 0 || (top.mode & 0o022) !== 0) {
+    throw new Error(
+      `postgres: ${POSTGRES_HOMES} is not a directory owned and writable only by root; remove it and start again`,
+    );
+  }
+  const dir = join(POSTGRES_HOMES, createHash('sha256').update(runDir).digest('hex').slice(0, 16));
+  // Left by a stack whose process was killed: the run dir it belonged to is emptied at start too.
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, owner.uid, owner.gid);
+  return dir;
 }
 
 async function connects(url: string): Promise<boolean> {
