@@ -18,6 +18,8 @@ const RACE_ITERATIONS = 30;
 const CROWD = 100;
 /** The most a policy may ask for: many decisions count, and the rest arrive after it is approved. */
 const REQUIRED = 10;
+/** Unauthenticated decisions sent together with the crowd's. */
+const ANONYMOUS = 200;
 
 /** The codes a refused decision may carry; anything else is not a clear answer. */
 const REFUSAL_CODES = new Set([
@@ -106,7 +108,7 @@ describe('approvals under hostile timing', () => {
     await verifyAudit(h);
   });
 
-  it(`${CROWD * 2} decisions at once: every 2xx is in the decisions, every other answer a clear 4xx, the chain verifies`, async () => {
+  it(`${CROWD * 2} decisions and ${ANONYMOUS} anonymous refusals at once: every 2xx is in the decisions, every other answer a clear 4xx, the chain verifies`, async () => {
     const { fx } = h;
     const id = await h.requestFailover('west', 'crowd');
     await h.awaitingRound(id, 1);
@@ -116,7 +118,20 @@ describe('approvals under hostile timing', () => {
         principal: c.principal,
         res: await h.decide(id, c.token, 'approve', `crowd ${c.principal}`),
       }));
-    const answers = await Promise.all(sends);
+    // Anonymous requests on the same route at the same moment: refused, and they move nothing.
+    const anonymous = Array.from({ length: ANONYMOUS }, (_, i) =>
+      h
+        .http()
+        .post(`/v1/operations/${id}/approvals`)
+        .set('Authorization', `Bearer not-a-token-${i}`)
+        .send({ decision: 'approve', comment: `anonymous ${i}` }),
+    );
+    const [answers, refusedAnonymous] = await Promise.all([Promise.all(sends), Promise.all(anonymous)]);
+    assert.deepEqual(
+      [...new Set(refusedAnonymous.map((r) => r.status))],
+      [401],
+      'every anonymous decision is refused with 401',
+    );
 
     const acked = answers.filter((a) => a.res.status >= 200 && a.res.status < 300).map((a) => a.principal);
     for (const a of answers) {
