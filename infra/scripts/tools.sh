@@ -194,7 +194,20 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
     fi
     start="$(now)"
     say "node_modules" "npm ci..."
-    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error) || fail "node_modules" "npm ci failed"
+    # better-sqlite3 compiles against Node's headers; node-gyp downloads them unless told where they
+    # are. Where the system's Node ships its own headers (Debian's nodejs), use those: a machine
+    # that reaches only package registries cannot download them, and root's npmrc may say so while
+    # another user's does not.
+    local nodedir=()
+    if [[ -z "${npm_config_nodedir:-}" && "$(npm config get nodedir 2>/dev/null)" =~ ^(undefined|null|)$ ]]; then
+      local prefix version
+      prefix="$(dirname "$(dirname "$(command -v node)")")"
+      version="$(node -p 'process.versions.node')"
+      if grep -qs "define NODE_MAJOR_VERSION ${version%%.*}\b" "$prefix/include/node/node_version.h"; then
+        nodedir=(--nodedir="$prefix")
+      fi
+    fi
+    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error "${nodedir[@]}") || fail "node_modules" "npm ci failed"
     say "node_modules" "installed in $(took "$start")"
   }
 
