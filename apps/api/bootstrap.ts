@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { Logger } from '../../infra/logging/logger';
 import { ApiModule, type ApiModuleOptions } from './api.module';
+import { completeDocument } from './common/openapi-document';
 
 function nestLogger(log: Logger): LoggerService {
   const fmt = (m: unknown) => (typeof m === 'string' ? m : JSON.stringify(m));
@@ -17,6 +18,17 @@ function nestLogger(log: Logger): LoggerService {
   };
 }
 
+/** The OpenAPI document of the API: generated from the controllers' decorators and zod schemas. */
+export function apiDocument(app: NestExpressApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Switchyard API')
+    .setDescription('Multi-region active/passive disaster-recovery coordinator')
+    .setVersion('v1')
+    .addBearerAuth()
+    .build();
+  return completeDocument(SwaggerModule.createDocument(app, config));
+}
+
 /** Builds the HTTP API (not yet listening); used by main.ts and by the controller and e2e tests. */
 export async function createApi(
   options: ApiModuleOptions & { logger?: Logger | false },
@@ -26,13 +38,7 @@ export async function createApi(
     bodyParser: false,
   });
   app.useBodyParser('json', { limit: '256kb' });
-  const doc = new DocumentBuilder()
-    .setTitle('Switchyard API')
-    .setDescription('Multi-region active/passive disaster-recovery coordinator')
-    .setVersion('v1')
-    .addBearerAuth()
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), {
+  SwaggerModule.setup('docs', app, () => apiDocument(app), {
     jsonDocumentUrl: 'docs/openapi.json',
   });
   app.enableShutdownHooks();

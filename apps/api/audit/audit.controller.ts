@@ -5,6 +5,8 @@ import type { AuditStore } from '../../../infra/audit/audit.port';
 import { Roles } from '../common/auth.guard';
 import { ZodPipe } from '../common/zod.pipe';
 import { AUDIT_STORE } from '../tokens';
+import { auditPageSchema, auditVerificationSchema } from './audit.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 const isoTime = z.iso.datetime({
   offset: true,
@@ -35,13 +37,8 @@ export class AuditController {
   @Get()
   @Roles('viewer')
   @ApiOperation({ summary: 'Audit events, oldest first, filtered; page with nextCursor' })
-  @ApiQuery({ name: 'actor', required: false })
-  @ApiQuery({ name: 'action', required: false })
-  @ApiQuery({ name: 'target', required: false })
-  @ApiQuery({ name: 'since', required: false })
-  @ApiQuery({ name: 'until', required: false })
-  @ApiQuery({ name: 'cursor', required: false })
-  @ApiQuery({ name: 'limit', required: false })
+  @ApiAnswers({ 200: auditPageSchema })
+  @ApiQueryFrom(auditQuerySchema)
   list(@Query(new ZodPipe(auditQuerySchema, 'query')) q: z.output<typeof auditQuerySchema>) {
     return this.audit.list(q);
   }
@@ -52,6 +49,7 @@ export class AuditController {
     summary: 'Recompute the hash chain and compare it with the sealed segments in the buckets',
     description: 'ok:false names the first broken link (sequence and reason).',
   })
+  @ApiAnswers({ 200: auditVerificationSchema })
   verify() {
     return this.audit.verify();
   }

@@ -18,6 +18,16 @@ import {
   undoRequestSchema,
 } from './failover.dto';
 import { OperationsService } from './operations.service';
+import { operationStartedSchema } from '../common/responses';
+import {
+  approvalAnswerSchema,
+  cancelResultSchema,
+  failbackStartedSchema,
+  operationListSchema,
+  operationSchema,
+  undoResultSchema,
+} from './operations.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 @ApiTags('operations')
 @ApiBearerAuth()
@@ -32,6 +42,7 @@ export class OperationsController {
     summary: 'Start a failover (planned switchover or unplanned failover) of an app to a region',
   })
   @ApiBody({ schema: jsonSchema(failoverRequestSchema) })
+  @ApiAnswers({ 202: operationStartedSchema }, 404, 409, 422)
   startFailover(
     @Param('app') app: string,
     @Body(new ZodPipe(failoverRequestSchema)) body: FailoverRequest,
@@ -50,6 +61,7 @@ export class OperationsController {
       '202 {operationId, to}; 409 nothing-to-fail-back (no halted region) / operation-in-progress; 422 unknown-region / not-halted.',
   })
   @ApiBody({ schema: jsonSchema(failbackRequestSchema) })
+  @ApiAnswers({ 202: failbackStartedSchema }, 404, 409, 422)
   startFailback(
     @Param('app') app: string,
     @Body(new ZodPipe(failbackRequestSchema)) body: FailbackRequest,
@@ -67,6 +79,7 @@ export class OperationsController {
       'The running step is interrupted and every completed step is compensated; the phase ends Cancelled. 202 {operationId, cancelledAt, by, step}; 409 already-committed (details.committedAt) / operation-ended (details.endedAt) / already-cancelled / not-cancellable; 404 operation-not-found.',
   })
   @ApiBody({ schema: jsonSchema(cancelRequestSchema) })
+  @ApiAnswers({ 202: cancelResultSchema }, 404, 409)
   cancel(
     @Param('id') id: string,
     @Body(new ZodPipe(cancelRequestSchema)) body: CancelRequestBody,
@@ -78,9 +91,8 @@ export class OperationsController {
   @Get('operations')
   @Roles('viewer')
   @ApiOperation({ summary: 'List operations, newest first' })
-  @ApiQuery({ name: 'app', required: false })
-  @ApiQuery({ name: 'kind', required: false })
-  @ApiQuery({ name: 'phase', required: false })
+  @ApiAnswers({ 200: operationListSchema }, 404)
+  @ApiQueryFrom(operationListQuerySchema)
   async list(
     @Query(new ZodPipe(operationListQuerySchema, 'query')) q: z.output<typeof operationListQuerySchema>,
   ) {
@@ -96,6 +108,7 @@ export class OperationsController {
       "Who may decide is set by the approval policy (roles, requester excluded); the identity is the token's principal. 403 self-approval / not-eligible; 409 already-decided / approval-expired / not-awaiting-approval.",
   })
   @ApiBody({ schema: jsonSchema(approvalDecisionSchema) })
+  @ApiAnswers({ 200: approvalAnswerSchema }, 404, 409)
   decide(
     @Param('id') id: string,
     @Body(new ZodPipe(approvalDecisionSchema)) body: ApprovalDecisionRequest,
@@ -113,6 +126,7 @@ export class OperationsController {
       'The target comes back exactly as it was (its tombstones are removed). 200 {operationId, restorePointId, undoneAt, by}; 409 undo-window-closed (details.undoableUntil) / already-undone / not-undoable; 404 operation-not-found.',
   })
   @ApiBody({ schema: jsonSchema(undoRequestSchema) })
+  @ApiAnswers({ 200: undoResultSchema }, 404, 409)
   undo(
     @Param('id') id: string,
     @Body(new ZodPipe(undoRequestSchema)) body: UndoRequestBody,
@@ -124,7 +138,8 @@ export class OperationsController {
   @Get('approvals')
   @Roles('viewer')
   @ApiOperation({ summary: 'Operations awaiting approval, with who approved and who is still needed' })
-  @ApiQuery({ name: 'app', required: false })
+  @ApiAnswers({ 200: operationListSchema }, 404)
+  @ApiQueryFrom(approvalListQuerySchema)
   async approvals(
     @Query(new ZodPipe(approvalListQuerySchema, 'query')) q: z.output<typeof approvalListQuerySchema>,
   ) {
@@ -134,6 +149,7 @@ export class OperationsController {
   @Get('operations/:id')
   @Roles('viewer')
   @ApiOperation({ summary: 'One operation: phase, each step with status and times, errors, facts' })
+  @ApiAnswers({ 200: operationSchema }, 404)
   get(@Param('id') id: string) {
     return this.operations.get(id);
   }

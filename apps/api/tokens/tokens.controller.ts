@@ -12,15 +12,17 @@ import {
   Req,
   Res,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { TokenStore } from '../../../infra/auth/token.port';
 import { ApiError } from '../common/api-error';
 import { type AuthenticatedRequest, Roles, sha256Hex } from '../common/auth.guard';
-import { ZodPipe } from '../common/zod.pipe';
+import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import { reasonSchema } from '../operations/failover.dto';
 import { TOKEN_STORE } from '../tokens';
+import { tokenCreatedSchema, tokenListSchema, tokenRecordSchema } from './tokens.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 export const createTokenSchema = z
   .object({
@@ -33,6 +35,10 @@ export const createTokenSchema = z
       .min(1, 'give at least one role'),
     reason: reasonSchema,
   })
+  .strict();
+
+const listQuerySchema = z
+  .object({ includeRevoked: z.enum(['true', 'false'], { error: 'expected true or false' }).optional() })
   .strict();
 
 const revokeQuerySchema = z.object({ reason: reasonSchema }).strict();
@@ -48,6 +54,8 @@ export class TokensController {
   @HttpCode(201)
   @Roles('admin')
   @ApiOperation({ summary: 'Create a token (shown once in the answer)' })
+  @ApiBody({ schema: jsonSchema(createTokenSchema) })
+  @ApiAnswers({ 201: tokenCreatedSchema })
   async create(
     @Body(new ZodPipe(createTokenSchema)) body: z.output<typeof createTokenSchema>,
     @Req() req: AuthenticatedRequest,
@@ -70,13 +78,17 @@ export class TokensController {
   @Get()
   @Roles('admin')
   @ApiOperation({ summary: 'List tokens (never the tokens themselves)' })
-  async list(@Query('includeRevoked') includeRevoked?: string) {
-    return { items: await this.tokens.list({ includeRevoked: includeRevoked === 'true' }) };
+  @ApiAnswers({ 200: tokenListSchema })
+  @ApiQueryFrom(listQuerySchema)
+  async list(@Query(new ZodPipe(listQuerySchema, 'query')) q: z.output<typeof listQuerySchema>) {
+    return { items: await this.tokens.list({ includeRevoked: q.includeRevoked === 'true' }) };
   }
 
   @Delete(':id')
   @Roles('admin')
   @ApiOperation({ summary: 'Revoke a token at once' })
+  @ApiAnswers({ 200: tokenRecordSchema }, 404)
+  @ApiQueryFrom(revokeQuerySchema)
   async revoke(
     @Param('id') id: string,
     @Query(new ZodPipe(revokeQuerySchema, 'query')) _q: z.output<typeof revokeQuerySchema>,
