@@ -19,14 +19,16 @@ function nestLogger(log: Logger): LoggerService {
 }
 
 /** The OpenAPI document of the API: generated from the controllers' decorators and zod schemas. */
-export function apiDocument(app: NestExpressApplication): OpenAPIObject {
-  const config = new DocumentBuilder()
+export function apiDocument(app: NestExpressApplication, config: ApiModuleOptions['config']): OpenAPIObject {
+  const builder = new DocumentBuilder()
     .setTitle('Switchyard API')
     .setDescription('Multi-region active/passive disaster-recovery coordinator')
     .setVersion('v1')
     .addBearerAuth()
     .build();
-  return completeDocument(SwaggerModule.createDocument(app, config));
+  return completeDocument(SwaggerModule.createDocument(app, builder), {
+    exampleApp: Object.keys(config.apps)[0],
+  });
 }
 
 /** Builds the HTTP API (not yet listening); used by main.ts and by the controller and e2e tests. */
@@ -38,7 +40,7 @@ export async function createApi(
     bodyParser: false,
   });
   app.useBodyParser('json', { limit: '256kb' });
-  SwaggerModule.setup('docs', app, () => apiDocument(app), {
+  SwaggerModule.setup('docs', app, () => apiDocument(app, options.config), {
     jsonDocumentUrl: 'docs/openapi.json',
   });
   app.enableShutdownHooks();

@@ -1,7 +1,9 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import type { AuditStore } from '../../../infra/audit/audit.port';
+import { AuditInputError } from '../../../infra/audit/sql-audit.store';
+import { ApiError } from '../common/api-error';
 import { Roles } from '../common/auth.guard';
 import { ZodPipe } from '../common/zod.pipe';
 import { AUDIT_STORE } from '../tokens';
@@ -39,8 +41,17 @@ export class AuditController {
   @ApiOperation({ summary: 'Audit events, oldest first, filtered; page with nextCursor' })
   @ApiAnswers({ 200: auditPageSchema })
   @ApiQueryFrom(auditQuerySchema)
-  list(@Query(new ZodPipe(auditQuerySchema, 'query')) q: z.output<typeof auditQuerySchema>) {
-    return this.audit.list(q);
+  async list(@Query(new ZodPipe(auditQuerySchema, 'query')) q: z.output<typeof auditQuerySchema>) {
+    try {
+      return await this.audit.list(q);
+    } catch (err) {
+      // The store refuses what only it can check (a cursor it did not give out): the caller's fault.
+      if (!(err instanceof AuditInputError)) throw err;
+      const [field, ...rest] = err.message.split(': ');
+      const path = `query.${field}`;
+      const message = rest.join(': ') || err.message;
+      throw ApiError.badRequest('validation-failed', `${path}: ${message}`, { issues: [{ path, message }] });
+    }
   }
 
   @Get('verify')

@@ -2,7 +2,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 import { type ErrorStatus, errorResponse } from './openapi';
 
 type Operation = {
-  parameters?: unknown[];
+  parameters?: { name: string; in: string; example?: unknown }[];
   requestBody?: unknown;
   responses: Record<string, unknown>;
   security?: unknown[];
@@ -17,11 +17,15 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
  * 413 and 415 where it carries a body. A route's own errors (404, 409, 422) come from its
  * ApiAnswers decorator.
  */
-export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
+export function completeDocument(doc: OpenAPIObject, opts: { exampleApp?: string } = {}): OpenAPIObject {
   for (const item of Object.values(doc.paths)) {
     for (const method of METHODS) {
       const op = (item as Record<string, Operation | undefined>)[method];
       if (!op) continue;
+      // A configured app as the example of `{app}`: readers (and fuzzers) get a name that exists.
+      for (const p of op.parameters ?? []) {
+        if (p.in === 'path' && p.name === 'app' && opts.exampleApp) p.example = opts.exampleApp;
+      }
       const statuses: ErrorStatus[] = [];
       if ((op.parameters?.length ?? 0) > 0 || op.requestBody) statuses.push(400);
       if (op.requestBody) statuses.push(413, 415);

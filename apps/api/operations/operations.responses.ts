@@ -39,7 +39,21 @@ export const operationSchema = looseObject({
   facts: looseObject({}),
 });
 
-export const operationListSchema = itemsOf(operationSchema);
+/** An item of GET /v1/operations and GET /v1/approvals: read from Temporal's visibility, no steps. */
+export const operationSummarySchema = looseObject({
+  operationId: z.string(),
+  kind: z.enum(OPERATION_KINDS),
+  app: z.string(),
+  phase: z.enum(OPERATION_PHASES),
+  startedAt: isoTimeString,
+  endedAt: isoTimeString.optional(),
+  requestedBy: z.string().optional(),
+  spec: looseObject({}).optional(),
+  approval: approvalStateSchema.optional(),
+  undoableUntil: isoTimeString.optional(),
+});
+
+export const operationListSchema = itemsOf(operationSummarySchema);
 
 export const failbackStartedSchema = looseObject({ operationId: z.string(), to: z.string() });
 
