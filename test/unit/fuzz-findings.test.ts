@@ -16,6 +16,7 @@ import { parseConfig } from '../../infra/config/config.loader';
  */
 const CLOSED = 'http://127.0.0.1:1';
 const viewer = 'viewer-token-0123456789';
+const operator = 'operator-token-0123456789';
 const DB = path.join(mkdtempSync(path.join(tmpdir(), 'switchyard-fuzz-findings-')), 'switchyard.db');
 const yaml = `
 temporal: { address: 127.0.0.1:1, connectTimeoutSeconds: 1 }
@@ -23,6 +24,7 @@ database: { url: 'sqlite:${DB}' }
 auth:
   tokens:
     - { principal: victor, roles: [viewer], sha256: ${sha256Hex(viewer)} }
+    - { principal: alice, roles: [operator], sha256: ${sha256Hex(operator)} }
 dnsProviders:
   pdns: { type: powerdns, apiUrl: ${CLOSED}, apiKey: k }
 apps:
@@ -60,6 +62,17 @@ describe('fuzzer findings', () => {
     assert.deepEqual(res.body.details.issues, [
       { path: 'query.cursor', message: 'not a cursor returned by this API' },
     ]);
+  });
+
+  it('answers a verification for an app named like an Object property with 404 (was a TypeError: 500)', async () => {
+    for (const app of ['constructor', 'toString', 'hasOwnProperty']) {
+      const res = await request(api.getHttpServer())
+        .post(`/v1/apps/${app}/verifications`)
+        .set({ Authorization: `Bearer ${operator}` })
+        .send({ reason: 'verify after the outage' });
+      assert.equal(res.status, 404, `${app}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error, 'app-not-found');
+    }
   });
 
   it('refuses a backfill whose time does not parse with the field named (was a TypeError: 500)', () => {
