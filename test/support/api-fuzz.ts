@@ -29,6 +29,8 @@ export interface FuzzOptions {
   /** A request that takes longer fails the run. */
   requestTimeoutSeconds?: number;
   workers?: number;
+  /** Checks beyond FUZZ_CHECKS (bench: e.g. negative_data_rejection). */
+  extraChecks?: string[];
   /** schemathesis's phases; default examples, coverage (boundary values) and fuzzing. */
   phases?: ('examples' | 'coverage' | 'fuzzing')[];
 }
@@ -72,7 +74,7 @@ export async function runSchemathesis(o: FuzzOptions): Promise<FuzzResult> {
     '--url',
     o.baseUrl,
     '--checks',
-    FUZZ_CHECKS.join(','),
+    [...FUZZ_CHECKS, ...(o.extraChecks ?? [])].join(','),
     '--phases',
     (o.phases ?? ['examples', 'coverage', 'fuzzing']).join(','),
     '--max-examples',
