@@ -75,6 +75,29 @@ describe('fuzzer findings', () => {
     }
   });
 
+  it('does not find an operation of an app this API does not serve (was sent to Temporal: a hang)', async () => {
+    // Another deployment in the same namespace: its operations are neither read nor decided here.
+    const id = 'elsewhere-06bffd66-30c7-43ae-9631-d826af695d25';
+    const http = () => request(api.getHttpServer());
+    const read = await http()
+      .get(`/v1/operations/${id}`)
+      .set({ Authorization: `Bearer ${viewer}` });
+    assert.equal(read.status, 404, JSON.stringify(read.body));
+    assert.equal(read.body.error, 'operation-not-found');
+    const decide = await http()
+      .post(`/v1/operations/${id}/approvals`)
+      .set({ Authorization: `Bearer ${viewer}` })
+      .send({ decision: 'reject' });
+    assert.equal(decide.status, 404, JSON.stringify(decide.body));
+    for (const action of ['cancel', 'undo', 'checkpoints/pause/confirm']) {
+      const res = await http()
+        .post(`/v1/operations/${id}/${action}`)
+        .set({ Authorization: `Bearer ${operator}` })
+        .send({ reason: 'not this deployment' });
+      assert.equal(res.status, 404, `${action}: ${JSON.stringify(res.body)}`);
+    }
+  });
+
   it('refuses a backfill whose time does not parse with the field named (was a TypeError: 500)', () => {
     const parsed = backfillScheduleSchema.safeParse({
       from: '2000-01-01T00:00:00Z',
