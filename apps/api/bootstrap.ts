@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../../infra/logging/logger';
 import { ApiModule, type ApiModuleOptions } from './api.module';
 import { ApiError } from './common/api-error';
+import { completeDocument } from './common/openapi-document';
 import { SafeParamsPipe } from './common/param.pipe';
 
 function nestLogger(log: Logger): LoggerService {
@@ -90,6 +91,19 @@ function securityHeaders() {
     (req.path === '/docs' || req.path.startsWith('/docs/') ? docs : api)(req, res, next);
 }
 
+/** The OpenAPI document of the API: generated from the controllers' decorators and zod schemas. */
+export function apiDocument(app: NestExpressApplication, config: ApiModuleOptions['config']): OpenAPIObject {
+  const builder = new DocumentBuilder()
+    .setTitle('Switchyard API')
+    .setDescription('Multi-region active/passive disaster-recovery coordinator')
+    .setVersion('v1')
+    .addBearerAuth()
+    .build();
+  return completeDocument(SwaggerModule.createDocument(app, builder), {
+    exampleApp: Object.keys(config.apps)[0],
+  });
+}
+
 /** Builds the HTTP API (not yet listening); used by main.ts and by the controller and e2e tests. */
 export async function createApi(
   options: ApiModuleOptions & { logger?: Logger | false },
@@ -103,13 +117,7 @@ export async function createApi(
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: BODY_LIMIT });
   app.useGlobalPipes(new SafeParamsPipe());
-  const doc = new DocumentBuilder()
-    .setTitle('Switchyard API')
-    .setDescription('Multi-region active/passive disaster-recovery coordinator')
-    .setVersion('v1')
-    .addBearerAuth()
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), {
+  SwaggerModule.setup('docs', app, () => apiDocument(app, options.config), {
     jsonDocumentUrl: 'docs/openapi.json',
   });
   app.enableShutdownHooks();

@@ -14,6 +14,7 @@
 #   SWITCHYARD_TEMPORAL_BIN   temporal CLI v1.5.1 (dev server)      <cache>/temporal-1.5.1/bin/temporal
 #   SWITCHYARD_VERSITYGW_BIN  versitygw v1.8.0 (S3 regions)         <cache>/versitygw-1.8.0/bin/versitygw
 #   SWITCHYARD_MOTO_SERVER_BIN moto_server 5.2.1 in its own venv    <cache>/moto-5.2.1/bin/moto_server
+#   SWITCHYARD_SCHEMATHESIS_BIN st 4.32.x (API fuzzer), its own venv <cache>/schemathesis-4.32/bin/st
 #
 # The TypeScript stack (infra/stack/tools.ts) reads these variables and, when they are unset,
 # falls back to the same paths, so `node dist/test/support/run-tests.js` works after one install.
@@ -21,16 +22,20 @@
 # Also installs, only when missing: the Debian packages pdns-server, pdns-backend-sqlite3,
 # dnsutils and postgresql (apt-get update first, then), and node_modules (`npm ci` when node_modules is
 # missing or package-lock.json is newer than node_modules/.package-lock.json).
-# Go tools need Go >= 1.25 on PATH; the moto venv needs python3 (>= 3.9) with the venv module.
+# Go tools need Go >= 1.25 on PATH; the moto and schemathesis venvs need python3 (>= 3.9) with the
+# venv module (schemathesis 4.32 needs python3 >= 3.9 too).
 
 SWITCHYARD_TEMPORAL_VERSION=1.5.1
 SWITCHYARD_VERSITYGW_VERSION=1.8.0
 SWITCHYARD_MOTO_VERSION=5.2.1
+# The fuzzer of the API tier (test/e2e/api-fuzz.e2e.test.ts, bench/api-fuzz.sh): any 4.32 patch.
+SWITCHYARD_SCHEMATHESIS_VERSION=4.32
 
 export SWITCHYARD_TOOLS_DIR="${SWITCHYARD_TOOLS_DIR:-$HOME/.cache/switchyard/tools}"
 export SWITCHYARD_TEMPORAL_BIN="$SWITCHYARD_TOOLS_DIR/temporal-$SWITCHYARD_TEMPORAL_VERSION/bin/temporal"
 export SWITCHYARD_VERSITYGW_BIN="$SWITCHYARD_TOOLS_DIR/versitygw-$SWITCHYARD_VERSITYGW_VERSION/bin/versitygw"
 export SWITCHYARD_MOTO_SERVER_BIN="$SWITCHYARD_TOOLS_DIR/moto-$SWITCHYARD_MOTO_VERSION/bin/moto_server"
+export SWITCHYARD_SCHEMATHESIS_BIN="$SWITCHYARD_TOOLS_DIR/schemathesis-$SWITCHYARD_SCHEMATHESIS_VERSION/bin/st"
 
 _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -56,7 +61,7 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
   # Progress for a cold start: what is left and about how long it takes. Typical durations in
   # seconds, measured on a 2-core VM (docs/local-stack.md#the-first-start); only an estimate.
-  declare -A typical=([temporal]=270 [versitygw]=90 [moto]=40 [apt]=60 [node_modules]=190)
+  declare -A typical=([temporal]=270 [versitygw]=90 [moto]=40 [schemathesis]=40 [apt]=60 [node_modules]=190)
   pending=()
   minutes() { awk -v s="$1" 'BEGIN { if (s < 60) printf "under a minute"; else printf "%.0f min", s / 60 }'; }
   pending_seconds() {
@@ -75,6 +80,8 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
     [[ -x "$SWITCHYARD_TEMPORAL_BIN" ]] || pending+=(temporal)
     [[ -x "$SWITCHYARD_VERSITYGW_BIN" ]] || pending+=(versitygw)
     [[ -f "$cache/moto-$SWITCHYARD_MOTO_VERSION/.complete" && -x "$SWITCHYARD_MOTO_SERVER_BIN" ]] || pending+=(moto)
+    [[ -f "$cache/schemathesis-$SWITCHYARD_SCHEMATHESIS_VERSION/.complete" && -x "$SWITCHYARD_SCHEMATHESIS_BIN" ]] ||
+      pending+=(schemathesis)
     if dpkg_missing; then pending+=(apt); fi
     [[ -d "$_sy_repo_root/node_modules" && ! "$_sy_repo_root/package-lock.json" -nt "$_sy_repo_root/node_modules/.package-lock.json" ]] ||
       pending+=(node_modules)
@@ -140,25 +147,25 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   }
 
   # A venv is not relocatable, so it is built in place and marked complete at the end.
-  moto_venv() {
-    local version="$SWITCHYARD_MOTO_VERSION" dir log start
-    dir="$cache/moto-$version"
-    if [[ -f "$dir/.complete" && -x "$SWITCHYARD_MOTO_SERVER_BIN" ]]; then
-      say "moto $version" "cached"
+  python_venv() {
+    local name="$1" version="$2" spec="$3" bin="$4" dir log start
+    dir="$(dirname "$(dirname "$bin")")"
+    if [[ -f "$dir/.complete" && -x "$bin" ]]; then
+      say "$name $version" "cached"
       return
     fi
-    command -v python3 >/dev/null || fail "moto $version" "python3 is not on PATH"
-    log="$cache/moto-$version.build.log"
+    command -v python3 >/dev/null || fail "$name $version" "python3 is not on PATH"
+    log="$cache/$name-$version.build.log"
     start="$(now)"
     rm -rf "$dir"
-    say "moto $version" "installing (venv + pip install moto[server]==$version, log $log)..."
-    if ! ticking "moto $version" "$log" bash -c 'python3 -m venv "$1" && "$1/bin/pip" install --quiet "moto[server]==$2"' _ "$dir" "$version"; then
+    say "$name $version" "installing (venv + pip install $spec, log $log)..."
+    if ! ticking "$name $version" "$log" bash -c 'python3 -m venv "$1" && "$1/bin/pip" install --quiet "$2"' _ "$dir" "$spec"; then
       rm -rf "$dir"
-      fail "moto $version" "venv or pip install failed" "$log"
+      fail "$name $version" "venv or pip install failed" "$log"
     fi
-    [[ -x "$SWITCHYARD_MOTO_SERVER_BIN" ]] || fail "moto $version" "pip succeeded but $SWITCHYARD_MOTO_SERVER_BIN is missing"
+    [[ -x "$bin" ]] || fail "$name $version" "pip succeeded but $bin is missing"
     touch "$dir/.complete"
-    say "moto $version" "installed in $(took "$start")"
+    say "$name $version" "installed in $(took "$start")"
   }
 
   apt_packages() {
@@ -216,8 +223,10 @@ _sy_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   progress temporal
   go_tool versitygw "$SWITCHYARD_VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw "$SWITCHYARD_VERSITYGW_BIN"
   progress versitygw
-  moto_venv
+  python_venv moto "$SWITCHYARD_MOTO_VERSION" "moto[server]==$SWITCHYARD_MOTO_VERSION" "$SWITCHYARD_MOTO_SERVER_BIN"
   progress moto
+  python_venv schemathesis "$SWITCHYARD_SCHEMATHESIS_VERSION" "schemathesis~=$SWITCHYARD_SCHEMATHESIS_VERSION.0" "$SWITCHYARD_SCHEMATHESIS_BIN"
+  progress schemathesis
   apt_packages
   progress apt
   node_modules

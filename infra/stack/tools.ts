@@ -6,13 +6,20 @@ import { join } from 'node:path';
  * Paths of the tools installed by infra/scripts/tools.sh. It exports them when sourced; when
  * they are not in the environment, the same versioned paths in the cache are used.
  */
-export const TOOL_VERSIONS = { temporal: '1.5.1', versitygw: '1.8.0', moto: '5.2.1' } as const;
+export const TOOL_VERSIONS = {
+  temporal: '1.5.1',
+  versitygw: '1.8.0',
+  moto: '5.2.1',
+  schemathesis: '4.32',
+} as const;
 
 export interface ToolPaths {
   temporal: string;
   versitygw: string;
   motoServer: string;
   pdnsServer: string;
+  /** schemathesis's `st` (the API fuzzer). */
+  schemathesis: string;
 }
 
 export function toolPaths(env: NodeJS.ProcessEnv = process.env): ToolPaths {
@@ -25,6 +32,9 @@ export function toolPaths(env: NodeJS.ProcessEnv = process.env): ToolPaths {
     motoServer:
       env.SWITCHYARD_MOTO_SERVER_BIN || join(cache, `moto-${TOOL_VERSIONS.moto}`, 'bin', 'moto_server'),
     pdnsServer: env.SWITCHYARD_PDNS_SERVER_BIN || '/usr/sbin/pdns_server',
+    schemathesis:
+      env.SWITCHYARD_SCHEMATHESIS_BIN ||
+      join(cache, `schemathesis-${TOOL_VERSIONS.schemathesis}`, 'bin', 'st'),
   };
 }
 

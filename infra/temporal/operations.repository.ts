@@ -135,6 +135,8 @@ export interface OperationSummary {
 
 export interface OperationFilter {
   app?: string;
+  /** Only operations of these apps (those the asking API serves). */
+  apps?: readonly string[];
   kind?: OperationKind;
   phase?: OperationPhase;
   limit?: number;
@@ -482,6 +484,10 @@ export class OperationsRepository {
     const client = await this.client();
     const clauses = [`${searchAttributes.kind.name} IS NOT NULL`];
     if (filter.app) clauses.push(`${searchAttributes.app.name} = '${filter.app}'`);
+    // App names are configuration names (lowercase letters, digits, dashes): safe in quotes.
+    if (filter.apps) {
+      clauses.push(`${searchAttributes.app.name} IN (${filter.apps.map((a) => `'${a}'`).join(', ')})`);
+    }
     if (filter.kind) clauses.push(`${searchAttributes.kind.name} = '${filter.kind}'`);
     if (filter.phase) clauses.push(`${searchAttributes.phase.name} = '${filter.phase}'`);
     const out: OperationSummary[] = [];

@@ -1,11 +1,13 @@
 import { Body, Controller, Delete, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import { type OverrideRequest, overrideRequestSchema, removeRegionQuerySchema } from './app-control.dto';
 import { AppControlService } from './app-control.service';
+import { softChangeStartedSchema } from '../common/responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 /**
  * Soft, undoable changes of an app's control state (docs/soft-deletes.md, docs/fencing.md#overrides):
@@ -27,7 +29,8 @@ export class AppControlController {
     description:
       'Starts a `region-remove` operation: 202 {operationId, undoableUntil, awaitingApproval}. 404 region-not-found; 409 region-active / region-writer / last-standby / region-already-removed / operation-in-progress.',
   })
-  @ApiQuery({ name: 'reason', required: true })
+  @ApiAnswers({ 202: softChangeStartedSchema }, 404, 409)
+  @ApiQueryFrom(removeRegionQuerySchema)
   removeRegion(
     @Param('app') app: string,
     @Param('region') region: string,
@@ -48,6 +51,7 @@ export class AppControlController {
       'Starts a `control-override` operation, applied at once (unhalt and set-active wait for policies.approvals.control-override first): 202 {operationId, undoableUntil, awaitingApproval}. 422 unknown-region; 409 override-no-op / region-halted / region-removed / operation-in-progress.',
   })
   @ApiBody({ schema: jsonSchema(overrideRequestSchema) })
+  @ApiAnswers({ 202: softChangeStartedSchema }, 404, 409, 422)
   override(
     @Param('app') app: string,
     @Body(new ZodPipe(overrideRequestSchema)) body: OverrideRequest,

@@ -126,7 +126,8 @@ export class AppsService {
   ) {}
 
   appConfig(app: string): AppConfig {
-    const a = this.config.apps[app];
+    // Own keys only: `constructor` or `toString` from a path is an unknown app, not Object's.
+    const a = Object.hasOwn(this.config.apps, app) ? this.config.apps[app] : undefined;
     if (!a) {
       throw ApiError.notFound('app-not-found', `no app named "${app}"`, {
         apps: Object.keys(this.config.apps),

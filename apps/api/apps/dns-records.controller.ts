@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, HttpCode, Param, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
@@ -10,6 +10,8 @@ import {
   overrideDnsRecordSchema,
 } from './dns-records.dto';
 import { DnsRecordsService } from './dns-records.service';
+import { softChangeStartedSchema } from '../common/responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 /** The audit event of each call names the record it acted on. */
 function audited(res: Response, app: string, name: string, details: Record<string, unknown> = {}): void {
@@ -35,7 +37,8 @@ export class DnsRecordsController {
     description:
       'Starts a `dns-record-delete` operation; answers `{operationId, undoableUntil, awaitingApproval}`. Undo with POST /v1/operations/{id}/undo. 404 dns-record-not-found; 409 dns-record-already-deleted (details.operationId) / operation-in-progress.',
   })
-  @ApiQuery({ name: 'reason', required: true })
+  @ApiAnswers({ 202: softChangeStartedSchema }, 404, 409)
+  @ApiQueryFrom(deleteDnsRecordQuerySchema)
   remove(
     @Param('app') app: string,
     @Param('name') name: string,
@@ -57,6 +60,7 @@ export class DnsRecordsController {
       "Starts a `dns-override` operation writing one simple record set (dns.ttl, the region's dns.target) on every provider of the record; answers `{operationId, undoableUntil, awaitingApproval}`. 404 dns-record-not-found; 422 unknown-region; 409 region-halted / region-removed / dns-record-deleted / operation-in-progress.",
   })
   @ApiBody({ schema: jsonSchema(overrideDnsRecordSchema) })
+  @ApiAnswers({ 202: softChangeStartedSchema }, 404, 409, 422)
   override(
     @Param('app') app: string,
     @Param('name') name: string,

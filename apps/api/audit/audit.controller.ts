@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import type { AuditStore } from '../../../infra/audit/audit.port';
 import { AuditInputError } from '../../../infra/audit/sql-audit.store';
@@ -8,6 +8,8 @@ import { Roles } from '../common/auth.guard';
 import { ZodPipe } from '../common/zod.pipe';
 import { safeName } from '../../../workflows/safe-text';
 import { AUDIT_STORE } from '../tokens';
+import { auditPageSchema, auditVerificationSchema } from './audit.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 const isoTime = z.iso.datetime({
   offset: true,
@@ -38,27 +40,18 @@ export class AuditController {
   @Get()
   @Roles('viewer')
   @ApiOperation({ summary: 'Audit events, oldest first, filtered; page with nextCursor' })
-  @ApiQuery({ name: 'actor', required: false })
-  @ApiQuery({ name: 'action', required: false })
-  @ApiQuery({ name: 'target', required: false })
-  @ApiQuery({ name: 'since', required: false })
-  @ApiQuery({ name: 'until', required: false })
-  @ApiQuery({ name: 'cursor', required: false })
-  @ApiQuery({ name: 'limit', required: false })
+  @ApiAnswers({ 200: auditPageSchema })
+  @ApiQueryFrom(auditQuerySchema)
   async list(@Query(new ZodPipe(auditQuerySchema, 'query')) q: z.output<typeof auditQuerySchema>) {
     try {
       return await this.audit.list(q);
     } catch (err) {
-      // The store refuses what it cannot read (a cursor it did not issue): the client's mistake.
-      if (err instanceof AuditInputError) {
-        const [field, ...rest] = err.message.split(': ');
-        const path = `query.${field}`;
-        const message = rest.join(': ') || err.message;
-        throw ApiError.badRequest('validation-failed', `${path}: ${message}`, {
-          issues: [{ path, message }],
-        });
-      }
-      throw err;
+      // The store refuses what only it can check (a cursor it did not give out): the caller's fault.
+      if (!(err instanceof AuditInputError)) throw err;
+      const [field, ...rest] = err.message.split(': ');
+      const path = `query.${field}`;
+      const message = rest.join(': ') || err.message;
+      throw ApiError.badRequest('validation-failed', `${path}: ${message}`, { issues: [{ path, message }] });
     }
   }
 
@@ -68,6 +61,7 @@ export class AuditController {
     summary: 'Recompute the hash chain and compare it with the sealed segments in the buckets',
     description: 'ok:false names the first broken link (sequence and reason).',
   })
+  @ApiAnswers({ 200: auditVerificationSchema })
   verify() {
     return this.audit.verify();
   }

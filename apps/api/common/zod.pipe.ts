@@ -2,6 +2,7 @@ import { type PipeTransform } from '@nestjs/common';
 import { z } from 'zod';
 import { formatPath } from '../../../infra/config/config.loader';
 import { ApiError } from './api-error';
+import { openApiSchema } from './openapi';
 
 /** Validates a request part against a zod schema: 400 naming each bad field, nothing changed. */
 export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.output<S>> {
@@ -34,6 +35,5 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.ou
 
 /** The request schema as OpenAPI's JSON Schema (for @ApiBody): the same zod schema that validates. */
 export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
-  return rest;
+  return openApiSchema(schema, 'input');
 }

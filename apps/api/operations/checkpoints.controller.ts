@@ -5,6 +5,8 @@ import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import { CheckpointsService } from './checkpoints.service';
 import { reasonSchema } from './failover.dto';
+import { checkpointConfirmationSchema } from './operations.responses';
+import { ApiAnswers } from '../common/openapi';
 
 export const confirmCheckpointSchema = z.object({ reason: reasonSchema }).strict();
 export type ConfirmCheckpointBody = z.output<typeof confirmCheckpointSchema>;
@@ -24,6 +26,7 @@ export class CheckpointsController {
       'The operation goes on past the checkpoint; the confirmation (who, reason) is on the operation (facts.checkpoints) and in the audit log (checkpoint.confirmed). 200 {operationId, step, confirmedBy, reason, confirmedAt}; 404 operation-not-found / checkpoint-not-found; 409 checkpoint-not-waiting.',
   })
   @ApiBody({ schema: jsonSchema(confirmCheckpointSchema) })
+  @ApiAnswers({ 200: checkpointConfirmationSchema }, 404, 409)
   confirm(
     @Param('id') id: string,
     @Param('step') step: string,

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
@@ -19,6 +19,16 @@ import {
   undoRequestSchema,
 } from './failover.dto';
 import { OperationsService } from './operations.service';
+import { operationStartedSchema } from '../common/responses';
+import {
+  approvalAnswerSchema,
+  cancelResultSchema,
+  failbackStartedSchema,
+  operationListSchema,
+  operationSchema,
+  undoResultSchema,
+} from './operations.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 @ApiTags('operations')
 @ApiBearerAuth()
@@ -33,6 +43,7 @@ export class OperationsController {
     summary: 'Start a failover (planned switchover or unplanned failover) of an app to a region',
   })
   @ApiBody({ schema: jsonSchema(failoverRequestSchema) })
+  @ApiAnswers({ 202: operationStartedSchema }, 404, 409, 422)
   startFailover(
     @Param('app') app: string,
     @Body(new ZodPipe(failoverRequestSchema)) body: FailoverRequest,
@@ -51,6 +62,7 @@ export class OperationsController {
       '202 {operationId, to}; 409 nothing-to-fail-back (no halted region) / operation-in-progress; 422 unknown-region / not-halted.',
   })
   @ApiBody({ schema: jsonSchema(failbackRequestSchema) })
+  @ApiAnswers({ 202: failbackStartedSchema }, 404, 409, 422)
   startFailback(
     @Param('app') app: string,
     @Body(new ZodPipe(failbackRequestSchema)) body: FailbackRequest,
@@ -68,6 +80,7 @@ export class OperationsController {
       'The running step is interrupted and every completed step is compensated; the phase ends Cancelled. 202 {operationId, cancelledAt, by, step}; 409 already-committed (details.committedAt) / operation-ended (details.endedAt) / already-cancelled / not-cancellable; 404 operation-not-found.',
   })
   @ApiBody({ schema: jsonSchema(cancelRequestSchema) })
+  @ApiAnswers({ 202: cancelResultSchema }, 404, 409)
   cancel(
     @Param('id') id: string,
     @Body(new ZodPipe(cancelRequestSchema)) body: CancelRequestBody,
@@ -79,9 +92,8 @@ export class OperationsController {
   @Get('operations')
   @Roles('viewer')
   @ApiOperation({ summary: 'List operations, newest first' })
-  @ApiQuery({ name: 'app', required: false })
-  @ApiQuery({ name: 'kind', required: false })
-  @ApiQuery({ name: 'phase', required: false })
+  @ApiAnswers({ 200: operationListSchema }, 404)
+  @ApiQueryFrom(operationListQuerySchema)
   async list(
     @Query(new ZodPipe(operationListQuerySchema, 'query')) q: z.output<typeof operationListQuerySchema>,
   ) {
@@ -97,6 +109,7 @@ export class OperationsController {
       "Who may decide is set by the approval policy (roles, requester excluded); the identity is the token's principal. 403 self-approval / not-eligible; 409 approval-not-requested-yet (the operation is still in its preflight: decide once it is AwaitingApproval) / approval-round-changed (`round` names another round than the open one) / already-decided / approval-expired / not-awaiting-approval.",
   })
   @ApiBody({ schema: jsonSchema(approvalDecisionSchema) })
+  @ApiAnswers({ 200: approvalAnswerSchema }, 404, 409)
   decide(
     @Param('id') id: string,
     @Body(new ZodPipe(approvalDecisionSchema)) body: ApprovalDecisionRequest,
@@ -118,6 +131,7 @@ export class OperationsController {
       'The target comes back exactly as it was (its tombstones are removed). 200 {operationId, restorePointId, undoneAt, by}; 409 undo-window-closed (details.undoableUntil) / already-undone / not-undoable; 404 operation-not-found.',
   })
   @ApiBody({ schema: jsonSchema(undoRequestSchema) })
+  @ApiAnswers({ 200: undoResultSchema }, 404, 409)
   undo(
     @Param('id') id: string,
     @Body(new ZodPipe(undoRequestSchema)) body: UndoRequestBody,
@@ -129,7 +143,8 @@ export class OperationsController {
   @Get('approvals')
   @Roles('viewer')
   @ApiOperation({ summary: 'Operations awaiting approval, with who approved and who is still needed' })
-  @ApiQuery({ name: 'app', required: false })
+  @ApiAnswers({ 200: operationListSchema }, 404)
+  @ApiQueryFrom(approvalListQuerySchema)
   async approvals(
     @Query(new ZodPipe(approvalListQuerySchema, 'query')) q: z.output<typeof approvalListQuerySchema>,
   ) {
@@ -139,6 +154,7 @@ export class OperationsController {
   @Get('operations/:id')
   @Roles('viewer')
   @ApiOperation({ summary: 'One operation: phase, each step with status and times, errors, facts' })
+  @ApiAnswers({ 200: operationSchema }, 404)
   get(@Param('id') id: string) {
     return this.operations.get(id);
   }

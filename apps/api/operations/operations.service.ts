@@ -9,7 +9,11 @@ import {
   OperationsRepository,
   UndoRefusedError,
 } from '../../../infra/temporal/operations.repository';
-import type { OperationSlot, SlottedOperationKind } from '../../../workflows/definitions';
+import {
+  type OperationSlot,
+  parseOperationId,
+  type SlottedOperationKind,
+} from '../../../workflows/definitions';
 import type { AppConfig } from '../../../infra/config/config.schema';
 import { buildCustomSteps } from '../../../infra/config/custom-steps';
 import { buildDnsSwitchPlan } from '../../../infra/dns/dns-plan';
@@ -155,6 +159,7 @@ export class OperationsService {
    * already-committed naming the commit time, operation-ended naming the end, not-cancellable.
    */
   async cancel(id: string, body: { reason: string }, principal: Principal, requestId?: string) {
+    this.served(id);
     try {
       const result = await orUnavailable(
         this.operations.cancel(id, { by: principal.name, reason: body.reason, requestId }),
@@ -239,6 +244,7 @@ export class OperationsService {
   }
 
   async get(id: string): Promise<OperationStatus> {
+    this.served(id);
     const op = await orUnavailable(this.operations.get(id));
     if (!op) throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
     return op;
@@ -246,6 +252,7 @@ export class OperationsService {
 
   /** An approver's decision; the identity is the authenticated principal, never the body. */
   async decideApproval(id: string, body: ApprovalDecisionRequest, principal: Principal, requestId?: string) {
+    this.served(id);
     try {
       const approval = await orUnavailable(
         this.operations.decideApproval(id, {
@@ -274,6 +281,7 @@ export class OperationsService {
    * undo-window-closed naming when it closed, already-undone, not-undoable.
    */
   async undo(id: string, body: { reason: string }, principal: Principal, requestId?: string) {
+    this.served(id);
     try {
       const result = await orUnavailable(
         this.operations.undo(id, { by: principal.name, reason: body.reason, requestId }),
@@ -293,7 +301,18 @@ export class OperationsService {
 
   list(filter: OperationFilter) {
     if (filter.app) this.apps.appConfig(filter.app);
-    return orUnavailable(this.operations.list(filter));
+    return orUnavailable(this.operations.list({ ...filter, apps: Object.keys(this.config.apps) }));
+  }
+
+  /**
+   * Other deployments may share the Temporal namespace: an operation of an app this API does not
+   * serve is not found here, so it can be neither read nor decided, undone or cancelled.
+   */
+  private served(id: string): void {
+    const parsed = parseOperationId(id);
+    if (!parsed || !Object.hasOwn(this.config.apps, parsed.app)) {
+      throw ApiError.notFound('operation-not-found', `no operation with id "${id}"`);
+    }
   }
 }
 

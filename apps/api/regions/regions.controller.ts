@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { z } from 'zod';
 import { appQuerySchema } from '../apps/app-control.dto';
@@ -8,6 +8,8 @@ import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
 import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import { type MonitorReport, monitorReportSchema } from './region-health.dto';
 import { RegionHealthService } from './region-health.service';
+import { monitorReportAnswerSchema, regionsListSchema } from './regions.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 @ApiTags('regions')
 @ApiBearerAuth()
@@ -22,7 +24,8 @@ export class RegionsController {
     description:
       "For each region: state (unknown, healthy, degraded, down, halted), since when, the last reason, each vantage point's verdict and the transitions, newest first (docs/health-monitoring.md).",
   })
-  @ApiQuery({ name: 'include', required: false, enum: ['deleted'] })
+  @ApiAnswers({ 200: regionsListSchema })
+  @ApiQueryFrom(appQuerySchema)
   async list(@Query(new ZodPipe(appQuerySchema, 'query')) q: z.output<typeof appQuerySchema>) {
     // Halted comes from the control state (at most a second old), not from the probes.
     await this.health.refreshHalted();
@@ -43,6 +46,7 @@ export class RegionsController {
       "200 {state, transition, changed}: the region's state after the report, the transition it caused or null, and whether it changed the vantage point's verdict (a heartbeat does not, and is not audited). 403 vantage-not-bound (the token names no vantage point) or vantage-mismatch (it names another); 422 report-clock-skew (`at` too far from the API's clock, api.maxReportClockSkewSeconds), unknown-app, unknown-region or unknown-vantage-point.",
   })
   @ApiBody({ schema: jsonSchema(monitorReportSchema) })
+  @ApiAnswers({ 200: monitorReportAnswerSchema }, 422)
   async report(
     @Body(new ZodPipe(monitorReportSchema)) body: MonitorReport,
     @Req() req: AuthenticatedRequest,

@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { type AuthenticatedRequest, Roles } from '../common/auth.guard';
-import { ZodPipe } from '../common/zod.pipe';
+import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import {
   type BackfillScheduleRequest,
   backfillScheduleSchema,
@@ -17,11 +17,9 @@ import {
   updateScheduleSchema,
 } from './schedules.dto';
 import { SchedulesService } from './schedules.service';
-
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
-  return rest;
-}
+import { softChangeStartedSchema } from '../common/responses';
+import { scheduleListSchema, scheduleSchema, scheduleTriggeredSchema } from './schedules.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 /** The audit event of a mutating call names the schedule it acted on (docs/schedules.md). */
 function audited(res: Response, app: string, name: string, details: Record<string, unknown> = {}): void {
@@ -45,7 +43,8 @@ export class SchedulesController {
     summary: "The app's schedules with their timing, next run, last run and last result",
     description: 'Soft-deleted schedules are listed only with `include=deleted`, marked `deleted`.',
   })
-  @ApiQuery({ name: 'include', required: false, enum: ['deleted'] })
+  @ApiAnswers({ 200: scheduleListSchema }, 404)
+  @ApiQueryFrom(listSchedulesQuerySchema)
   async list(
     @Param('app') app: string,
     @Query(new ZodPipe(listSchedulesQuerySchema, 'query')) q: z.output<typeof listSchedulesQuerySchema>,
@@ -62,6 +61,7 @@ export class SchedulesController {
       'kind restore-point, verification or drill; name defaults to the kind; everySeconds (≥ 60) or cron; without either, restore-point: restorePoints.schedule.everySeconds or half the RPO, verification: restorePoints.verification.everySeconds or daily, drill: weekly. Overlap: skip. 409 schedule-exists.',
   })
   @ApiBody({ schema: jsonSchema(createScheduleSchema) })
+  @ApiAnswers({ 201: scheduleSchema }, 404, 409, 422)
   create(
     @Param('app') app: string,
     @Body(new ZodPipe(createScheduleSchema)) body: CreateScheduleRequest,
@@ -75,6 +75,7 @@ export class SchedulesController {
   @Get(':name')
   @Roles('viewer')
   @ApiOperation({ summary: 'One schedule' })
+  @ApiAnswers({ 200: scheduleSchema }, 404)
   get(@Param('app') app: string, @Param('name') name: string) {
     return this.schedules.get(app, name);
   }
@@ -83,6 +84,7 @@ export class SchedulesController {
   @Roles('operator')
   @ApiOperation({ summary: "Change a schedule's timing (everySeconds or cron)" })
   @ApiBody({ schema: jsonSchema(updateScheduleSchema) })
+  @ApiAnswers({ 200: scheduleSchema }, 404, 409, 422)
   update(
     @Param('app') app: string,
     @Param('name') name: string,
@@ -101,7 +103,8 @@ export class SchedulesController {
     description:
       'Starts a `schedule-delete` operation; answers `{operationId, undoableUntil}`. Undo with POST /v1/operations/{id}/undo. A run in progress and its operation go on. 409 schedule-already-deleted.',
   })
-  @ApiQuery({ name: 'reason', required: true })
+  @ApiAnswers({ 202: softChangeStartedSchema }, 404, 409)
+  @ApiQueryFrom(deleteScheduleQuerySchema)
   delete(
     @Param('app') app: string,
     @Param('name') name: string,
@@ -120,6 +123,7 @@ export class SchedulesController {
     summary: 'Run the schedule now (also when paused); 409 operation-in-progress while one of its kind runs',
   })
   @ApiBody({ schema: jsonSchema(scheduleActionSchema) })
+  @ApiAnswers({ 202: scheduleTriggeredSchema }, 404, 409, 422)
   trigger(
     @Param('app') app: string,
     @Param('name') name: string,
@@ -135,6 +139,7 @@ export class SchedulesController {
   @Roles('operator')
   @ApiOperation({ summary: 'Pause a schedule; the reason becomes its note' })
   @ApiBody({ schema: jsonSchema(scheduleActionSchema) })
+  @ApiAnswers({ 200: scheduleSchema }, 404, 409)
   pause(
     @Param('app') app: string,
     @Param('name') name: string,
@@ -150,6 +155,7 @@ export class SchedulesController {
   @Roles('operator')
   @ApiOperation({ summary: 'Unpause a schedule; the reason becomes its note' })
   @ApiBody({ schema: jsonSchema(scheduleActionSchema) })
+  @ApiAnswers({ 200: scheduleSchema }, 404, 409)
   unpause(
     @Param('app') app: string,
     @Param('name') name: string,
@@ -167,6 +173,7 @@ export class SchedulesController {
     summary: 'Take now the runs the schedule would have taken between from and to (overlap: skip)',
   })
   @ApiBody({ schema: jsonSchema(backfillScheduleSchema) })
+  @ApiAnswers({ 202: scheduleSchema }, 404, 409, 422)
   backfill(
     @Param('app') app: string,
     @Param('name') name: string,

@@ -104,6 +104,14 @@ const instant = z.iso
 export const backfillScheduleSchema = z
   .object({ from: instant, to: instant, reason: reasonSchema })
   .strict()
-  .refine((b) => b.from.getTime() < b.to.getTime(), { message: 'must be after from', path: ['to'] });
+  .refine((b) => b.from.getTime() < b.to.getTime(), {
+    message: 'must be after from',
+    path: ['to'],
+    // zod runs an object's refinements after a field failed too: compare only two parsed times.
+    when: ({ value }) => {
+      const v = value as { from?: unknown; to?: unknown };
+      return v.from instanceof Date && v.to instanceof Date;
+    },
+  });
 
 export type BackfillScheduleRequest = z.output<typeof backfillScheduleSchema>;

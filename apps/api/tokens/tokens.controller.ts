@@ -12,7 +12,7 @@ import {
   Req,
   Res,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { principalNameProblem } from '../../../infra/auth/reserved-principals';
@@ -20,9 +20,11 @@ import type { TokenStore } from '../../../infra/auth/token.port';
 import { monitoringVantagePoints, type SwitchyardConfig } from '../../../infra/config/config.schema';
 import { ApiError } from '../common/api-error';
 import { type AuthenticatedRequest, Roles, sha256Hex } from '../common/auth.guard';
-import { ZodPipe } from '../common/zod.pipe';
+import { jsonSchema, ZodPipe } from '../common/zod.pipe';
 import { reasonSchema } from '../operations/failover.dto';
 import { CONFIG, TOKEN_STORE } from '../tokens';
+import { tokenCreatedSchema, tokenListSchema, tokenRecordSchema } from './tokens.responses';
+import { ApiAnswers, ApiQueryFrom } from '../common/openapi';
 
 export const createTokenSchema = z
   .object({
@@ -46,6 +48,10 @@ export const createTokenSchema = z
     message: 'only a monitor token names a vantage point',
     path: ['vantage'],
   });
+
+const listQuerySchema = z
+  .object({ includeRevoked: z.enum(['true', 'false'], { error: 'expected true or false' }).optional() })
+  .strict();
 
 const revokeQuerySchema = z.object({ reason: reasonSchema }).strict();
 
@@ -73,6 +79,8 @@ export class TokensController {
     description:
       "422 reserved-principal for system, system:*, anonymous and monitor:*; 409 principal-from-configuration for a principal of switchyard.yaml's auth.tokens; 422 unknown-vantage-point for a monitor token whose vantage is in no app's quorum (docs/security.md).",
   })
+  @ApiBody({ schema: jsonSchema(createTokenSchema) })
+  @ApiAnswers({ 201: tokenCreatedSchema }, 409, 422)
   async create(
     @Body(new ZodPipe(createTokenSchema)) body: z.output<typeof createTokenSchema>,
     @Req() req: AuthenticatedRequest,
@@ -112,13 +120,17 @@ export class TokensController {
   @Get()
   @Roles('admin')
   @ApiOperation({ summary: 'List tokens (never the tokens themselves)' })
-  async list(@Query('includeRevoked') includeRevoked?: string) {
-    return { items: await this.tokens.list({ includeRevoked: includeRevoked === 'true' }) };
+  @ApiAnswers({ 200: tokenListSchema })
+  @ApiQueryFrom(listQuerySchema)
+  async list(@Query(new ZodPipe(listQuerySchema, 'query')) q: z.output<typeof listQuerySchema>) {
+    return { items: await this.tokens.list({ includeRevoked: q.includeRevoked === 'true' }) };
   }
 
   @Delete(':id')
   @Roles('admin')
   @ApiOperation({ summary: 'Revoke a token at once' })
+  @ApiAnswers({ 200: tokenRecordSchema }, 404)
+  @ApiQueryFrom(revokeQuerySchema)
   async revoke(
     @Param('id') id: string,
     @Query(new ZodPipe(revokeQuerySchema, 'query')) _q: z.output<typeof revokeQuerySchema>,
