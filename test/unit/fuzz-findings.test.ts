@@ -7,7 +7,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { sha256Hex } from '../../apps/api/common/auth.guard';
 import { createApi } from '../../apps/api/bootstrap';
-import { backfillScheduleSchema } from '../../apps/api/schedules/schedules.dto';
+import { BACKFILL_MAX_DAYS, backfillScheduleSchema } from '../../apps/api/schedules/schedules.dto';
 import { parseConfig } from '../../infra/config/config.loader';
 
 /**
@@ -116,5 +116,20 @@ describe('fuzzer findings', () => {
     });
     assert.equal(reversed.success, false);
     assert.equal(reversed.error!.issues[0]!.message, 'must be after from');
+  });
+
+  it('refuses a backfill over more than one outage (a range of centuries kept Temporal busy past 10 s)', () => {
+    const at = (days: number) =>
+      new Date(Date.parse('2026-12-01T00:00:00Z') - days * 86_400_000).toISOString();
+    const range = (days: number) =>
+      backfillScheduleSchema.safeParse({ from: at(days), to: at(0), reason: 'catch up after the outage' });
+    assert.equal(range(BACKFILL_MAX_DAYS).success, true);
+    const tooLong = range(BACKFILL_MAX_DAYS + 1);
+    assert.equal(tooLong.success, false);
+    assert.deepEqual(
+      tooLong.error!.issues.map((i) => i.path.join('.')),
+      ['from'],
+    );
+    assert.equal(range(365_000).success, false);
   });
 });

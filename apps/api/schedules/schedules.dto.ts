@@ -101,17 +101,30 @@ const instant = z.iso
   .datetime({ offset: true, error: 'expected an ISO 8601 time such as 2026-11-22T10:00:00Z' })
   .transform((s) => new Date(s));
 
+/**
+ * The longest range one backfill may cover: it takes the runs missed during an outage, and Temporal
+ * computes every action time of the range (a range of centuries kept the server busy past 10 s).
+ */
+export const BACKFILL_MAX_DAYS = 31;
+
+// zod runs an object's refinements after a field failed too: compare only two parsed times.
+const bothParsed = ({ value }: { value: unknown }) => {
+  const v = value as { from?: unknown; to?: unknown };
+  return v.from instanceof Date && v.to instanceof Date;
+};
+
 export const backfillScheduleSchema = z
   .object({ from: instant, to: instant, reason: reasonSchema })
   .strict()
   .refine((b) => b.from.getTime() < b.to.getTime(), {
     message: 'must be after from',
     path: ['to'],
-    // zod runs an object's refinements after a field failed too: compare only two parsed times.
-    when: ({ value }) => {
-      const v = value as { from?: unknown; to?: unknown };
-      return v.from instanceof Date && v.to instanceof Date;
-    },
+    when: bothParsed,
+  })
+  .refine((b) => b.to.getTime() - b.from.getTime() <= BACKFILL_MAX_DAYS * 86_400_000, {
+    message: `must be at most ${BACKFILL_MAX_DAYS} days before to: one backfill takes the runs of one outage`,
+    path: ['from'],
+    when: bothParsed,
   });
 
 export type BackfillScheduleRequest = z.output<typeof backfillScheduleSchema>;
