@@ -73,7 +73,7 @@ const temporalSchema = z
      * answering 503 worker-unavailable; the workflow refuses the Update if it arrives later
      * (docs/temporal-security.md).
      */
-    updateTimeoutSeconds: seconds(1, 300).default(10),
+    updateTimeoutSeconds: seconds(1, 300).default(30),
     /**
      * `aes-256-gcm`: every payload (inputs, results, memo, update arguments) is encrypted with the key
      * in SWITCHYARD_PAYLOAD_KEY before it reaches Temporal, and a payload without it is refused.

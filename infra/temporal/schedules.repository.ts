@@ -95,6 +95,25 @@ export interface ScheduleView {
   deleted?: ScheduleTombstone;
 }
 
+/**
+ * Temporal refuses a schedule note over 1000 bytes ("Failed to patch schedule", found by the API
+ * fuzzer with a 2000-character reason). A note is a label for people; the whole reason is in the
+ * audit log and the operation, so a longer one is cut, at most 1000 bytes of UTF-8 with its ellipsis.
+ */
+export const SCHEDULE_NOTE_MAX_BYTES = 1000;
+
+export function scheduleNote(text: string): string {
+  if (Buffer.byteLength(text, 'utf8') <= SCHEDULE_NOTE_MAX_BYTES) return text;
+  const chars = [...text];
+  let bytes = Buffer.byteLength('…', 'utf8');
+  let end = 0;
+  while (end < chars.length && bytes + Buffer.byteLength(chars[end]!, 'utf8') <= SCHEDULE_NOTE_MAX_BYTES) {
+    bytes += Buffer.byteLength(chars[end]!, 'utf8');
+    end++;
+  }
+  return `${chars.slice(0, end).join('')}…`;
+}
+
 export class ScheduleExistsError extends Error {
   constructor(
     readonly app: string,
@@ -210,7 +229,7 @@ export class SchedulesRepository {
           { key: searchAttributes.app, value: s.app },
           { key: searchAttributes.kind, value: s.kind },
         ],
-        state: { paused: s.paused, note: s.note },
+        state: { paused: s.paused, note: scheduleNote(s.note) },
       });
     } catch (err) {
       if (err instanceof ScheduleAlreadyRunning) throw new ScheduleExistsError(s.app, s.name);
@@ -260,12 +279,12 @@ export class SchedulesRepository {
   }
 
   async pause(app: string, name: string, note: string): Promise<ScheduleView> {
-    await this.act(app, name, (h) => h.pause(note));
+    await this.act(app, name, (h) => h.pause(scheduleNote(note)));
     return this.mustGet(app, name);
   }
 
   async unpause(app: string, name: string, note: string): Promise<ScheduleView> {
-    await this.act(app, name, (h) => h.unpause(note));
+    await this.act(app, name, (h) => h.unpause(scheduleNote(note)));
     return this.mustGet(app, name);
   }
 
@@ -341,7 +360,9 @@ export class SchedulesRepository {
           action: { ...prev.action, args: [{ ...input, deleted: tombstone }] },
           state: {
             paused: true,
-            note: `deleted by ${tombstone.by} (operation ${tombstone.operationId}): ${tombstone.reason}; undoable until ${tombstone.undoableUntil}`,
+            note: scheduleNote(
+              `deleted by ${tombstone.by} (operation ${tombstone.operationId}), undoable until ${tombstone.undoableUntil}: ${tombstone.reason}`,
+            ),
           },
         };
       }),
@@ -370,7 +391,7 @@ export class SchedulesRepository {
         return {
           ...prev,
           action: { ...prev.action, args: [input] },
-          state: { paused: snapshot.paused, note: snapshot.note },
+          state: { paused: snapshot.paused, note: scheduleNote(snapshot.note) },
         };
       }),
     );

@@ -1,50 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { sha256Hex } from '../../apps/api/common/auth.guard';
 import { createApi } from '../../apps/api/bootstrap';
-import { parseConfig } from '../../infra/config/config.loader';
+import { OFFLINE_TOKENS, offlineConfig } from '../support/offline-api';
 
 /**
  * The HTTP layer on its own: authentication, roles, validation, error bodies, and what the API
  * says when Temporal or the buckets cannot be reached (here: every dependency points at a closed
  * port, which is exactly that situation, not a fake of it).
  */
-const CLOSED = 'http://127.0.0.1:1';
 const SECRET = 'super-secret-s3-key-value';
-const tokens = { viewer: 'viewer-token-0123456789', operator: 'operator-token-0123456789' };
-
-const DB = path.join(mkdtempSync(path.join(tmpdir(), 'switchyard-api-')), 'switchyard.db');
-
-const yaml = `
-temporal: { address: 127.0.0.1:1, connectTimeoutSeconds: 1 }
-database: { url: 'sqlite:${DB}' }
-auth:
-  tokens:
-    - { principal: victor, roles: [viewer], sha256: ${sha256Hex(tokens.viewer)} }
-    - { principal: alice, roles: [operator], sha256: ${sha256Hex(tokens.operator)} }
-dnsProviders:
-  pdns: { type: powerdns, apiUrl: ${CLOSED}, apiKey: k }
-apps:
-  shop:
-    regions:
-      - name: east
-        role: active
-        healthUrl: ${CLOSED}/healthz
-        bucket: { name: east-bucket, endpoint: ${CLOSED}, accessKeyId: ak, secretAccessKey: ${SECRET} }
-        dns: { target: 10.0.0.1 }
-      - name: west
-        role: standby
-        healthUrl: ${CLOSED}/healthz
-        bucket: { name: west-bucket, endpoint: ${CLOSED}, accessKeyId: ak, secretAccessKey: ${SECRET} }
-        dns: { target: 10.0.0.2 }
-    dns: { records: [{ provider: pdns, zone: shop.test, name: www.shop.test }] }
-    verify: { url: http://www.shop.test/healthz }
-`;
+const tokens = OFFLINE_TOKENS;
 
 describe('HTTP API', () => {
   let api: NestExpressApplication;
@@ -52,7 +19,7 @@ describe('HTTP API', () => {
   const as = (t: string) => ({ Authorization: `Bearer ${t}` });
 
   before(async () => {
-    api = await createApi({ config: parseConfig(yaml, 'test.yaml', {}), logger: false });
+    api = await createApi({ config: offlineConfig('api', SECRET), logger: false });
     await api.init();
   });
   after(() => api.close());

@@ -1,54 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { sha256Hex } from '../../apps/api/common/auth.guard';
 import { createApi } from '../../apps/api/bootstrap';
 import { BACKFILL_MAX_DAYS, backfillScheduleSchema } from '../../apps/api/schedules/schedules.dto';
-import { parseConfig } from '../../infra/config/config.loader';
+import { SCHEDULE_NOTE_MAX_BYTES, scheduleNote } from '../../infra/temporal/schedules.repository';
+import { OFFLINE_TOKENS, offlineConfig } from '../support/offline-api';
 
 /**
  * What the fuzzer (test/e2e/api-fuzz.e2e.test.ts) found, each pinned by the request it sent: a
  * clear 400 instead of a 500. Every dependency but the database points at a closed port.
  */
-const CLOSED = 'http://127.0.0.1:1';
-const viewer = 'viewer-token-0123456789';
-const operator = 'operator-token-0123456789';
-const DB = path.join(mkdtempSync(path.join(tmpdir(), 'switchyard-fuzz-findings-')), 'switchyard.db');
-const yaml = `
-temporal: { address: 127.0.0.1:1, connectTimeoutSeconds: 1 }
-database: { url: 'sqlite:${DB}' }
-auth:
-  tokens:
-    - { principal: victor, roles: [viewer], sha256: ${sha256Hex(viewer)} }
-    - { principal: alice, roles: [operator], sha256: ${sha256Hex(operator)} }
-dnsProviders:
-  pdns: { type: powerdns, apiUrl: ${CLOSED}, apiKey: k }
-apps:
-  shop:
-    regions:
-      - name: east
-        role: active
-        healthUrl: ${CLOSED}/healthz
-        bucket: { name: east-bucket, endpoint: ${CLOSED}, accessKeyId: ak, secretAccessKey: sk }
-        dns: { target: 10.0.0.1 }
-      - name: west
-        role: standby
-        healthUrl: ${CLOSED}/healthz
-        bucket: { name: west-bucket, endpoint: ${CLOSED}, accessKeyId: ak, secretAccessKey: sk }
-        dns: { target: 10.0.0.2 }
-    dns: { records: [{ provider: pdns, zone: shop.test, name: www.shop.test }] }
-    verify: { url: http://www.shop.test/healthz }
-`;
+const { viewer, operator } = OFFLINE_TOKENS;
 
 describe('fuzzer findings', () => {
   let api: NestExpressApplication;
 
   before(async () => {
-    api = await createApi({ config: parseConfig(yaml, 'test.yaml', {}), logger: false });
+    api = await createApi({ config: offlineConfig('fuzz-findings'), logger: false });
     await api.init();
   });
   after(() => api.close());
@@ -131,5 +100,23 @@ describe('fuzzer findings', () => {
       ['from'],
     );
     assert.equal(range(365_000).success, false);
+  });
+
+  it('cuts a schedule note to what Temporal takes (a 2000-character pause reason was 500)', () => {
+    assert.equal(scheduleNote('maintenance'), 'maintenance');
+    const exact = 'x'.repeat(SCHEDULE_NOTE_MAX_BYTES);
+    assert.equal(scheduleNote(exact), exact);
+    for (const long of ['0'.repeat(2000), 'é'.repeat(700), '🛠'.repeat(400)]) {
+      const note = scheduleNote(long);
+      assert.ok(
+        Buffer.byteLength(note, 'utf8') <= SCHEDULE_NOTE_MAX_BYTES,
+        `${long[0]}: ${Buffer.byteLength(note)}`,
+      );
+      assert.ok(note.endsWith('…'));
+      assert.ok(
+        long.startsWith(note.slice(0, -1)),
+        'the note keeps the start of the text, whole characters only',
+      );
+    }
   });
 });

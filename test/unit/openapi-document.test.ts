@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createApi } from '../../apps/api/bootstrap';
-import { parseConfig } from '../../infra/config/config.loader';
+import { offlineConfig } from '../support/offline-api';
 
 /**
  * The OpenAPI document is what the fuzzer (test/e2e/api-fuzz.e2e.test.ts) and every client read:
@@ -14,29 +13,6 @@ import { parseConfig } from '../../infra/config/config.loader';
  * the role matrix (test/e2e/auth-audit.e2e.test.ts). Every dependency points at a closed port:
  * building the document needs none of them.
  */
-const CLOSED = 'http://127.0.0.1:1';
-const DB = path.join(mkdtempSync(path.join(tmpdir(), 'switchyard-openapi-')), 'switchyard.db');
-const yaml = `
-temporal: { address: 127.0.0.1:1, connectTimeoutSeconds: 1 }
-database: { url: 'sqlite:${DB}' }
-dnsProviders:
-  pdns: { type: powerdns, apiUrl: ${CLOSED}, apiKey: k }
-apps:
-  shop:
-    regions:
-      - name: east
-        role: active
-        healthUrl: ${CLOSED}/healthz
-        bucket: { name: east-bucket, endpoint: ${CLOSED}, accessKeyId: ak, secretAccessKey: sk }
-        dns: { target: 10.0.0.1 }
-      - name: west
-        role: standby
-        healthUrl: ${CLOSED}/healthz
-        bucket: { name: west-bucket, endpoint: ${CLOSED}, accessKeyId: ak, secretAccessKey: sk }
-        dns: { target: 10.0.0.2 }
-    dns: { records: [{ provider: pdns, zone: shop.test, name: www.shop.test }] }
-    verify: { url: http://www.shop.test/healthz }
-`;
 
 interface Schema {
   type?: string;
@@ -59,7 +35,7 @@ describe('OpenAPI document', () => {
   let operations: { key: string; op: Operation }[];
 
   before(async () => {
-    api = await createApi({ config: parseConfig(yaml, 'test.yaml', {}), logger: false });
+    api = await createApi({ config: offlineConfig('openapi'), logger: false });
     await api.init();
     const doc = await request(api.getHttpServer()).get('/docs/openapi.json').expect(200);
     const paths = doc.body.paths as Record<string, Record<string, Operation>>;

@@ -95,6 +95,6 @@ describe('AES-256-GCM payload codec', () => {
     const key = randomBytes(32);
     const codec = payloadCodecFromConfig(on, { SWITCHYARD_PAYLOAD_KEY: key.toString('base64') });
     assert.equal(codec?.currentKeyId, payloadKeyId(key));
-    assert.equal(temporal().updateTimeoutSeconds, 10);
+    assert.equal(temporal().updateTimeoutSeconds, 30);
   });
 });

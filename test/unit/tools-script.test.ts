@@ -32,11 +32,15 @@ describe('tools.sh on a cold cache', () => {
       ].join('\n'),
       { mode: 0o755 },
     );
-    // moto already in the cache, so nothing here needs the network.
-    const moto = join(tools, `moto-${TOOL_VERSIONS.moto}`);
-    mkdirSync(join(moto, 'bin'), { recursive: true });
-    writeFileSync(join(moto, 'bin', 'moto_server'), '#!/bin/sh\n', { mode: 0o755 });
-    writeFileSync(join(moto, '.complete'), '');
+    // The Python tools already in the cache, so nothing here needs the network.
+    for (const [dir, exe] of [
+      [`moto-${TOOL_VERSIONS.moto}`, 'moto_server'],
+      [`schemathesis-${TOOL_VERSIONS.schemathesis}`, 'st'],
+    ]) {
+      mkdirSync(join(tools, dir!, 'bin'), { recursive: true });
+      writeFileSync(join(tools, dir!, 'bin', exe!), '#!/bin/sh\n', { mode: 0o755 });
+      writeFileSync(join(tools, dir!, '.complete'), '');
+    }
 
     const res = spawnSync('bash', [TOOLS_SH], {
       encoding: 'utf8',
