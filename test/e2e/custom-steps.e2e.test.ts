@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
-import { parseConfig } from '../../infra/config/config.loader';
 import { buildCustomSteps } from '../../infra/config/custom-steps';
 import { verifySignature } from '../../infra/notify/webhook.notifier';
 import { type CheckpointConfirmation, expandSteps } from '../../workflows/custom-steps';
 import { operationIdOf, parseOperationId } from '../../workflows/definitions';
 import { FAILOVER_PLAN_STEPS, isTerminal } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
-import { startAppFixture } from '../support/app-fixture';
+import { setFailoverSteps, startAppFixture } from '../support/app-fixture';
 import { waitFor } from '../support/stack';
 import { type ReceivedWebhook, WebhookReceiver } from '../support/webhook-receiver';
 
@@ -55,33 +52,25 @@ describe('custom steps in failovers (webhook, checkpoints)', () => {
     });
     // The worker reads the configuration file: the steps go in there, the secret through ${ENV}.
     process.env[SECRET_ENV] = receiver.secret;
-    const doc = parse(readFileSync(fx.configFile, 'utf8')) as {
-      apps: Record<string, Record<string, unknown>>;
-    };
-    doc.apps[fx.app]!.failover = {
-      steps: [
-        {
-          name: 'notify-ops',
-          type: 'webhook',
-          before: 'fence',
-          url: `${receiver.url}/run`,
-          compensateUrl: `${receiver.url}/undo`,
-          secret: `\${${SECRET_ENV}}`,
-          timeoutSeconds: 5,
-        },
-        { name: 'dba-go', type: 'checkpoint', before: 'dns', timeoutSeconds: 120 },
-        {
-          name: 'final-look',
-          type: 'checkpoint',
-          before: 'commit',
-          timeoutSeconds: FINAL_LOOK_TIMEOUT_SECONDS,
-          appliesTo: ['planned'],
-        },
-      ],
-    };
-    const text = stringify(doc);
-    writeFileSync(fx.configFile, text);
-    fx.config = parseConfig(text, fx.configFile, process.env);
+    setFailoverSteps(fx, [
+      {
+        name: 'notify-ops',
+        type: 'webhook',
+        before: 'fence',
+        url: `${receiver.url}/run`,
+        compensateUrl: `${receiver.url}/undo`,
+        secret: `\${${SECRET_ENV}}`,
+        timeoutSeconds: 5,
+      },
+      { name: 'dba-go', type: 'checkpoint', before: 'dns', timeoutSeconds: 120 },
+      {
+        name: 'final-look',
+        type: 'checkpoint',
+        before: 'commit',
+        timeoutSeconds: FINAL_LOOK_TIMEOUT_SECONDS,
+        appliesTo: ['planned'],
+      },
+    ]);
     h = new ApiHarness(fx);
     await h.start({ listen: true });
   });

@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { failoverPlan } from '../../apps/api/operations/operations.service';
-import { parseConfig } from '../../infra/config/config.loader';
 import { signPayload, WEBHOOK_HEADERS } from '../../infra/notify/webhook.notifier';
 import { OperationsRepository } from '../../infra/temporal/operations.repository';
 import type { CustomStepPlan } from '../../workflows/custom-steps';
@@ -11,7 +8,7 @@ import { parseOperationId } from '../../workflows/definitions';
 import type { FailoverInput } from '../../workflows/failover.workflow';
 import { isTerminal, type OperationStatus } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
-import { startAppFixture } from '../support/app-fixture';
+import { setFailoverSteps, startAppFixture } from '../support/app-fixture';
 import { waitFor } from '../support/stack';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
@@ -43,27 +40,19 @@ describe('custom steps are resolved by name on the worker', () => {
     await Promise.all([receiver.start(), attacker.start()]);
     const fx = await startAppFixture({ ttl: 1, verifyTimeoutSeconds: 10 });
     process.env[SECRET_ENV] = receiver.secret;
-    const doc = parse(readFileSync(fx.configFile, 'utf8')) as {
-      apps: Record<string, Record<string, unknown>>;
-    };
-    doc.apps[fx.app]!.failover = {
-      steps: [
-        {
-          name: 'notify-ops',
-          type: 'webhook',
-          before: 'fence',
-          url: `${receiver.url}/run`,
-          compensateUrl: `${receiver.url}/undo`,
-          secret: `\${${SECRET_ENV}}`,
-          timeoutSeconds: 5,
-        },
-        // Every failover here waits at it and is cancelled: the app stays in east.
-        { name: 'hold', type: 'checkpoint', before: 'fence', timeoutSeconds: 300 },
-      ],
-    };
-    const text = stringify(doc);
-    writeFileSync(fx.configFile, text);
-    fx.config = parseConfig(text, fx.configFile, process.env);
+    setFailoverSteps(fx, [
+      {
+        name: 'notify-ops',
+        type: 'webhook',
+        before: 'fence',
+        url: `${receiver.url}/run`,
+        compensateUrl: `${receiver.url}/undo`,
+        secret: `\${${SECRET_ENV}}`,
+        timeoutSeconds: 5,
+      },
+      // Every failover here waits at it and is cancelled: the app stays in east.
+      { name: 'hold', type: 'checkpoint', before: 'fence', timeoutSeconds: 300 },
+    ]);
     h = new ApiHarness(fx);
     await h.start();
   });

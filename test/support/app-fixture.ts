@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ListHostedZonesByNameCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
+import { parse, stringify } from 'yaml';
 import { fencingFromConfig } from '../../apps/demo/control-reader';
 import { createDemoApp, type DemoAppOptions } from '../../apps/demo/demo-app';
 import { sha256Hex } from '../../apps/api/common/auth.guard';
@@ -142,6 +143,19 @@ export type AppFixtureOptions = Partial<
    */
   privateS3?: boolean;
 };
+
+/**
+ * Sets the app's custom failover steps (`apps.<app>.failover.steps`) in the fixture's configuration
+ * file, which the worker reads, and in `fx.config`, which the API uses; secrets as `${ENV}`
+ * resolve from process.env. Call before the worker starts.
+ */
+export function setFailoverSteps(fx: AppFixture, steps: Record<string, unknown>[]): void {
+  const doc = parse(readFileSync(fx.configFile, 'utf8')) as { apps: Record<string, Record<string, unknown>> };
+  doc.apps[fx.app]!.failover = { steps };
+  const text = stringify(doc);
+  writeFileSync(fx.configFile, text);
+  fx.config = parseConfig(text, fx.configFile, process.env);
+}
 
 export async function startAppFixture(options: AppFixtureOptions = {}): Promise<AppFixture> {
   const shared = stack();
