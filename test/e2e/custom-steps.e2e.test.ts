@@ -7,6 +7,7 @@ import { operationIdOf, parseOperationId } from '../../workflows/definitions';
 import { FAILOVER_PLAN_STEPS, isTerminal } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
 import { setFailoverSteps, startAppFixture } from '../support/app-fixture';
+import { notifyOpsStep, payloadText } from '../support/custom-steps';
 import { waitFor } from '../support/stack';
 import { type ReceivedWebhook, WebhookReceiver } from '../support/webhook-receiver';
 
@@ -23,15 +24,6 @@ const WEST = '127.0.1.2';
 const SECRET_ENV = 'SWITCHYARD_E2E_CUSTOM_STEP_SECRET';
 /** Short enough for the test that lets it time out, long enough to confirm it in the others. */
 const FINAL_LOOK_TIMEOUT_SECONDS = 5;
-
-/** Every string inside the history's payloads (they are bytes: JSON encoded). */
-function payloadText(value: unknown, out: string[] = []): string[] {
-  if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
-  else if (Array.isArray(value)) value.forEach((v) => payloadText(v, out));
-  else if (value && typeof value === 'object') Object.values(value).forEach((v) => payloadText(v, out));
-  else if (typeof value === 'string') out.push(value);
-  return out;
-}
 
 const actionOf = (r: ReceivedWebhook) => (JSON.parse(r.raw.toString('utf8')) as { action: string }).action;
 
@@ -53,15 +45,7 @@ describe('custom steps in failovers (webhook, checkpoints)', () => {
     // The worker reads the configuration file: the steps go in there, the secret through ${ENV}.
     process.env[SECRET_ENV] = receiver.secret;
     setFailoverSteps(fx, [
-      {
-        name: 'notify-ops',
-        type: 'webhook',
-        before: 'fence',
-        url: `${receiver.url}/run`,
-        compensateUrl: `${receiver.url}/undo`,
-        secret: `\${${SECRET_ENV}}`,
-        timeoutSeconds: 5,
-      },
+      notifyOpsStep(receiver, SECRET_ENV),
       { name: 'dba-go', type: 'checkpoint', before: 'dns', timeoutSeconds: 120 },
       {
         name: 'final-look',

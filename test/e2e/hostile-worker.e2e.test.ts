@@ -9,6 +9,7 @@ import type { FailoverInput } from '../../workflows/failover.workflow';
 import { isTerminal, type OperationStatus } from '../../workflows/operation';
 import { ApiHarness } from '../support/api-harness';
 import { setFailoverSteps, startAppFixture } from '../support/app-fixture';
+import { notifyOpsStep, payloadText } from '../support/custom-steps';
 import { waitFor } from '../support/stack';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
@@ -21,15 +22,6 @@ import { WebhookReceiver } from '../support/webhook-receiver';
 
 const SECRET_ENV = 'SWITCHYARD_E2E_HOSTILE_STEP_SECRET';
 
-/** Every string inside the history's payloads (they are bytes: JSON encoded). */
-function payloadText(value: unknown, out: string[] = []): string[] {
-  if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
-  else if (Array.isArray(value)) value.forEach((v) => payloadText(v, out));
-  else if (value && typeof value === 'object') Object.values(value).forEach((v) => payloadText(v, out));
-  else if (typeof value === 'string') out.push(value);
-  return out;
-}
-
 describe('custom steps are resolved by name on the worker', () => {
   const receiver = new WebhookReceiver();
   /** Where a hostile workflow input would like the worker's signed requests to go. */
@@ -41,15 +33,7 @@ describe('custom steps are resolved by name on the worker', () => {
     const fx = await startAppFixture({ ttl: 1, verifyTimeoutSeconds: 10 });
     process.env[SECRET_ENV] = receiver.secret;
     setFailoverSteps(fx, [
-      {
-        name: 'notify-ops',
-        type: 'webhook',
-        before: 'fence',
-        url: `${receiver.url}/run`,
-        compensateUrl: `${receiver.url}/undo`,
-        secret: `\${${SECRET_ENV}}`,
-        timeoutSeconds: 5,
-      },
+      notifyOpsStep(receiver, SECRET_ENV),
       // Every failover here waits at it and is cancelled: the app stays in east.
       { name: 'hold', type: 'checkpoint', before: 'fence', timeoutSeconds: 300 },
     ]);
